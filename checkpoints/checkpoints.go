@@ -1,0 +1,189 @@
+// Package checkpoints stores the progress of tenantmover runs in the database
+// being written, in schema "tenantmover".
+//
+// The point of keeping progress there, rather than in a file, is atomicity:
+// a unit of work (a backfill batch, a copied chunk) and the checkpoint that
+// records it are written in the same transaction, so after a crash, kill -9
+// or Ctrl-C the database says exactly which units are done: none is lost
+// (beyond the ones in flight, which rolled back) and none is done twice.
+//
+// A run has a name and remembers the options it started with; resuming with
+// other options is refused with ErrOptionsChanged unless the caller restarts
+// it. Only one process may work on a run at a time: Lock takes a session
+// advisory lock that dies with the process.
+package checkpoints
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"reflect"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+//go:embed schema.sql
+var schemaSQL string
+
+// Unit states.
+const (
+	Pending = "pending"
+	Done    = "done"
+)
+
+// Querier is what the checkpoint writes need: a transaction (so they commit
+// with the work) or a pool.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Store reads and writes checkpoints in one database.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// Open creates the tenantmover schema if needed and returns a Store.
+func Open(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
+	if _, err := pool.Exec(ctx, schemaSQL); err != nil {
+		return nil, fmt.Errorf("creating checkpoint schema tenantmover: %w", err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Attach returns a Store over an existing checkpoint schema without creating
+// it; status uses it so that looking never writes.
+func Attach(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// ErrOptionsChanged is returned when a run is resumed with options other
+// than the ones it started with.
+type ErrOptionsChanged struct {
+	Run      string
+	Previous json.RawMessage
+	Current  json.RawMessage
+}
+
+func (e *ErrOptionsChanged) Error() string {
+	return fmt.Sprintf("run %q was started with other options (%s, now %s): rerun with the same options to resume, pass --restart to start it over, or use another --run name",
+		e.Run, e.Previous, e.Current)
+}
+
+// ErrRunLocked is returned when another process holds the run.
+type ErrRunLocked struct{ Run string }
+
+func (e *ErrRunLocked) Error() string {
+	return fmt.Sprintf("run %q is being worked on by another tenantmover process: wait for it to finish or stop it first", e.Run)
+}
+
+// Run is a named run in a Store.
+type Run struct {
+	Name  string
+	store *Store
+	// Resumed is true when the run existed before Begin.
+	Resumed bool
+}
+
+// Begin starts run name for command with options, or resumes it. options is
+// any JSON-marshalable value; resuming with different options fails with
+// ErrOptionsChanged unless restart is true, in which case the old run's
+// checkpoints are deleted first.
+func (s *Store) Begin(ctx context.Context, name, command string, options any, restart bool) (*Run, error) {
+	opts, err := json.Marshal(options)
+	if err != nil {
+		return nil, fmt.Errorf("encoding run options: %w", err)
+	}
+	run := &Run{Name: name, store: s}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var prevCommand string
+		var prev json.RawMessage
+		err := tx.QueryRow(ctx, `SELECT command, options FROM tenantmover.runs WHERE name = $1 FOR UPDATE`, name).Scan(&prevCommand, &prev)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return err
+		case restart:
+			if _, err := tx.Exec(ctx, `DELETE FROM tenantmover.runs WHERE name = $1`, name); err != nil {
+				return err
+			}
+		case prevCommand != command || !sameJSON(prev, opts):
+			return &ErrOptionsChanged{Run: name, Previous: prev, Current: opts}
+		default:
+			run.Resumed = true
+			_, err := tx.Exec(ctx, `UPDATE tenantmover.runs SET status = 'running', updated_at = now() WHERE name = $1`, name)
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO tenantmover.runs (name, command, options) VALUES ($1, $2, $3)`, name, command, opts)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting run %q: %w", name, err)
+	}
+	return run, nil
+}
+
+func sameJSON(a, b []byte) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// Lock takes the run's advisory lock on a dedicated connection and keeps it
+// until unlock is called or the process dies. It fails at once with
+// ErrRunLocked when another session holds it.
+func (s *Store) Lock(ctx context.Context, name string) (unlock func(), err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockSpace, lockKey(name)).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("locking run %q: %w", name, err)
+	}
+	if !ok {
+		conn.Release()
+		return nil, &ErrRunLocked{Run: name}
+	}
+	return func() {
+		// Destroying the connection releases the lock even if ctx is done.
+		_ = conn.Conn().Close(context.Background())
+		conn.Release()
+	}, nil
+}
+
+// lockSpace is the first key of tenantmover's advisory locks, so they do not
+// collide with the application's single-key locks.
+const lockSpace = int32(0x746d) // "tm"
+
+func lockKey(name string) int32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(name))
+	return int32(h.Sum32())
+}
+
+// SetPhase records the phase the run is in.
+func (r *Run) SetPhase(ctx context.Context, phase string) error {
+	_, err := r.store.pool.Exec(ctx, `UPDATE tenantmover.runs SET phase = $2, updated_at = now() WHERE name = $1`, r.Name, phase)
+	return err
+}
+
+// Phase returns the phase the run last recorded.
+func (r *Run) Phase(ctx context.Context) (string, error) {
+	var p string
+	err := r.store.pool.QueryRow(ctx, `SELECT phase FROM tenantmover.runs WHERE name = $1`, r.Name).Scan(&p)
+	return p, err
+}
+
+// Finish marks the run finished (status "done") or failed.
+func (r *Run) Finish(ctx context.Context, status string) error {
+	_, err := r.store.pool.Exec(ctx, `UPDATE tenantmover.runs SET status = $2, updated_at = now(), finished_at = CASE WHEN $2 = 'done' THEN now() END WHERE name = $1`, r.Name, status)
+	return err
+}

@@ -1,0 +1,143 @@
+package checkpoints_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantmover/tenantmover/checkpoints"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
+)
+
+var env pgtest.Env
+
+func TestMain(m *testing.M) { env.Main(m) }
+
+func open(t *testing.T) (*pgxpool.Pool, *checkpoints.Store) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, env.NewDB(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	store, err := checkpoints.Open(ctx, pool)
+	require.NoError(t, err)
+	return pool, store
+}
+
+type opts struct {
+	Workers int    `json:"workers"`
+	Tenant  string `json:"tenant"`
+}
+
+func TestResumeRefusesOtherOptionsUnlessRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, store := open(t)
+	run, err := store.Begin(ctx, "night", "copy", opts{2, "store"}, false)
+	require.NoError(t, err)
+	require.False(t, run.Resumed)
+	_, err = run.PlanUnits(ctx, "copy", "public.t", 10, []checkpoints.Unit{{ID: 0}})
+	require.NoError(t, err)
+
+	again, err := store.Begin(ctx, "night", "copy", opts{2, "store"}, false)
+	require.NoError(t, err)
+	require.True(t, again.Resumed)
+
+	_, err = store.Begin(ctx, "night", "copy", opts{4, "store"}, false)
+	var changed *checkpoints.ErrOptionsChanged
+	require.ErrorAs(t, err, &changed)
+	require.Contains(t, err.Error(), "--restart")
+
+	restarted, err := store.Begin(ctx, "night", "copy", opts{4, "store"}, true)
+	require.NoError(t, err)
+	require.False(t, restarted.Resumed)
+	units, err := restarted.Units(ctx, "copy", "public.t")
+	require.NoError(t, err)
+	require.Empty(t, units, "restart must forget the old run's units")
+}
+
+// A unit's checkpoint commits or rolls back with the work of its transaction.
+func TestCompleteIsAtomicWithWork(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, store := open(t)
+	_, err := pool.Exec(ctx, "CREATE TABLE work (id int)")
+	require.NoError(t, err)
+	run, err := store.Begin(ctx, "r", "copy", opts{}, false)
+	require.NoError(t, err)
+	units, err := run.PlanUnits(ctx, "copy", "work", 2, []checkpoints.Unit{{ID: 0, Hi: []string{"10"}}, {ID: 1, Lo: []string{"10"}}})
+	require.NoError(t, err)
+	require.Len(t, units, 2)
+	require.Equal(t, []string{"10"}, units[0].Hi)
+	require.Nil(t, units[0].Lo)
+
+	// Planning again keeps the first plan.
+	units, err = run.PlanUnits(ctx, "copy", "work", 99, []checkpoints.Unit{{ID: 0}})
+	require.NoError(t, err)
+	require.Len(t, units, 2)
+
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "INSERT INTO work VALUES (1)")
+	require.NoError(t, err)
+	require.NoError(t, run.Complete(ctx, tx, "copy", "work", 0, 1, 8))
+	require.NoError(t, tx.Rollback(ctx))
+
+	units, err = run.Units(ctx, "copy", "work")
+	require.NoError(t, err)
+	require.Equal(t, checkpoints.Pending, units[0].State)
+
+	require.NoError(t, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "INSERT INTO work VALUES (1)"); err != nil {
+			return err
+		}
+		return run.Complete(ctx, tx, "copy", "work", 0, 1, 8)
+	}))
+	units, err = run.Units(ctx, "copy", "work")
+	require.NoError(t, err)
+	require.Equal(t, checkpoints.Done, units[0].State)
+	require.EqualValues(t, 1, units[0].Rows)
+
+	// Completing a done unit again is refused: it would be a duplicate.
+	require.Error(t, run.Complete(ctx, pool, "copy", "work", 0, 1, 8))
+
+	require.NoError(t, run.Advance(ctx, pool, "copy", "work", 1, []string{"15"}, 5))
+	status, err := store.Status(ctx, "r")
+	require.NoError(t, err)
+	require.Len(t, status, 1)
+	require.Len(t, status[0].Tables, 1)
+	require.EqualValues(t, 6, status[0].Tables[0].Rows)
+	require.Equal(t, 1, status[0].Tables[0].UnitsDone)
+	require.Equal(t, 2, status[0].Tables[0].Units)
+}
+
+func TestLockIsExclusive(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, store := open(t)
+	unlock, err := store.Lock(ctx, "r")
+	require.NoError(t, err)
+	_, err = store.Lock(ctx, "r")
+	var locked *checkpoints.ErrRunLocked
+	require.ErrorAs(t, err, &locked)
+	other, err := store.Lock(ctx, "other")
+	require.NoError(t, err)
+	other()
+	unlock()
+	unlock2, err := store.Lock(ctx, "r")
+	require.NoError(t, err)
+	unlock2()
+}
+
+func TestStatusWithoutSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, env.NewDB(t))
+	require.NoError(t, err)
+	defer pool.Close()
+	runs, err := checkpoints.Attach(pool).Status(ctx, "")
+	require.NoError(t, err)
+	require.Empty(t, runs)
+}

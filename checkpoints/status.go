@@ -1,0 +1,82 @@
+package checkpoints
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// RunStatus summarises a run from its checkpoints.
+type RunStatus struct {
+	Name       string        `json:"name"`
+	Command    string        `json:"command"`
+	Phase      string        `json:"phase"`
+	Status     string        `json:"status"`
+	StartedAt  time.Time     `json:"started_at"`
+	UpdatedAt  time.Time     `json:"updated_at"`
+	FinishedAt *time.Time    `json:"finished_at,omitempty"`
+	Tables     []TableStatus `json:"tables"`
+}
+
+// TableStatus is one table's progress in one phase of a run.
+type TableStatus struct {
+	Phase     string `json:"phase"`
+	Table     string `json:"table"`
+	State     string `json:"state"`
+	TotalRows int64  `json:"total_rows"`
+	Rows      int64  `json:"rows"`
+	Bytes     int64  `json:"bytes"`
+	Units     int    `json:"units"`
+	UnitsDone int    `json:"units_done"`
+}
+
+// Status returns every run (or only run name, when not empty) with per-table
+// progress. A database without the tenantmover schema has no runs.
+func (s *Store) Status(ctx context.Context, name string) ([]RunStatus, error) {
+	rows, err := s.pool.Query(ctx, `SELECT name, command, phase, status, started_at, updated_at, finished_at
+		FROM tenantmover.runs WHERE $1 = '' OR name = $1 ORDER BY started_at`, name)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == pgerrcode.UndefinedTable || pgErr.Code == pgerrcode.InvalidSchemaName) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (RunStatus, error) {
+		var r RunStatus
+		err := row.Scan(&r.Name, &r.Command, &r.Phase, &r.Status, &r.StartedAt, &r.UpdatedAt, &r.FinishedAt)
+		return r, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range runs {
+		if runs[i].Tables, err = s.tableStatus(ctx, runs[i].Name); err != nil {
+			return nil, err
+		}
+	}
+	return runs, nil
+}
+
+func (s *Store) tableStatus(ctx context.Context, run string) ([]TableStatus, error) {
+	rows, err := s.pool.Query(ctx, `SELECT t.phase, t.table_name, t.state, t.total_rows,
+			coalesce(sum(u.rows), 0)::bigint, coalesce(sum(u.bytes), 0)::bigint,
+			count(u.unit)::int, count(u.unit) FILTER (WHERE u.state = 'done')::int
+		FROM tenantmover.tables t
+		LEFT JOIN tenantmover.units u USING (run, phase, table_name)
+		WHERE t.run = $1
+		GROUP BY t.phase, t.table_name, t.state, t.total_rows, t.updated_at
+		ORDER BY min(t.updated_at), t.phase, t.table_name`, run)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (TableStatus, error) {
+		var t TableStatus
+		err := row.Scan(&t.Phase, &t.Table, &t.State, &t.TotalRows, &t.Rows, &t.Bytes, &t.Units, &t.UnitsDone)
+		return t, err
+	})
+}
