@@ -1,0 +1,158 @@
+// Package plan decides, for every table of the source catalog, how it belongs
+// to a tenant and what it becomes on Citus: the tenant root, a table that
+// already references it (direct), one that reaches it only through a chain of
+// foreign keys (nested, which gets a tenant column that backfill fills), a
+// reference table, or an excluded one. It checks the Citus rules that would
+// otherwise fail at migration time or at runtime, and renders the target
+// schema as SQL.
+package plan
+
+import (
+	"github.com/tenantmover/tenantmover/internal/schema"
+)
+
+// Kind is what a table becomes.
+type Kind string
+
+// Table kinds.
+const (
+	Root      Kind = "root"      // the tenant table, distributed by its key
+	Direct    Kind = "direct"    // has a column referencing the root
+	Nested    Kind = "nested"    // reaches the root through an FK chain; gets a tenant column
+	Reference Kind = "reference" // no path to the root: a Citus reference table
+	Excluded  Kind = "excluded"  // left out by the user
+)
+
+// Distributed reports whether tables of this kind are distributed by tenant.
+func (k Kind) Distributed() bool { return k == Root || k == Direct || k == Nested }
+
+// Config is what the user says about the tenant. Names are as typed in SQL
+// (unquoted parts fold to lower case; quoted parts keep case).
+type Config struct {
+	// TenantTable is the tenant root, e.g. "mtdjango_store". Required.
+	TenantTable string `json:"tenant_table"`
+	// TenantColumn names the tenant column added to nested tables. Default:
+	// the most common existing FK column name to the root, else
+	// "<root table>_id".
+	TenantColumn string `json:"tenant_column,omitempty"`
+	// Relations are edges the catalog lacks: "child.col=parent.col" (names
+	// may be schema-qualified and quoted; composite as "c.(a,b)=p.(x,y)").
+	Relations []string `json:"relations,omitempty"`
+	// References forces tables to be reference tables.
+	References []string `json:"references,omitempty"`
+	// Excludes leaves tables out of the migration.
+	Excludes []string `json:"excludes,omitempty"`
+	// Schemas limits introspection; default every non-system schema.
+	Schemas []string `json:"schemas,omitempty"`
+}
+
+// Plan is the decision for every table.
+type Plan struct {
+	Config Config
+	// Root is the tenant table; RootKey its single-column key and KeyType
+	// that column's exact type (tenant columns must match it for colocation).
+	Root    *Table
+	RootKey string
+	KeyType string
+	// TenantColumn is the name given to new tenant columns.
+	TenantColumn string
+	// Tables in dependency order: every table after the tables it
+	// references (cycles broken where a nullable FK allows), so copying
+	// and backfilling in this order satisfies foreign keys.
+	Tables  []*Table
+	Catalog *schema.Catalog
+}
+
+// Table is the decision for one table.
+type Table struct {
+	Source *schema.Table
+	Kind   Kind
+	// TenantColumn holds the tenant value: the root's key for the root, the
+	// existing referencing column for direct tables, the (new) column for
+	// nested ones; "" for reference and excluded tables.
+	TenantColumn string
+	// HasTenantColumn is true when TenantColumn already exists on the
+	// source (always for root and direct; for nested only after backfill
+	// added it).
+	HasTenantColumn bool
+	// Path is the chosen route to the root, hop by hop starting at this
+	// table (empty for root, reference and excluded). For direct tables it
+	// is the single hop to the root.
+	Path []Hop
+	// AltPaths are other non-nullable routes; verify checks they agree.
+	AltPaths [][]Hop
+	Problems []Problem
+}
+
+// Hop is one foreign-key step: rows of From reference rows of To through
+// FromColumns = ToColumns.
+type Hop struct {
+	From        schema.Name
+	FromColumns []string
+	To          schema.Name
+	ToColumns   []string
+	Constraint  string // FK name; "" for a declared relation
+	Nullable    bool   // some FromColumns may be NULL
+	Declared    bool   // from --relation
+}
+
+// Problem is something that would fail on Citus or lose tenancy, with what
+// to do about it.
+type Problem struct {
+	Code     string `json:"code"`
+	Message  string `json:"message"`
+	Remedy   string `json:"remedy"`
+	Blocking bool   `json:"blocking"`
+}
+
+// Name is the table's name.
+func (t *Table) Name() schema.Name { return t.Source.Name }
+
+// Parent is the first hop of the path: where a nested table's tenant value
+// comes from (the parent already has it when filled in plan order).
+func (t *Table) Parent() (Hop, bool) {
+	if len(t.Path) == 0 {
+		return Hop{}, false
+	}
+	return t.Path[0], true
+}
+
+// Table returns the plan of the table called name, or nil.
+func (p *Plan) Table(name schema.Name) *Table {
+	for _, t := range p.Tables {
+		if t.Source.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// OfKind returns the tables of the given kinds, in plan order.
+func (p *Plan) OfKind(kinds ...Kind) []*Table {
+	var out []*Table
+	for _, t := range p.Tables {
+		for _, k := range kinds {
+			if t.Kind == k {
+				out = append(out, t)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Distributed returns root, direct and nested tables in plan order.
+func (p *Plan) Distributed() []*Table { return p.OfKind(Root, Direct, Nested) }
+
+// Blocking returns every blocking problem, by table.
+func (p *Plan) Blocking() map[schema.Name][]Problem {
+	out := map[schema.Name][]Problem{}
+	for _, t := range p.Tables {
+		for _, pr := range t.Problems {
+			if pr.Blocking {
+				out[t.Source.Name] = append(out[t.Source.Name], pr)
+			}
+		}
+	}
+	return out
+}

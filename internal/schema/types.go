@@ -1,0 +1,122 @@
+// Package schema reads a PostgreSQL catalog into plain Go values: tables,
+// columns, keys, indexes, foreign keys, check constraints, sequences and size
+// estimates, and builds the foreign-key graph over them (topological order,
+// cycles).
+//
+// It only reads. Everything above it (the tenant plan, backfill, copy,
+// verify) works from these values so that the catalog is queried once.
+package schema
+
+import (
+	"github.com/tenantmover/tenantmover/internal/db"
+)
+
+// Name is a schema-qualified relation name.
+type Name = db.QualifiedName
+
+// Catalog is every user table of the schemas read.
+type Catalog struct {
+	Tables []*Table // sorted by name
+	byName map[Name]*Table
+}
+
+// Table is one ordinary or partitioned table.
+type Table struct {
+	Name        Name
+	OID         uint32
+	Partitioned bool
+	Columns     []Column // in attnum order, dropped columns omitted
+	PrimaryKey  *Key     // nil when the table has none
+	Uniques     []Key    // unique constraints and unique indexes other than the primary key
+	Indexes     []Index  // every other index (not backing a constraint)
+	ForeignKeys []ForeignKey
+	Checks      []Check
+	// ReplicaIdentity is pg_class.relreplident: d(efault), n(othing), f(ull), i(ndex).
+	ReplicaIdentity string
+	EstimatedRows   int64 // from pg_class.reltuples (0 when never analyzed and empty)
+	Bytes           int64 // pg_total_relation_size
+}
+
+// Column is one column of a table.
+type Column struct {
+	Name     string
+	Num      int16
+	Type     string // format_type(atttypid, atttypmod): "bigint", "character varying(255)", "\"Mood\""
+	TypeOID  uint32
+	NotNull  bool
+	Default  string // the default expression, "" when none
+	Identity string // "", "a" (ALWAYS) or "d" (BY DEFAULT)
+	// Generated is "s" for a stored generated column (never copied).
+	Generated string
+	// Sequence is the sequence owned by this column (serial or identity),
+	// nil when none.
+	Sequence *Name
+}
+
+// Key is a primary key or a unique constraint/index.
+type Key struct {
+	Name         string   // constraint or index name
+	Columns      []string // key columns in key order; empty for expression indexes
+	IsConstraint bool     // a constraint (vs a bare unique index)
+	// Definition is pg_get_constraintdef or pg_get_indexdef, for output.
+	Definition string
+	// Partial or expression index: cannot simply get the tenant column added.
+	Predicate  string
+	Expression bool
+}
+
+// Index is a non-unique index, kept for the target schema.
+type Index struct {
+	Name       string
+	Columns    []string
+	Definition string // pg_get_indexdef
+}
+
+// ForeignKey is a reference from Table.Columns to RefTable.RefColumns, either
+// read from the catalog or declared by the user (Declared) because the
+// application enforces it without a catalog constraint.
+type ForeignKey struct {
+	Name       string
+	Table      Name
+	Columns    []string
+	RefTable   Name
+	RefColumns []string
+	// OnDelete / OnUpdate are the SQL actions: "NO ACTION", "CASCADE",
+	// "SET NULL", "SET DEFAULT", "RESTRICT".
+	OnDelete, OnUpdate string
+	Deferrable         bool
+	InitiallyDeferred  bool
+	Validated          bool
+	Declared           bool // from --relation, not in the catalog
+}
+
+// Check is a check constraint.
+type Check struct {
+	Name       string
+	Definition string // pg_get_constraintdef, e.g. "CHECK ((price > 0))"
+}
+
+// Table returns the table called name, or nil.
+func (c *Catalog) Table(name Name) *Table { return c.byName[name] }
+
+// Column returns the column called name, or nil.
+func (t *Table) Column(name string) *Column {
+	for i := range t.Columns {
+		if t.Columns[i].Name == name {
+			return &t.Columns[i]
+		}
+	}
+	return nil
+}
+
+// ColumnNames lists the table's columns that hold data to copy (generated
+// columns excluded), in attnum order.
+func (t *Table) ColumnNames() []string {
+	var names []string
+	for _, c := range t.Columns {
+		if c.Generated == "" {
+			names = append(names, c.Name)
+		}
+	}
+	return names
+}
