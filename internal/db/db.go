@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -95,7 +96,22 @@ type ConnError struct {
 }
 
 func (e *ConnError) Error() string {
-	return fmt.Sprintf("connecting to %s: %s", e.URL, RedactError(e.Err))
+	return fmt.Sprintf("connecting to %s: %s", e.URL, oneLine(RedactError(e.Err)))
+}
+
+// oneLine folds pgx's one-line-per-address connect errors into one line,
+// dropping repeats (localhost resolves to two addresses that fail alike).
+func oneLine(msg string) string {
+	var parts []string
+	seen := map[string]bool{}
+	for _, l := range strings.Split(msg, "\n") {
+		l = strings.TrimSpace(l)
+		if l != "" && !seen[l] {
+			seen[l] = true
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 func (e *ConnError) Unwrap() error { return e.Err }

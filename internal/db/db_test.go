@@ -147,3 +147,11 @@ func TestParseQualifiedName(t *testing.T) {
 		require.Error(t, err, bad)
 	}
 }
+
+func TestConnErrorIsOneLine(t *testing.T) {
+	_, err := db.Open(context.Background(), "postgres://u:pw123456@localhost:1/x?connect_timeout=2", db.Options{})
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "\n")
+	require.NotContains(t, err.Error(), "pw123456")
+	require.Contains(t, err.Error(), "postgres://u:xxxxx@localhost:1/x")
+}

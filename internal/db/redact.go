@@ -22,7 +22,7 @@ func Redact(conn string) string {
 			}
 			return u.String()
 		}
-		return uriPassword.ReplaceAllString(conn, "$1xxxxx@")
+		return uriPassword.ReplaceAllString(conn, "${1}xxxxx@")
 	}
 	return kvPassword.ReplaceAllString(conn, "${1}xxxxx")
 }
@@ -41,6 +41,6 @@ func RedactError(err error) string {
 		return ""
 	}
 	msg := err.Error()
-	msg = uriPassword.ReplaceAllString(msg, "$1xxxxx@")
+	msg = uriPassword.ReplaceAllString(msg, "${1}xxxxx@")
 	return kvPassword.ReplaceAllString(msg, "${1}xxxxx")
 }

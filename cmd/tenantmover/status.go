@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tenantmover/tenantmover/checkpoints"
+	"github.com/tenantmover/tenantmover/internal/db"
+)
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show every run's progress from its checkpoints",
+		Description: `Reads the checkpoints that backfill keeps on the source and copy keeps on the
+target (schema tenantmover) and shows each run's phase and per-table progress.
+It only reads.`,
+		Flags: commonFlags(sourceFlag, targetFlag, runFlag, formatFlag),
+		Action: func(c *cli.Context) error {
+			format, err := validateFormat(c, "text", "json")
+			if err != nil {
+				return err
+			}
+			if c.String("source") == "" && c.String("target") == "" {
+				return usageError("give --source, --target or both (or set TENANTMOVER_SOURCE / TENANTMOVER_TARGET)")
+			}
+			out := map[string][]checkpoints.RunStatus{}
+			for _, side := range []string{"source", "target"} {
+				url := c.String(side)
+				if url == "" {
+					continue
+				}
+				pool, err := db.Open(c.Context, url, db.ForPhase(db.PhasePlan))
+				if err != nil {
+					return err
+				}
+				runs, err := checkpoints.Attach(pool).Status(c.Context, c.String("run"))
+				pool.Close()
+				if err != nil {
+					return fmt.Errorf("reading checkpoints on the %s: %w", side, err)
+				}
+				out[side] = runs
+			}
+			if format == "json" {
+				enc := json.NewEncoder(stdoutOf(c))
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			printStatus(c, out)
+			return nil
+		},
+	}
+}
+
+func printStatus(c *cli.Context, out map[string][]checkpoints.RunStatus) {
+	w := stderrOf(c)
+	for _, side := range []string{"source", "target"} {
+		runs, ok := out[side]
+		if !ok {
+			continue
+		}
+		if len(runs) == 0 {
+			fmt.Fprintf(w, "%s: no runs\n", side)
+			continue
+		}
+		for _, r := range runs {
+			fmt.Fprintf(w, "%s: run %q (%s) phase=%s status=%s started %s\n", side, r.Name, r.Command, r.Phase, r.Status, r.StartedAt.Format("2006-01-02 15:04:05"))
+			var rows [][]string
+			for _, t := range r.Tables {
+				pct := "-"
+				if t.TotalRows > 0 {
+					pct = fmt.Sprintf("%.1f%%", 100*float64(t.Rows)/float64(t.TotalRows))
+				}
+				rows = append(rows, []string{t.Phase, t.Table, t.State, fmt.Sprintf("%d/%d", t.UnitsDone, t.Units), fmt.Sprint(t.Rows), fmt.Sprint(t.TotalRows), pct})
+			}
+			tabular(w, []string{"  PHASE", "TABLE", "STATE", "UNITS", "ROWS", "OF ~", "DONE"}, indent(rows))
+		}
+	}
+}
+
+func indent(rows [][]string) [][]string {
+	for _, r := range rows {
+		if len(r) > 0 {
+			r[0] = "  " + r[0]
+		}
+	}
+	return rows
+}
