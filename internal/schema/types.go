@@ -17,7 +17,10 @@ type Name = db.QualifiedName
 // Catalog is every user table of the schemas read.
 type Catalog struct {
 	Tables []*Table // sorted by name
-	byName map[Name]*Table
+	// SearchPath is the source's current_schemas(false) at load time; an
+	// unqualified table name resolves to the first of these holding it.
+	SearchPath []string
+	byName     map[Name]*Table
 }
 
 // Table is one ordinary or partitioned table.
@@ -27,10 +30,12 @@ type Table struct {
 	Partitioned bool
 	Columns     []Column // in attnum order, dropped columns omitted
 	PrimaryKey  *Key     // nil when the table has none
-	Uniques     []Key    // unique constraints and unique indexes other than the primary key
+	Uniques     []Key    // unique constraints (by name), then bare unique indexes (by name)
 	Indexes     []Index  // every other index (not backing a constraint)
 	ForeignKeys []ForeignKey
 	Checks      []Check
+	// Exclusions are EXCLUDE constraints (Definition is pg_get_constraintdef).
+	Exclusions []Check
 	// ReplicaIdentity is pg_class.relreplident: d(efault), n(othing), f(ull), i(ndex).
 	ReplicaIdentity string
 	EstimatedRows   int64 // from pg_class.reltuples (0 when never analyzed and empty)

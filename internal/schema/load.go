@@ -1,0 +1,284 @@
+package schema
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// systemSchemas are never read unless asked for by name: PostgreSQL's own,
+// tenantmover's checkpoints, and the schemas the Citus and columnar
+// extensions create.
+var systemSchemas = []string{
+	"pg_catalog", "information_schema", "pg_toast",
+	"tenantmover", "citus", "citus_internal", "columnar", "columnar_internal",
+}
+
+// Load reads every user table of the given schemas (every non-system schema
+// when schemas is empty) in one read-only, repeatable-read transaction, so
+// the result is one consistent snapshot. It runs a fixed handful of catalog
+// queries whatever the number of tables, because real applications have
+// hundreds of them. Partitions are folded into their partitioned parent and
+// tables owned by extensions are skipped.
+func Load(ctx context.Context, pool *pgxpool.Pool, schemas []string) (*Catalog, error) {
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("reading the catalog: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+
+	l := &loader{tx: tx, byOID: map[uint32]*Table{}}
+	steps := []struct {
+		what string
+		run  func(context.Context) error
+	}{
+		{"search path", l.searchPath},
+		{"tables", func(ctx context.Context) error { return l.tables(ctx, schemas) }},
+		{"columns", l.columns},
+		{"constraints", l.constraints},
+		{"indexes", l.indexes},
+	}
+	for _, s := range steps {
+		if err := s.run(ctx); err != nil {
+			return nil, fmt.Errorf("reading the catalog (%s): %w", s.what, err)
+		}
+	}
+	cat := NewCatalog(l.list)
+	cat.SearchPath = l.path
+	return cat, nil
+}
+
+// loader accumulates one Load.
+type loader struct {
+	tx    pgx.Tx
+	path  []string
+	list  []*Table
+	byOID map[uint32]*Table
+	oids  []uint32
+}
+
+func (l *loader) searchPath(ctx context.Context) error {
+	return l.tx.QueryRow(ctx, `SELECT current_schemas(false)::text[]`).Scan(&l.path)
+}
+
+// tables reads the tables; sizes and row estimates of a partitioned table
+// are the sums over its partitions.
+func (l *loader) tables(ctx context.Context, schemas []string) error {
+	rows, err := l.tx.Query(ctx, `
+SELECT c.oid, n.nspname, c.relname, c.relkind = 'p', c.relreplident::text,
+       CASE WHEN c.relkind = 'p' THEN
+            (SELECT coalesce(sum(greatest(p.reltuples, 0)), 0) FROM pg_partition_tree(c.oid) t JOIN pg_class p ON p.oid = t.relid WHERE t.isleaf)
+            ELSE greatest(c.reltuples, 0) END::bigint,
+       CASE WHEN c.relkind = 'p' THEN
+            (SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0) FROM pg_partition_tree(c.oid) t WHERE t.isleaf)
+            ELSE pg_total_relation_size(c.oid) END::bigint
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND CASE WHEN cardinality($1::text[]) > 0 THEN n.nspname = ANY($1)
+           ELSE n.nspname <> ALL($2) AND n.nspname NOT LIKE 'pg\_temp\_%' AND n.nspname NOT LIKE 'pg\_toast\_temp\_%' END
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`,
+		schemas, systemSchemas)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		t := &Table{}
+		if err := rows.Scan(&t.OID, &t.Name.Schema, &t.Name.Name, &t.Partitioned, &t.ReplicaIdentity, &t.EstimatedRows, &t.Bytes); err != nil {
+			return err
+		}
+		l.list = append(l.list, t)
+		l.byOID[t.OID] = t
+		l.oids = append(l.oids, t.OID)
+	}
+	return rows.Err()
+}
+
+// columns reads every column with its default, identity, generation and
+// owned sequence (serial and identity columns own one through pg_depend).
+func (l *loader) columns(ctx context.Context) error {
+	rows, err := l.tx.Query(ctx, `
+SELECT a.attrelid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), a.atttypid, a.attnotnull,
+       coalesce(pg_get_expr(d.adbin, d.adrelid), ''), a.attidentity::text, a.attgenerated::text,
+       s.nspname, s.relname
+FROM pg_attribute a
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+LEFT JOIN LATERAL (
+    SELECT sn.nspname, sc.relname
+    FROM pg_depend dep
+    JOIN pg_class sc ON sc.oid = dep.objid AND sc.relkind = 'S'
+    JOIN pg_namespace sn ON sn.oid = sc.relnamespace
+    WHERE dep.classid = 'pg_class'::regclass AND dep.refclassid = 'pg_class'::regclass
+      AND dep.refobjid = a.attrelid AND dep.refobjsubid = a.attnum AND dep.deptype IN ('a', 'i')
+    ORDER BY sc.relname LIMIT 1) s ON true
+WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum`, l.oids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			rel              uint32
+			c                Column
+			seqSchema, seqNm *string
+		)
+		if err := rows.Scan(&rel, &c.Name, &c.Num, &c.Type, &c.TypeOID, &c.NotNull, &c.Default, &c.Identity, &c.Generated, &seqSchema, &seqNm); err != nil {
+			return err
+		}
+		if seqSchema != nil && seqNm != nil {
+			c.Sequence = &Name{Schema: *seqSchema, Name: *seqNm}
+		}
+		if t := l.byOID[rel]; t != nil {
+			t.Columns = append(t.Columns, c)
+		}
+	}
+	return rows.Err()
+}
+
+// constraints reads primary keys, unique, foreign-key, check and exclusion
+// constraints. Foreign keys a partitioned referenced table clones per
+// partition (conparentid <> 0) are skipped: the parent constraint stands
+// for them.
+func (l *loader) constraints(ctx context.Context) error {
+	rows, err := l.tx.Query(ctx, `
+SELECT con.conrelid, con.conname, con.contype::text, pg_get_constraintdef(con.oid),
+       coalesce((SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
+                 JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num), '{}'),
+       coalesce(rn.nspname, ''), coalesce(rc.relname, ''),
+       coalesce((SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
+                 JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num), '{}'),
+       con.confupdtype::text, con.confdeltype::text, con.condeferrable, con.condeferred, con.convalidated
+FROM pg_constraint con
+LEFT JOIN pg_class rc ON rc.oid = con.confrelid
+LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+WHERE con.conrelid = ANY($1) AND con.contype IN ('p', 'u', 'f', 'c', 'x') AND con.conparentid = 0
+ORDER BY con.conrelid, con.conname`, l.oids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			rel                  uint32
+			name, typ, def       string
+			cols, refCols        []string
+			refSchema, refName   string
+			upd, del             string
+			deferrable, deferred bool
+			validated            bool
+		)
+		if err := rows.Scan(&rel, &name, &typ, &def, &cols, &refSchema, &refName, &refCols, &upd, &del, &deferrable, &deferred, &validated); err != nil {
+			return err
+		}
+		t := l.byOID[rel]
+		if t == nil {
+			continue
+		}
+		switch typ {
+		case "p":
+			t.PrimaryKey = &Key{Name: name, Columns: cols, IsConstraint: true, Definition: def}
+		case "u":
+			t.Uniques = append(t.Uniques, Key{Name: name, Columns: cols, IsConstraint: true, Definition: def})
+		case "f":
+			t.ForeignKeys = append(t.ForeignKeys, ForeignKey{
+				Name: name, Table: t.Name, Columns: cols,
+				RefTable: Name{Schema: refSchema, Name: refName}, RefColumns: refCols,
+				OnDelete: fkAction(del), OnUpdate: fkAction(upd),
+				Deferrable: deferrable, InitiallyDeferred: deferred, Validated: validated,
+			})
+		case "c":
+			t.Checks = append(t.Checks, Check{Name: name, Definition: def})
+		case "x":
+			t.Exclusions = append(t.Exclusions, Check{Name: name, Definition: def})
+		}
+	}
+	return rows.Err()
+}
+
+// fkAction spells pg_constraint's one-letter action codes as SQL.
+func fkAction(code string) string {
+	switch code {
+	case "c":
+		return "CASCADE"
+	case "n":
+		return "SET NULL"
+	case "d":
+		return "SET DEFAULT"
+	case "r":
+		return "RESTRICT"
+	}
+	return "NO ACTION"
+}
+
+// indexes reads the indexes that back no constraint: unique ones join
+// Uniques (they constrain the data just the same), the others go to Indexes.
+func (l *loader) indexes(ctx context.Context) error {
+	rows, err := l.tx.Query(ctx, `
+SELECT i.indrelid, ic.relname, i.indisunique, pg_get_indexdef(i.indexrelid),
+       coalesce(pg_get_expr(i.indpred, i.indrelid), ''),
+       i.indexprs IS NOT NULL OR 0 = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]),
+       coalesce((SELECT array_agg(a.attname ORDER BY k.ord)
+                 FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1]) WITH ORDINALITY k(num, ord)
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num), '{}')
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+WHERE i.indrelid = ANY($1)
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint con
+                  WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x'))
+ORDER BY i.indrelid, ic.relname`, l.oids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			rel        uint32
+			name, def  string
+			pred       string
+			unique     bool
+			expression bool
+			cols       []string
+		)
+		if err := rows.Scan(&rel, &name, &unique, &def, &pred, &expression, &cols); err != nil {
+			return err
+		}
+		t := l.byOID[rel]
+		if t == nil {
+			continue
+		}
+		if expression {
+			cols = nil
+		}
+		if unique {
+			t.Uniques = append(t.Uniques, Key{Name: name, Columns: cols, Definition: def, Predicate: pred, Expression: expression})
+		} else {
+			t.Indexes = append(t.Indexes, Index{Name: name, Columns: cols, Definition: def})
+		}
+	}
+	return rows.Err()
+}
+
+// NewCatalog indexes tables by name and sorts them. Load uses it; tests and
+// callers that build a catalog by hand (or derive one) use it too.
+func NewCatalog(tables []*Table) *Catalog {
+	c := &Catalog{Tables: append([]*Table(nil), tables...), byName: map[Name]*Table{}}
+	sort.Slice(c.Tables, func(i, j int) bool { return Less(c.Tables[i].Name, c.Tables[j].Name) })
+	for _, t := range c.Tables {
+		c.byName[t.Name] = t
+	}
+	return c
+}
+
+// Less orders names by schema, then table name.
+func Less(a, b Name) bool {
+	if a.Schema != b.Schema {
+		return a.Schema < b.Schema
+	}
+	return a.Name < b.Name
+}

@@ -1,0 +1,195 @@
+package schema_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantmover/tenantmover/internal/pgtest"
+	"github.com/tenantmover/tenantmover/internal/schema"
+)
+
+var env pgtest.Env
+
+func TestMain(m *testing.M) { env.Main(m) }
+
+func load(t *testing.T, ddl string, schemas ...string) *schema.Catalog {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, env.NewDB(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	_, err = pool.Exec(ctx, ddl)
+	require.NoError(t, err)
+	cat, err := schema.Load(ctx, pool, schemas)
+	require.NoError(t, err)
+	return cat
+}
+
+func name(s string) schema.Name { return schema.Name{Schema: "public", Name: s} }
+
+func names(ts []*schema.Table) []string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.Name.String())
+	}
+	return out
+}
+
+const storeDDL = `
+CREATE TABLE store (id bigserial PRIMARY KEY, name text NOT NULL, url text, created_at timestamptz DEFAULT now());
+CREATE TABLE product (id bigserial PRIMARY KEY, store_id bigint NOT NULL REFERENCES store ON DELETE CASCADE,
+  name text, price numeric(10,2) CHECK (price > 0), attrs jsonb, UNIQUE (store_id, name));
+CREATE INDEX product_name_idx ON product (lower(name));
+CREATE UNIQUE INDEX product_attrs_key ON product ((attrs->>'sku')) WHERE attrs IS NOT NULL;
+CREATE TABLE purchase (id bigserial PRIMARY KEY, product_id bigint NOT NULL REFERENCES product, amount numeric(12,2));
+CREATE TABLE refund (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  purchase_id bigint NOT NULL REFERENCES purchase DEFERRABLE INITIALLY DEFERRED,
+  amount numeric(12,2), doubled numeric GENERATED ALWAYS AS (amount * 2) STORED);
+INSERT INTO store (name) SELECT 's' || g FROM generate_series(1, 50) g;
+ANALYZE store;
+`
+
+func TestLoadReadsEveryField(t *testing.T) {
+	t.Parallel()
+	cat := load(t, storeDDL)
+	require.Equal(t, []string{"public.product", "public.purchase", "public.refund", "public.store"}, names(cat.Tables))
+	require.Equal(t, []string{"public"}, cat.SearchPath)
+
+	store := cat.Table(name("store"))
+	require.EqualValues(t, 50, store.EstimatedRows)
+	require.Positive(t, store.Bytes)
+	require.Equal(t, "d", store.ReplicaIdentity)
+	id := store.Column("id")
+	require.Equal(t, "bigint", id.Type)
+	require.True(t, id.NotNull)
+	require.Equal(t, "nextval('store_id_seq'::regclass)", id.Default)
+	require.Equal(t, &schema.Name{Schema: "public", Name: "store_id_seq"}, id.Sequence)
+	require.Equal(t, "now()", store.Column("created_at").Default)
+	require.Equal(t, &schema.Key{Name: "store_pkey", Columns: []string{"id"}, IsConstraint: true, Definition: "PRIMARY KEY (id)"}, store.PrimaryKey)
+
+	product := cat.Table(name("product"))
+	require.Equal(t, "numeric(10,2)", product.Column("price").Type)
+	require.Len(t, product.ForeignKeys, 1)
+	fk := product.ForeignKeys[0]
+	require.Equal(t, schema.ForeignKey{Name: "product_store_id_fkey", Table: name("product"), Columns: []string{"store_id"},
+		RefTable: name("store"), RefColumns: []string{"id"}, OnDelete: "CASCADE", OnUpdate: "NO ACTION", Validated: true}, fk)
+	require.Equal(t, []schema.Check{{Name: "product_price_check", Definition: "CHECK ((price > (0)::numeric))"}}, product.Checks)
+	require.Len(t, product.Uniques, 2)
+	require.Equal(t, schema.Key{Name: "product_store_id_name_key", Columns: []string{"store_id", "name"}, IsConstraint: true, Definition: "UNIQUE (store_id, name)"}, product.Uniques[0])
+	expr := product.Uniques[1]
+	require.Equal(t, "product_attrs_key", expr.Name)
+	require.True(t, expr.Expression)
+	require.Empty(t, expr.Columns)
+	require.Equal(t, "(attrs IS NOT NULL)", expr.Predicate)
+	require.Len(t, product.Indexes, 1)
+	require.Equal(t, "product_name_idx", product.Indexes[0].Name)
+	require.Contains(t, product.Indexes[0].Definition, "lower(name)")
+
+	refund := cat.Table(name("refund"))
+	require.Equal(t, "a", refund.Column("id").Identity)
+	require.Equal(t, &schema.Name{Schema: "public", Name: "refund_id_seq"}, refund.Column("id").Sequence)
+	require.Equal(t, "s", refund.Column("doubled").Generated)
+	require.Equal(t, "(amount * (2)::numeric)", refund.Column("doubled").Default)
+	require.Equal(t, []string{"id", "purchase_id", "amount"}, refund.ColumnNames())
+	require.True(t, refund.ForeignKeys[0].Deferrable)
+	require.True(t, refund.ForeignKeys[0].InitiallyDeferred)
+
+	order, cycles := cat.Order()
+	require.Empty(t, cycles)
+	require.Equal(t, []string{"public.store", "public.product", "public.purchase", "public.refund"}, names(order))
+}
+
+func TestLoadSchemasPartitionsAndOddNames(t *testing.T) {
+	t.Parallel()
+	cat := load(t, `
+CREATE SCHEMA "Sales Ops";
+CREATE TABLE "Sales Ops"."Tenant" ("Tenant ID" uuid PRIMARY KEY, "select" text, "naïve" int);
+CREATE TABLE "Sales Ops"."Order ""x""" ("Tenant ID" uuid NOT NULL REFERENCES "Sales Ops"."Tenant", n int);
+CREATE TABLE public.event (id bigint, at date NOT NULL, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE public.event_2024 PARTITION OF public.event FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE public.event_2025 PARTITION OF public.event FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE SCHEMA tenantmover; CREATE TABLE tenantmover.run (id int);
+`)
+	require.Equal(t, []string{`"Sales Ops"."Order ""x"""`, `"Sales Ops"."Tenant"`, "public.event"}, names(cat.Tables))
+	require.True(t, cat.Table(name("event")).Partitioned)
+	tenant := cat.Table(schema.Name{Schema: "Sales Ops", Name: "Tenant"})
+	require.Equal(t, []string{"Tenant ID", "select", "naïve"}, []string{tenant.Columns[0].Name, tenant.Columns[1].Name, tenant.Columns[2].Name})
+	require.Equal(t, "uuid", tenant.Columns[0].Type)
+
+	got, err := cat.Resolve(`"Sales Ops"."Tenant"`)
+	require.NoError(t, err)
+	require.Same(t, tenant, got)
+	_, err = cat.Resolve(`"Sales Ops".tenant`)
+	var nf *schema.NotFoundError
+	require.ErrorAs(t, err, &nf)
+	require.Equal(t, []schema.Name{tenant.Name}, nf.Candidates)
+	got, err = cat.Resolve("EVENT")
+	require.NoError(t, err)
+	require.Equal(t, "event", got.Name.Name)
+
+	only := load(t, `CREATE SCHEMA a; CREATE TABLE a.t (id int); CREATE TABLE public.u (id int);`, "a")
+	require.Equal(t, []string{"a.t"}, names(only.Tables))
+}
+
+func TestOrderBreaksCyclesAtNullableKeys(t *testing.T) {
+	t.Parallel()
+	cat := load(t, `
+CREATE TABLE task (id int PRIMARY KEY, parent_id int REFERENCES task);
+CREATE TABLE author (id int PRIMARY KEY, best_book_id int);
+CREATE TABLE book (id int PRIMARY KEY, author_id int NOT NULL REFERENCES author);
+ALTER TABLE author ADD FOREIGN KEY (best_book_id) REFERENCES book;
+CREATE TABLE x (id int PRIMARY KEY, y_id int NOT NULL);
+CREATE TABLE y (id int PRIMARY KEY, x_id int NOT NULL REFERENCES x);
+ALTER TABLE x ADD FOREIGN KEY (y_id) REFERENCES y;
+CREATE TABLE z (id int PRIMARY KEY, x_id int NOT NULL REFERENCES x, book_id int NOT NULL REFERENCES book);
+`)
+	order, cycles := cat.Order()
+	pos := map[string]int{}
+	for i, n := range names(order) {
+		pos[n] = i
+	}
+	require.Len(t, order, 6)
+	require.Less(t, pos["public.author"], pos["public.book"], "the nullable best_book_id is the key set aside")
+	require.Less(t, pos["public.book"], pos["public.z"])
+	require.Less(t, pos["public.x"], pos["public.z"])
+
+	require.Len(t, cycles, 3)
+	require.Equal(t, []schema.Name{name("author"), name("book")}, cycles[0].Tables)
+	require.True(t, cycles[0].Breakable)
+	require.Len(t, cycles[0].Broken, 1)
+	require.Equal(t, "author_best_book_id_fkey", cycles[0].Broken[0].Name)
+
+	require.Equal(t, []schema.Name{name("task")}, cycles[1].Tables)
+	require.True(t, cycles[1].Breakable)
+
+	require.Equal(t, []schema.Name{name("x"), name("y")}, cycles[2].Tables)
+	require.False(t, cycles[2].Breakable)
+}
+
+// TestLoadIsAFewQueries pins the promise that introspection does not run
+// per-table queries: 300 tables load with the same statements as 3.
+func TestLoadIsAFewQueries(t *testing.T) {
+	t.Parallel()
+	var ddl strings.Builder
+	ddl.WriteString("CREATE TABLE t0 (id int PRIMARY KEY);\n")
+	for i := 1; i < 300; i++ {
+		fmt.Fprintf(&ddl, "CREATE TABLE t%d (id serial PRIMARY KEY, p int NOT NULL REFERENCES t%d, v text UNIQUE, CHECK (id > 0));\n", i, i-1)
+		fmt.Fprintf(&ddl, "CREATE INDEX ON t%d (v, p);\n", i)
+	}
+	cat := load(t, ddl.String())
+	require.Len(t, cat.Tables, 300)
+	order, cycles := cat.Order()
+	require.Empty(t, cycles)
+	require.Equal(t, "public.t0", order[0].Name.String())
+	require.Equal(t, "public.t299", order[299].Name.String())
+	last := cat.Table(name("t299"))
+	require.Len(t, last.ForeignKeys, 1)
+	require.Len(t, last.Uniques, 1)
+	require.Len(t, last.Indexes, 1)
+	require.Len(t, last.Checks, 1)
+}
