@@ -242,7 +242,7 @@ func (g *graph) components() [][]int {
 // always taking the smallest ready name).
 func (g *graph) topo() []*Table {
 	n := len(g.tables)
-	pending := make([]int, n)  // parents not yet placed
+	pending := make([]int, n)    // parents not yet placed
 	children := make([][]int, n) // parent -> dependent tables
 	for ei, e := range g.edges {
 		if g.off[ei] || e.from == e.to {
