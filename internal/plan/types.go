@@ -61,6 +61,10 @@ type Plan struct {
 	// and backfilling in this order satisfies foreign keys.
 	Tables  []*Table
 	Catalog *schema.Catalog
+	// Cycles are the foreign-key rings among the tables and the keys set
+	// aside to order them (copy and backfill load a ring's rows with those
+	// keys deferred or unchecked).
+	Cycles []schema.Cycle
 }
 
 // Table is the decision for one table.
@@ -82,6 +86,9 @@ type Table struct {
 	// AltPaths are other non-nullable routes; verify checks they agree.
 	AltPaths [][]Hop
 	Problems []Problem
+	// Forced is true when the kind comes from --reference or --exclude
+	// rather than from the foreign keys.
+	Forced bool
 }
 
 // Hop is one foreign-key step: rows of From reference rows of To through

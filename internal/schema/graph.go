@@ -39,8 +39,15 @@ func (c *Catalog) Order() ([]*Table, []Cycle) { return OrderTables(c.Tables) }
 // are broken at nullable or deferrable keys, fewest first; every cycle is
 // returned, breakable or not. A cycle that cannot be broken still gets an
 // order (its members by name) so callers can report rather than stop.
-func OrderTables(tables []*Table) ([]*Table, []Cycle) {
+func OrderTables(tables []*Table) ([]*Table, []Cycle) { return OrderTablesKeeping(tables, nil) }
+
+// OrderTablesKeeping is OrderTables where keep (when not nil) marks foreign
+// keys that must never be set aside to break a cycle, such as the hops of
+// the tenant paths (a child is backfilled from its parent, so the parent
+// must come first).
+func OrderTablesKeeping(tables []*Table, keep func(ForeignKey) bool) ([]*Table, []Cycle) {
 	g := newGraph(tables)
+	g.keep = keep
 	var cycles []Cycle
 	for _, comp := range g.components() {
 		if cy, ok := g.cycle(comp); ok {
@@ -59,6 +66,7 @@ type graph struct {
 	edges  []edge
 	out    [][]int // node -> edge indexes
 	off    []bool  // edge set aside
+	keep   func(ForeignKey) bool
 }
 
 type edge struct {
@@ -90,6 +98,9 @@ func newGraph(tables []*Table) *graph {
 // breakable reports whether rows can be loaded before the rows an edge
 // points at.
 func (g *graph) breakable(e edge) bool {
+	if g.keep != nil && g.keep(e.fk) {
+		return false
+	}
 	return e.fk.Deferrable || g.tables[e.from].Nullable(e.fk.Columns)
 }
 

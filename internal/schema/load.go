@@ -182,9 +182,9 @@ ORDER BY con.conrelid, con.conname`, l.oids)
 		}
 		switch typ {
 		case "p":
-			t.PrimaryKey = &Key{Name: name, Columns: cols, IsConstraint: true, Definition: def}
+			t.PrimaryKey = &Key{Name: name, Columns: cols, IsConstraint: true, Definition: def, PlainColumns: cols}
 		case "u":
-			t.Uniques = append(t.Uniques, Key{Name: name, Columns: cols, IsConstraint: true, Definition: def})
+			t.Uniques = append(t.Uniques, Key{Name: name, Columns: cols, IsConstraint: true, Definition: def, PlainColumns: cols})
 		case "f":
 			t.ForeignKeys = append(t.ForeignKeys, ForeignKey{
 				Name: name, Table: t.Name, Columns: cols,
@@ -252,11 +252,12 @@ ORDER BY i.indrelid, ic.relname`, l.oids)
 		if t == nil {
 			continue
 		}
+		plain := cols
 		if expression {
 			cols = nil
 		}
 		if unique {
-			t.Uniques = append(t.Uniques, Key{Name: name, Columns: cols, Definition: def, Predicate: pred, Expression: expression})
+			t.Uniques = append(t.Uniques, Key{Name: name, Columns: cols, Definition: def, Predicate: pred, Expression: expression, PlainColumns: plain})
 		} else {
 			t.Indexes = append(t.Indexes, Index{Name: name, Columns: cols, Definition: def})
 		}

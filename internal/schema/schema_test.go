@@ -70,7 +70,7 @@ func TestLoadReadsEveryField(t *testing.T) {
 	require.Equal(t, "nextval('store_id_seq'::regclass)", id.Default)
 	require.Equal(t, &schema.Name{Schema: "public", Name: "store_id_seq"}, id.Sequence)
 	require.Equal(t, "now()", store.Column("created_at").Default)
-	require.Equal(t, &schema.Key{Name: "store_pkey", Columns: []string{"id"}, IsConstraint: true, Definition: "PRIMARY KEY (id)"}, store.PrimaryKey)
+	require.Equal(t, &schema.Key{Name: "store_pkey", Columns: []string{"id"}, IsConstraint: true, Definition: "PRIMARY KEY (id)", PlainColumns: []string{"id"}}, store.PrimaryKey)
 
 	product := cat.Table(name("product"))
 	require.Equal(t, "numeric(10,2)", product.Column("price").Type)
@@ -80,7 +80,7 @@ func TestLoadReadsEveryField(t *testing.T) {
 		RefTable: name("store"), RefColumns: []string{"id"}, OnDelete: "CASCADE", OnUpdate: "NO ACTION", Validated: true}, fk)
 	require.Equal(t, []schema.Check{{Name: "product_price_check", Definition: "CHECK ((price > (0)::numeric))"}}, product.Checks)
 	require.Len(t, product.Uniques, 2)
-	require.Equal(t, schema.Key{Name: "product_store_id_name_key", Columns: []string{"store_id", "name"}, IsConstraint: true, Definition: "UNIQUE (store_id, name)"}, product.Uniques[0])
+	require.Equal(t, schema.Key{Name: "product_store_id_name_key", Columns: []string{"store_id", "name"}, IsConstraint: true, Definition: "UNIQUE (store_id, name)", PlainColumns: []string{"store_id", "name"}}, product.Uniques[0])
 	expr := product.Uniques[1]
 	require.Equal(t, "product_attrs_key", expr.Name)
 	require.True(t, expr.Expression)

@@ -68,6 +68,10 @@ type Key struct {
 	// Partial or expression index: cannot simply get the tenant column added.
 	Predicate  string
 	Expression bool
+	// PlainColumns are the key's plain (non-expression) columns, also for
+	// expression indexes: (store_id, lower(email)) has PlainColumns
+	// [store_id], which is enough for Citus to accept it.
+	PlainColumns []string
 }
 
 // Index is a non-unique index, kept for the target schema.

@@ -1,0 +1,149 @@
+package plan
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/schema"
+)
+
+// relation is a parsed --relation: child.col=parent.col, or composite
+// child.(a,b)=parent.(x,y). Table parts are kept as quoted SQL so the
+// catalog resolves them like any other name the user typed.
+type relation struct {
+	child, parent         string
+	childCols, parentCols []string
+}
+
+// parseRelation reads one --relation value.
+func parseRelation(s string) (relation, error) {
+	left, right, ok := cutOutsideQuotes(s, '=')
+	if !ok {
+		return relation{}, fmt.Errorf("--relation %q: expected child_table.column=parent_table.column", s)
+	}
+	var r relation
+	var err error
+	if r.child, r.childCols, err = parseSide(left); err != nil {
+		return relation{}, fmt.Errorf("--relation %q: %w", s, err)
+	}
+	if r.parent, r.parentCols, err = parseSide(right); err != nil {
+		return relation{}, fmt.Errorf("--relation %q: %w", s, err)
+	}
+	if len(r.childCols) != len(r.parentCols) {
+		return relation{}, fmt.Errorf("--relation %q: %d column(s) on the left, %d on the right", s, len(r.childCols), len(r.parentCols))
+	}
+	return r, nil
+}
+
+// parseSide splits "schema.table.col" or "table.(a,b)" into a quoted table
+// name and its columns.
+func parseSide(s string) (string, []string, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasSuffix(s, ")") {
+		i := lastOutsideQuotes(s, '(')
+		if i < 1 || s[i-1] != '.' {
+			return "", nil, fmt.Errorf("%q: expected table.(col1, col2)", s)
+		}
+		table, err := db.ParseIdentifierPath(s[:i-1])
+		if err != nil {
+			return "", nil, err
+		}
+		var cols []string
+		for _, c := range splitOutsideQuotes(s[i+1:len(s)-1], ',') {
+			p, err := db.ParseIdentifierPath(c)
+			if err != nil || len(p) != 1 {
+				return "", nil, fmt.Errorf("%q: bad column name %q", s, c)
+			}
+			cols = append(cols, p[0])
+		}
+		return db.Ident(table...), cols, checkTableParts(s, table)
+	}
+	parts, err := db.ParseIdentifierPath(s)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(parts) < 2 {
+		return "", nil, fmt.Errorf("%q: expected table.column", s)
+	}
+	table := parts[:len(parts)-1]
+	return db.Ident(table...), parts[len(parts)-1:], checkTableParts(s, table)
+}
+
+func checkTableParts(s string, table []string) error {
+	if len(table) < 1 || len(table) > 2 {
+		return fmt.Errorf("%q: expected [schema.]table.column", s)
+	}
+	return nil
+}
+
+// declare turns a relation into a foreign key of the catalog, checking
+// that the tables and columns exist.
+func declare(cat *schema.Catalog, raw string) (schema.ForeignKey, error) {
+	r, err := parseRelation(raw)
+	if err != nil {
+		return schema.ForeignKey{}, err
+	}
+	child, err := cat.Resolve(r.child)
+	if err != nil {
+		return schema.ForeignKey{}, fmt.Errorf("--relation %q: %w", raw, err)
+	}
+	parent, err := cat.Resolve(r.parent)
+	if err != nil {
+		return schema.ForeignKey{}, fmt.Errorf("--relation %q: %w", raw, err)
+	}
+	for _, side := range []struct {
+		t    *schema.Table
+		cols []string
+	}{{child, r.childCols}, {parent, r.parentCols}} {
+		for _, c := range side.cols {
+			if side.t.Column(c) == nil {
+				return schema.ForeignKey{}, fmt.Errorf("--relation %q: table %s has no column %s", raw, side.t.Name, db.QuoteIfNeeded(c))
+			}
+		}
+	}
+	return schema.ForeignKey{
+		Table: child.Name, Columns: r.childCols,
+		RefTable: parent.Name, RefColumns: r.parentCols,
+		OnDelete: "NO ACTION", OnUpdate: "NO ACTION", Declared: true,
+	}, nil
+}
+
+// cutOutsideQuotes splits s at the first sep not inside double quotes.
+func cutOutsideQuotes(s string, sep byte) (string, string, bool) {
+	in := false
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '"':
+			in = !in
+		case s[i] == sep && !in:
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+func lastOutsideQuotes(s string, c byte) int {
+	in, last := false, -1
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '"':
+			in = !in
+		case s[i] == c && !in:
+			last = i
+		}
+	}
+	return last
+}
+
+func splitOutsideQuotes(s string, sep byte) []string {
+	var out []string
+	for {
+		a, b, ok := cutOutsideQuotes(s, sep)
+		out = append(out, a)
+		if !ok {
+			return out
+		}
+		s = b
+	}
+}

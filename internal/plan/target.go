@@ -1,0 +1,131 @@
+package plan
+
+import (
+	"slices"
+
+	"github.com/tenantmover/tenantmover/internal/schema"
+)
+
+// FKAction is what becomes of a source foreign key on the target.
+type FKAction string
+
+// Foreign-key dispositions.
+const (
+	FKKeep      FKAction = "keep"      // created as on the source
+	FKComposite FKAction = "composite" // the tenant columns are prepended on both sides
+	FKDrop      FKAction = "drop"      // left out (the reason is a Problem)
+)
+
+// FKDecision is the target form of one catalog foreign key.
+type FKDecision struct {
+	FK                  schema.ForeignKey
+	Action              FKAction
+	Columns, RefColumns []string // on the target
+	OnDelete, OnUpdate  string   // on the target
+	problem             *Problem
+}
+
+// KeyDecision is the target form of a primary or unique key.
+type KeyDecision struct {
+	Key     schema.Key
+	Primary bool
+	// Columns on the target: the source columns, with the tenant column
+	// first when they lacked it (Changed).
+	Columns []string
+	Changed bool
+	// Impossible is true for a unique expression or partial index without
+	// the tenant column: it cannot be kept and is left out (a blocking
+	// problem says so).
+	Impossible bool
+}
+
+// Keys returns the target form of t's primary key and unique keys.
+func (p *Plan) Keys(t *Table) []KeyDecision {
+	var out []KeyDecision
+	if pk := t.Source.PrimaryKey; pk != nil {
+		out = append(out, keyDecision(t, *pk, true))
+	}
+	for _, k := range t.Source.Uniques {
+		out = append(out, keyDecision(t, k, false))
+	}
+	return out
+}
+
+func keyDecision(t *Table, k schema.Key, primary bool) KeyDecision {
+	d := KeyDecision{Key: k, Primary: primary, Columns: k.Columns}
+	if !t.Kind.Distributed() || containsTenant(t, k) {
+		return d
+	}
+	if k.Expression || k.Predicate != "" {
+		d.Impossible = true
+		return d
+	}
+	d.Columns = append([]string{t.TenantColumn}, k.Columns...)
+	d.Changed = true
+	return d
+}
+
+// containsTenant reports whether a key already includes the tenant column
+// as a plain column.
+func containsTenant(t *Table, k schema.Key) bool {
+	return slices.Contains(k.Columns, t.TenantColumn) || slices.Contains(k.PlainColumns, t.TenantColumn)
+}
+
+// ForeignKeys returns the target form of t's catalog foreign keys (declared
+// relations are paths only and never become constraints).
+func (p *Plan) ForeignKeys(t *Table) []FKDecision {
+	if t.Kind == Excluded {
+		return nil
+	}
+	var out []FKDecision
+	for _, fk := range t.Source.ForeignKeys {
+		if fk.Declared {
+			continue
+		}
+		out = append(out, p.fkDecision(t, fk))
+	}
+	return out
+}
+
+func (p *Plan) fkDecision(t *Table, fk schema.ForeignKey) FKDecision {
+	d := FKDecision{FK: fk, Action: FKKeep, Columns: fk.Columns, RefColumns: fk.RefColumns, OnDelete: fk.OnDelete, OnUpdate: fk.OnUpdate}
+	parent := p.Table(fk.RefTable)
+	drop := func(pr Problem) FKDecision {
+		d.Action = FKDrop
+		d.problem = &pr
+		return d
+	}
+	switch {
+	case parent == nil || parent.Kind == Excluded:
+		return drop(fkToExcluded(d))
+	case !t.Kind.Distributed() && parent.Kind.Distributed():
+		return drop(referenceToDistributed(t, fk))
+	case !t.Kind.Distributed():
+		return d
+	case parent.Kind.Distributed():
+		i := slices.Index(fk.RefColumns, parent.TenantColumn)
+		j := slices.Index(fk.Columns, t.TenantColumn)
+		switch {
+		case i >= 0 && i == j:
+		case i >= 0 || j >= 0:
+			return drop(fkCrossTenant(t, d, parent))
+		default:
+			d.Action = FKComposite
+			d.Columns = append([]string{t.TenantColumn}, fk.Columns...)
+			d.RefColumns = append([]string{parent.TenantColumn}, fk.RefColumns...)
+			pr := fkMadeComposite(t, d)
+			d.problem = &pr
+		}
+	}
+	// Citus refuses actions that would change or null a distribution
+	// column through the key.
+	if slices.Contains(d.Columns, t.TenantColumn) {
+		if d.OnDelete == "SET NULL" || d.OnDelete == "SET DEFAULT" {
+			d.OnDelete = "NO ACTION"
+		}
+		if d.OnUpdate == "SET NULL" || d.OnUpdate == "SET DEFAULT" || d.OnUpdate == "CASCADE" {
+			d.OnUpdate = "NO ACTION"
+		}
+	}
+	return d
+}
