@@ -1,0 +1,140 @@
+// Command gen-monolith fills a database with the sample multi-tenant
+// monolith (see package scripts/monolith):
+//
+//	gen-monolith --url URL [--size small|medium|large] [--drop]
+//	             [--stores N --products N --purchases N --refunds N
+//	              --companies N --users N --campaigns-per-company N
+//	              --memberships-per-company N --skew X --seed S] [--workers N]
+//
+// A size preset gives every parameter; the other flags override single
+// ones. Row counts and timings go to stderr.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/scripts/monolith"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "gen-monolith:", db.RedactError(err))
+		if ctx.Err() != nil {
+			os.Exit(130)
+		}
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	url     string
+	size    string
+	drop    bool
+	workers int
+	p       monolith.Params
+}
+
+func parse(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("gen-monolith", flag.ContinueOnError)
+	fs.StringVar(&c.url, "url", os.Getenv("TENANTMOVER_SOURCE"), "database to fill (default $TENANTMOVER_SOURCE, else the PG* variables)")
+	fs.StringVar(&c.size, "size", "small", "preset: "+strings.Join(monolith.SizeNames(), ", "))
+	fs.BoolVar(&c.drop, "drop", false, "drop existing monolith tables first")
+	fs.IntVar(&c.workers, "workers", 2, "chunks generated at once (the data does not depend on it)")
+	var p monolith.Params
+	fs.IntVar(&p.Stores, "stores", 0, "stores (tenants)")
+	fs.IntVar(&p.Products, "products", 0, "products")
+	fs.IntVar(&p.Purchases, "purchases", 0, "purchases")
+	fs.IntVar(&p.Refunds, "refunds", 0, "refunds")
+	fs.IntVar(&p.Companies, "companies", 0, "companies")
+	fs.IntVar(&p.Users, "users", 0, "auth_user rows")
+	fs.IntVar(&p.CampaignsPerCompany, "campaigns-per-company", 0, "campaigns per company, on average")
+	fs.IntVar(&p.MembershipsPerCompany, "memberships-per-company", 0, "company_users rows per company")
+	fs.Float64Var(&p.Skew, "skew", 0, "tenant size skew exponent: 0 uniform, 1 Zipf")
+	fs.Float64Var(&p.Seed, "seed", 0, "random seed: the same parameters give the same data")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if c.p, err = monolith.Size(c.size); err != nil {
+		return c, err
+	}
+	// Only the flags given override the preset.
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "stores":
+			c.p.Stores = p.Stores
+		case "products":
+			c.p.Products = p.Products
+		case "purchases":
+			c.p.Purchases = p.Purchases
+		case "refunds":
+			c.p.Refunds = p.Refunds
+		case "companies":
+			c.p.Companies = p.Companies
+		case "users":
+			c.p.Users = p.Users
+		case "campaigns-per-company":
+			c.p.CampaignsPerCompany = p.CampaignsPerCompany
+		case "memberships-per-company":
+			c.p.MembershipsPerCompany = p.MembershipsPerCompany
+		case "skew":
+			c.p.Skew = p.Skew
+		case "seed":
+			c.p.Seed = p.Seed
+		}
+	})
+	return c, c.p.Validate()
+}
+
+func run(ctx context.Context, args []string) error {
+	c, err := parse(args)
+	if err != nil {
+		return err
+	}
+	pool, err := db.Open(ctx, c.url, db.Options{ApplicationName: "gen-monolith", MaxConns: int32(c.workers) + 1})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if c.drop {
+		if err := monolith.Drop(ctx, pool); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "generating into %s: %+v\n", db.Redact(c.url), c.p)
+	start := time.Now()
+	progress := func(step string, took time.Duration) {
+		fmt.Fprintf(os.Stderr, "  %-14s %8.1fs\n", step, took.Seconds())
+	}
+	if err := monolith.Generate(ctx, pool, c.p, monolith.WithWorkers(c.workers), monolith.WithProgress(progress)); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	counts, err := monolith.Counts(ctx, pool)
+	if err != nil {
+		return err
+	}
+	for _, t := range monolith.Tables() {
+		fmt.Fprintf(os.Stderr, "  %-14s %10d rows\n", t, counts[t])
+	}
+	fmt.Fprintf(os.Stderr, "generated in %.1fs\n", elapsed.Seconds())
+	return nil
+}
