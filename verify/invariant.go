@@ -1,0 +1,147 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/plan"
+)
+
+// invariantCheck is one parent hop whose tenant agreement is checked on
+// one side: every row of the child must have a parent row with the same
+// tenant.
+type invariantCheck struct {
+	s      *spec
+	hop    plan.Hop
+	parent *plan.Table
+	on     side
+	cols   columns
+}
+
+// checkInvariants checks, on each side that has the tenant columns, that
+// every nested table's rows carry their parent's tenant (the first hop of
+// the plan's path) and that every alternative path's first hop agrees too.
+// Checking first hops is enough: by induction over the plan's order, a
+// table whose every row agrees with its parent agrees with the root along
+// any path.
+func (v *verifier) checkInvariants(ctx context.Context) error {
+	var checks []invariantCheck
+	for _, s := range v.specs {
+		if s.missing != "" {
+			continue
+		}
+		for _, hop := range invariantHops(v.p, s.t) {
+			parent := v.p.Table(hop.To)
+			for _, sd := range []struct {
+				on   side
+				cols columns
+			}{{v.src, v.srcCols}, {v.dst, v.dstCols}} {
+				if sd.cols.has(s.t.Name(), s.t.TenantColumn) && sd.cols.has(parent.Name(), parent.TenantColumn) {
+					checks = append(checks, invariantCheck{s: s, hop: hop, parent: parent, on: sd.on, cols: sd.cols})
+				}
+			}
+		}
+	}
+	tr := newTracker(v.onProgress, "invariant", int64(len(checks)))
+	return fanOut(ctx, v.cfg.Workers, checks, func(ctx context.Context, c invariantCheck) error {
+		d, err := v.checkInvariant(ctx, c)
+		if err != nil {
+			return fmt.Errorf("checking the tenant of %s against %s on the %s: %w", c.s.name, c.parent.Name(), c.on.name, err)
+		}
+		if d != nil {
+			v.record(c.s.name, nil, []Difference{*d})
+		}
+		tr.add(c.s.name, 1)
+		return nil
+	})
+}
+
+// invariantHops are the parent hops of t to check: the first hop of its
+// path (nested tables) and of every alternative path, leaving out hops
+// that are the tenant column itself referencing the root's key (true by
+// construction) and hops to tables that carry no tenant.
+func invariantHops(p *plan.Plan, t *plan.Table) []plan.Hop {
+	if !t.Kind.Distributed() || t.TenantColumn == "" {
+		return nil
+	}
+	var hops []plan.Hop
+	if t.Kind == plan.Nested && len(t.Path) > 0 {
+		hops = append(hops, t.Path[0])
+	}
+	for _, alt := range t.AltPaths {
+		if len(alt) > 0 {
+			hops = append(hops, alt[0])
+		}
+	}
+	var out []plan.Hop
+	for _, h := range hops {
+		parent := p.Table(h.To)
+		if parent == nil || !parent.Kind.Distributed() || parent.TenantColumn == "" {
+			continue
+		}
+		if slices.Equal(h.FromColumns, []string{t.TenantColumn}) && slices.Equal(h.ToColumns, []string{parent.TenantColumn}) {
+			continue
+		}
+		if slices.ContainsFunc(out, func(o plan.Hop) bool { return sameHop(o, h) }) {
+			continue
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+func sameHop(a, b plan.Hop) bool {
+	return a.To == b.To && slices.Equal(a.FromColumns, b.FromColumns) && slices.Equal(a.ToColumns, b.ToColumns)
+}
+
+// checkInvariant streams the keys of child rows that have a parent key but
+// no parent row with that key and the same tenant. The anti-join is on the
+// tenant column too, so on Citus it runs shard by shard, pushed down.
+func (v *verifier) checkInvariant(ctx context.Context, c invariantCheck) (*Difference, error) {
+	rel := c.s.dst
+	if c.on.name == v.src.name {
+		rel = c.s.src
+	}
+	child, parent := "t0."+db.Ident(c.s.t.TenantColumn), "t1."+db.Ident(c.parent.TenantColumn)
+	var where []string
+	for _, col := range c.hop.FromColumns {
+		where = append(where, "t0."+db.Ident(col)+" IS NOT NULL")
+	}
+	where = append(where, fmt.Sprintf("NOT EXISTS (SELECT FROM %s AS t1 WHERE %s = %s AND %s)",
+		c.parent.Name().Quoted(), parent, child, equalities("t1", c.hop.ToColumns, "t0", c.hop.FromColumns)))
+	var args []any
+	if len(v.cfg.Tenants) > 0 {
+		where = append(where, fmt.Sprintf("%s = ANY($1::text[]::%s[])", child, rel.keyType))
+		args = append(args, v.cfg.Tenants)
+	}
+	sql := fmt.Sprintf("SELECT (%s)::text FROM %s AS t0 WHERE %s", rel.key, c.s.t.Name().Quoted(), strings.Join(where, " AND "))
+	var n int64
+	var keys []string
+	err := c.on.each(ctx, sql, args, func(r pgx.Rows) error {
+		n++
+		if len(keys) < v.cfg.MaxSamples {
+			k, err := scanText(r)
+			keys = append(keys, k)
+			return err
+		}
+		return nil
+	})
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	d := &Difference{Kind: KindInvariant, Table: c.s.name, Keys: keys,
+		Detail: fmt.Sprintf("%d rows on the %s whose %s differs from the %s of their %s row (%s → %s)",
+			n, c.on.name, db.QuoteIfNeeded(c.s.t.TenantColumn), db.QuoteIfNeeded(c.parent.TenantColumn), c.parent.Name(),
+			strings.Join(c.hop.FromColumns, ", "), strings.Join(c.hop.ToColumns, ", "))}
+	if c.on.name == v.src.name {
+		d.Source = n
+	} else {
+		d.Target = n
+	}
+	return d, nil
+}

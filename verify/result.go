@@ -1,0 +1,79 @@
+package verify
+
+// Kinds of difference.
+const (
+	// KindCount: a tenant has a different number of rows on each side.
+	KindCount = "count"
+	// KindChecksum: same number of rows, different content.
+	KindChecksum = "checksum"
+	// KindMisplaced: rows sit in a shard whose hash range does not hold
+	// their tenant, so queries routed by tenant never see them.
+	KindMisplaced = "misplaced"
+	// KindPlacement: the placements (replicas) of one shard disagree.
+	KindPlacement = "placement"
+	// KindInvariant: a row's tenant differs from its parent's.
+	KindInvariant = "invariant"
+)
+
+// Difference is one thing that does not match. Source and Target are row
+// counts whose meaning depends on Kind:
+//   - count, checksum: the tenant's rows on the source and on the target;
+//   - misplaced: Target is the number of the tenant's rows in the wrong
+//     shard (Source is 0);
+//   - placement: Source is the rows in the shard's first placement, Target
+//     the rows in the placement that disagrees (Detail names both nodes);
+//   - invariant: the number of violating rows on the source (Source) or the
+//     target (Target).
+//
+// Tenant is the tenant key as text; "" for a reference table (compared
+// whole) and for invariant violations, which are reported per table.
+// Rows whose tenant is NULL are reported under the tenant "NULL".
+type Difference struct {
+	Kind   string   `json:"kind"`
+	Table  string   `json:"table"`
+	Tenant string   `json:"tenant"`
+	Shard  int64    `json:"shard"` // 0 when not about a shard
+	Source int64    `json:"source"`
+	Target int64    `json:"target"`
+	Keys   []string `json:"keys"` // primary keys of sample differing rows
+	Detail string   `json:"detail,omitempty"`
+}
+
+// TableSummary is what was compared for one table.
+type TableSummary struct {
+	Table       string `json:"table"`
+	Kind        string `json:"kind"` // the plan kind: root, direct, nested, reference
+	Tenants     int64  `json:"tenants"`
+	SourceRows  int64  `json:"source_rows"`
+	TargetRows  int64  `json:"target_rows"`
+	Differences int    `json:"differences"`
+}
+
+// Summary is the overview of a verification.
+type Summary struct {
+	Checksum bool `json:"checksum"`
+	// Citus is true when the target is a Citus coordinator, so shard
+	// placements were checked.
+	Citus      bool           `json:"citus"`
+	Shards     int            `json:"shards"`
+	Placements int            `json:"placements"`
+	Tables     []TableSummary `json:"tables"`
+}
+
+// Result is the outcome of Run: Match is true when there is no difference.
+type Result struct {
+	Match       bool         `json:"match"`
+	Differences []Difference `json:"differences"`
+	Summary     Summary      `json:"summary"`
+}
+
+// Progress reports how far Run is. Phase is "compare" (per-tenant counts
+// and checksums; Done and Total count table × tenant units, Total estimated
+// from the tenant table), "invariant" (Done/Total count checks) or "shards"
+// (Done/Total count shards).
+type Progress struct {
+	Phase string
+	Table string
+	Done  int64
+	Total int64
+}

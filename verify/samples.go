@@ -1,0 +1,63 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+)
+
+// narrowing is the outcome of narrowing one tenant down to rows.
+type narrowing struct {
+	keys                []string
+	onlyA, onlyB, changed int // among the sampled keys
+}
+
+// detail describes the sampled rows, naming the two sides.
+func (n narrowing) detail(a, b string) string {
+	if len(n.keys) == 0 {
+		return "no differing row found when re-reading the tenant's rows (did data change while verify ran?)"
+	}
+	return fmt.Sprintf("sampled rows: %d only on %s, %d only on %s, %d changed", n.onlyA, a, n.onlyB, b, n.changed)
+}
+
+// narrow finds sample keys of the rows of one tenant (every row, for a
+// reference table) that differ between sides a and b: it streams the
+// tenant's row keys (and with checksum, row hashes) from both in key order
+// and merges them, stopping after max differing rows. Memory stays flat
+// however big the tenant is.
+func narrow(ctx context.Context, a, b side, ra, rb relation, tenant sortKey, checksum bool, max int) (narrowing, error) {
+	var out narrowing
+	var args []any
+	if ra.tenant != "" && !tenant.null {
+		args = []any{tenant.text}
+	}
+	ca, err := a.open(ctx, ra.rowsSQL(checksum, tenant.null), args...)
+	if err != nil {
+		return out, err
+	}
+	defer ca.close()
+	cb, err := b.open(ctx, rb.rowsSQL(checksum, tenant.null), args...)
+	if err != nil {
+		return out, err
+	}
+	defer cb.close()
+	streams := []reader[item]{itemReader(a.name, ca, checksum), itemReader(b.name, cb, checksum)}
+	err = mergeSorted(streams, func(it item) sortKey { return it.key }, func(at []*item) (bool, error) {
+		switch {
+		case at[1] == nil:
+			out.onlyA++
+		case at[0] == nil:
+			out.onlyB++
+		case at[0].hash != at[1].hash:
+			out.changed++
+		default:
+			return false, nil
+		}
+		k := at[0]
+		if k == nil {
+			k = at[1]
+		}
+		out.keys = append(out.keys, k.key.String())
+		return len(out.keys) >= max, nil
+	})
+	return out, err
+}
