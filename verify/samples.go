@@ -7,7 +7,7 @@ import (
 
 // narrowing is the outcome of narrowing one tenant down to rows.
 type narrowing struct {
-	keys                []string
+	keys                  []string
 	onlyA, onlyB, changed int // among the sampled keys
 }
 
