@@ -3,6 +3,7 @@ package citus
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -20,12 +21,16 @@ type Call struct {
 // String renders the call with its arguments as SQL literals, for people
 // to read (dry runs, logs). It is never executed.
 func (c Call) String() string {
-	s := c.SQL
-	// Replace higher numbers first so $1 does not eat the start of $10.
-	for i := len(c.Args); i >= 1; i-- {
-		s = strings.ReplaceAll(s, "$"+strconv.Itoa(i), literal(c.Args[i-1]))
-	}
-	s = strings.Join(strings.Fields(s), " ") + ";"
+	// One pass, so a value that contains "$2" is not substituted again.
+	sql := strings.Join(strings.Fields(c.SQL), " ")
+	s := param.ReplaceAllStringFunc(sql, func(m string) string {
+		i, _ := strconv.Atoi(m[1:])
+		if i < 1 || i > len(c.Args) {
+			return m
+		}
+		return literal(c.Args[i-1])
+	})
+	s += ";"
 	if c.Note != "" {
 		s += " -- " + c.Note
 	}
@@ -48,6 +53,8 @@ func literal(v any) string {
 	}
 	return "'" + strings.ReplaceAll(fmt.Sprint(v), "'", "''") + "'"
 }
+
+var param = regexp.MustCompile(`\$[0-9]+`)
 
 // placeholder stands for a value not known before an earlier call runs; it
 // appears only in the readable form of a dry run.

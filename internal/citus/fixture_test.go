@@ -2,6 +2,7 @@ package citus_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 )
 
 // skew describes a skewed tenant population: a few huge stores and many
@@ -74,4 +76,15 @@ func openPool(t *testing.T, url string) *pgxpool.Pool {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+func quote(s string) string { return db.Ident(s) }
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func mustBinDir(t *testing.T) string {
+	t.Helper()
+	dir, err := pgtest.FindBinDir()
+	require.NoError(t, err)
+	return dir
 }

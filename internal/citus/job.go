@@ -22,6 +22,8 @@ type Job struct {
 	Tasks       []Task     `json:"tasks"`
 	// Moving are the shard transfers in flight (get_rebalance_progress).
 	Moving []Transfer `json:"moving,omitempty"`
+	// ProgressError says why Moving could not be read (a node down).
+	ProgressError string `json:"progress_error,omitempty"`
 }
 
 // Task is one step of a job: a shard move, or the copy of reference
@@ -114,8 +116,11 @@ func JobStatus(ctx context.Context, q Querier, id int64) (*Job, error) {
 		return nil, fmt.Errorf("reading the tasks of background job %d: %w", id, err)
 	}
 	if !j.Terminal() {
+		// get_rebalance_progress asks the nodes for shard sizes: with a
+		// node down it fails, while the job's own state still tells how
+		// the job goes.
 		if j.Moving, err = transfers(ctx, q); err != nil {
-			return nil, err
+			j.ProgressError = db.RedactError(err)
 		}
 	}
 	return j, nil
