@@ -1,0 +1,139 @@
+package pgcopy
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantmover/tenantmover/checkpoints"
+	"github.com/tenantmover/tenantmover/internal/db"
+)
+
+// copyChunk copies one key-range chunk, retrying what a retry can fix (a
+// lost connection on either side, a deadlock, a serialization failure, a
+// lock timeout): the failed attempt's target transaction rolled back, so the
+// retry starts from nothing. Other errors stop the run, naming the chunk.
+func (e *engine) copyChunk(ctx context.Context, j *job, u checkpoints.Unit) error {
+	var rows, bytes int64
+	err := e.retry(ctx, j, u, func(ctx context.Context) error {
+		var err error
+		rows, bytes, err = e.copyRange(ctx, j, u)
+		return err
+	}, func(done checkpoints.Unit) { rows, bytes = done.Rows, done.Bytes })
+	if err != nil {
+		return &ChunkError{Table: j.key, Chunk: u.ID, Range: j.describe(u), Err: err}
+	}
+	e.chunkDone(j, u.ID, rows, bytes)
+	return nil
+}
+
+// retry runs attempt until it succeeds or fails for good. Before a retry it
+// checks whether the failed attempt in fact committed (a connection lost
+// during COMMIT leaves that unknown): then the unit is done and found is
+// called with its checkpoint instead of copying it twice.
+func (e *engine) retry(ctx context.Context, j *job, u checkpoints.Unit, attempt func(context.Context) error, found func(checkpoints.Unit)) error {
+	tries := 0
+	return db.Retry(ctx, e.cfg.MaxAttempts, e.cfg.Backoff,
+		func(n int, err error) {
+			e.emit(Progress{Kind: EventRetry, Table: j.key, Chunk: u.ID, Attempt: n + 1, Err: err})
+		},
+		func(ctx context.Context) error {
+			if tries++; tries > 1 {
+				done, ok, err := e.unitDone(ctx, j, u.ID)
+				if err != nil {
+					return err
+				}
+				if ok {
+					found(done)
+					return nil
+				}
+			}
+			return attempt(ctx)
+		})
+}
+
+// unitDone reads a unit's checkpoint: whether it is done, with its counts.
+func (e *engine) unitDone(ctx context.Context, j *job, id int) (checkpoints.Unit, bool, error) {
+	units, err := e.run.Units(ctx, Phase, j.key)
+	if err != nil {
+		return checkpoints.Unit{}, false, err
+	}
+	for _, u := range units {
+		if u.ID == id {
+			return u, u.State == checkpoints.Done, nil
+		}
+	}
+	return checkpoints.Unit{}, false, fmt.Errorf("chunk %d of %s has no checkpoint: was the run restarted by another process?", id, j.key)
+}
+
+// copyRange is one attempt at a chunk: a read-only snapshot on the source
+// streaming into one target transaction that also marks the chunk done.
+func (e *engine) copyRange(ctx context.Context, j *job, u checkpoints.Unit) (rows, bytes int64, err error) {
+	srcTx, err := e.src.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return 0, 0, fmt.Errorf("source: %w", err)
+	}
+	defer rollback(srcTx)
+	tx, err := e.dst.Begin(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("target: %w", err)
+	}
+	defer rollback(tx)
+	rows, bytes, err = stream(ctx, srcTx.Conn().PgConn(), tx.Conn().PgConn(),
+		j.copyOut(j.unitCond(literals(), u)), j.copyIn(), e.midChunkHook(j, u.ID))
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := e.run.Complete(ctx, tx, Phase, j.key, u.ID, rows, bytes); err != nil {
+		return 0, 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, 0, fmt.Errorf("committing: %w", err)
+	}
+	return rows, bytes, nil
+}
+
+// rollback ends a transaction that may already be committed or broken; its
+// error says nothing new (a broken connection is dropped from the pool).
+func rollback(tx pgx.Tx) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = tx.Rollback(ctx)
+}
+
+func (e *engine) midChunkHook(j *job, id int) func() {
+	if e.cfg.hooks.midChunk == nil {
+		return nil
+	}
+	return func() { e.cfg.hooks.midChunk(j.key, id) }
+}
+
+// tableStarted records and reports the first chunk of a table.
+func (e *engine) tableStarted(j *job) {
+	if !j.started.IsZero() {
+		return
+	}
+	j.started = time.Now()
+	e.emit(Progress{Kind: EventTableStarted, Table: j.key, TotalRows: j.est, Chunks: len(j.units)})
+}
+
+// chunkDone adds a committed chunk to the report and reports it.
+func (e *engine) chunkDone(j *job, id int, rows, bytes int64) {
+	e.mu.Lock()
+	j.report.Rows += rows
+	j.report.Bytes += bytes
+	j.report.ChunksCopied++
+	e.mu.Unlock()
+	e.emit(Progress{Kind: EventChunkDone, Table: j.key, Chunk: id, Rows: rows, Bytes: bytes})
+}
+
+// tableFinished closes a table's report.
+func (e *engine) tableFinished(j *job) {
+	e.mu.Lock()
+	j.report.Seconds = time.Since(j.started).Seconds()
+	r := *j.report
+	e.mu.Unlock()
+	e.emit(Progress{Kind: EventTableFinished, Table: j.key, Rows: r.Rows, Bytes: r.Bytes, Chunks: r.Chunks})
+}

@@ -1,0 +1,128 @@
+package pgcopy
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tenantmover/tenantmover/internal/db"
+)
+
+// Defaults, chosen with scripts/bench-copy.sh (see the README of that script
+// for the figures): two chunks in flight already keep both servers busy on
+// small machines, and chunks of 100,000 rows are long enough that per-chunk
+// costs (two transactions, a checkpoint row, on Citus a 2PC) vanish, yet short
+// enough that a crash loses seconds of work.
+const (
+	DefaultWorkers     = 2
+	DefaultChunkRows   = 100_000
+	DefaultRunName     = "copy"
+	DefaultMaxAttempts = 8
+)
+
+// Phase is the checkpoint phase name under which copy records its units.
+const Phase = "copy"
+
+// Config is what the user asks of a copy. The zero value plus NewConfig is a
+// full copy of every table with the defaults.
+type Config struct {
+	// Workers is the number of chunks copied at the same time, across
+	// tables. Default 2.
+	Workers int
+	// ChunkRows is the approximate number of rows per chunk. Default
+	// 100,000. Only used when a table's chunks are first planned: a resumed
+	// run keeps its boundaries.
+	ChunkRows int64
+	// Tenants, when set, limits the copy to these tenants (the text form of
+	// the tenant key, e.g. "42"). Distributed tables get only their rows;
+	// reference tables are copied only if the target's are empty.
+	Tenants []string
+	// Replace deletes the listed tenants' existing target rows in the same
+	// transaction as their copy. Requires Tenants.
+	Replace bool
+	// Restart forgets the run's checkpoints and empties what it will copy
+	// into: every target table (TRUNCATE) or, with Tenants, those tenants'
+	// rows.
+	Restart bool
+	// DryRun checks everything and returns the chunks and their SQL without
+	// writing anything.
+	DryRun bool
+	// RunName names the run; a rerun under the same name resumes. Default
+	// "copy".
+	RunName string
+	// MaxAttempts bounds the attempts of one chunk on retryable errors (lost
+	// connection, deadlock, serialization failure, lock timeout). Default 8.
+	MaxAttempts int
+	// Backoff is the wait between attempts. Zero: 100ms doubling to 10s.
+	Backoff db.Backoff
+
+	hooks hooks
+}
+
+// hooks let tests act at precise moments of a chunk; nil in production.
+type hooks struct {
+	// midChunk runs once per chunk attempt, in the source goroutine, when
+	// the first buffer of data is about to enter the pipe: the target COPY is
+	// active and has not received all rows.
+	midChunk func(table string, chunk int)
+}
+
+// NewConfig fills the defaults and validates c.
+func NewConfig(c Config) (Config, error) {
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.ChunkRows == 0 {
+		c.ChunkRows = DefaultChunkRows
+	}
+	if c.RunName == "" {
+		c.RunName = DefaultRunName
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.Backoff.Initial == 0 {
+		c.Backoff.Initial = 100 * time.Millisecond
+	}
+	var errs []error
+	if c.Workers < 1 || c.Workers > 256 {
+		errs = append(errs, fmt.Errorf("workers must be between 1 and 256, got %d", c.Workers))
+	}
+	if c.ChunkRows < 1 {
+		errs = append(errs, fmt.Errorf("chunk rows must be positive, got %d", c.ChunkRows))
+	}
+	if c.MaxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("max attempts must be positive, got %d", c.MaxAttempts))
+	}
+	if c.Replace && len(c.Tenants) == 0 {
+		errs = append(errs, errors.New("--replace needs --tenants: it replaces the listed tenants' rows (to start a whole copy over, use --restart)"))
+	}
+	seen := map[string]bool{}
+	for _, t := range c.Tenants {
+		if strings.TrimSpace(t) == "" {
+			errs = append(errs, errors.New("empty tenant value in the tenant list"))
+			break
+		}
+		if seen[t] {
+			errs = append(errs, fmt.Errorf("tenant %q listed twice", t))
+		}
+		seen[t] = true
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("invalid copy configuration: %w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// runOptions are what a resumed run must agree on; workers and chunk size
+// may change between a run and its resume (boundaries are fixed once).
+type runOptions struct {
+	TenantTable  string   `json:"tenant_table"`
+	TenantColumn string   `json:"tenant_column"`
+	Relations    []string `json:"relations,omitempty"`
+	References   []string `json:"references,omitempty"`
+	Excludes     []string `json:"excludes,omitempty"`
+	Tenants      []string `json:"tenants,omitempty"`
+	Replace      bool     `json:"replace,omitempty"`
+}

@@ -1,0 +1,81 @@
+package pgcopy
+
+import (
+	"github.com/tenantmover/tenantmover/internal/db"
+
+	"fmt"
+	"strings"
+)
+
+// ErrNotBackfilled: nested tables lack their tenant column on the source.
+type ErrNotBackfilled struct{ Tables []string }
+
+func (e *ErrNotBackfilled) Error() string {
+	return fmt.Sprintf("nested tables without their tenant column on the source: %s: run tenantmover backfill first",
+		strings.Join(e.Tables, ", "))
+}
+
+// ColumnMismatch is one source column the target cannot take.
+type ColumnMismatch struct {
+	Table   string `json:"table"`
+	Column  string `json:"column"`
+	Problem string `json:"problem"`
+}
+
+// ErrSchemaMismatch: target tables are missing or their columns differ from
+// the source's. Nothing was copied.
+type ErrSchemaMismatch struct {
+	MissingTables []string
+	Columns       []ColumnMismatch
+}
+
+func (e *ErrSchemaMismatch) Error() string {
+	var parts []string
+	if len(e.MissingTables) > 0 {
+		parts = append(parts, fmt.Sprintf("target tables missing: %s (create them with tenantmover plan --apply --target ...)",
+			strings.Join(e.MissingTables, ", ")))
+	}
+	for _, c := range e.Columns {
+		parts = append(parts, fmt.Sprintf("%s.%s: %s", c.Table, db.QuoteIfNeeded(c.Column), c.Problem))
+	}
+	return "target schema does not match the source, nothing copied: " + strings.Join(parts, "; ")
+}
+
+// ForeignRows names a target table holding rows the run's checkpoints do
+// not account for, and the chunks (or tenants) whose range they fall in.
+type ForeignRows struct {
+	Table  string   `json:"table"`
+	Chunks []string `json:"chunks"`
+}
+
+// ErrTargetNotEmpty: the target already holds rows this run did not copy,
+// in ranges it is about to copy; copying would duplicate or collide.
+type ErrTargetNotEmpty struct {
+	Run    string
+	Tables []ForeignRows
+}
+
+func (e *ErrTargetNotEmpty) Error() string {
+	var parts []string
+	for _, t := range e.Tables {
+		parts = append(parts, fmt.Sprintf("%s (%s)", t.Table, strings.Join(t.Chunks, ", ")))
+	}
+	return fmt.Sprintf("the target already holds rows that run %q did not copy, in: %s: "+
+		"rerun with --restart to empty these tables and start over (or --replace with --tenants), "+
+		"or resume the run that copied them with its --run name",
+		e.Run, strings.Join(parts, "; "))
+}
+
+// ChunkError is a chunk that failed for good; the run stopped.
+type ChunkError struct {
+	Table string
+	Chunk int
+	Range string
+	Err   error
+}
+
+func (e *ChunkError) Error() string {
+	return fmt.Sprintf("copying %s chunk %d %s: %v", e.Table, e.Chunk, e.Range, e.Err)
+}
+
+func (e *ChunkError) Unwrap() error { return e.Err }

@@ -1,0 +1,153 @@
+package pgcopy_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
+	"github.com/tenantmover/tenantmover/internal/plan"
+	"github.com/tenantmover/tenantmover/internal/schema"
+	"github.com/tenantmover/tenantmover/scripts/monolith"
+)
+
+var env pgtest.Env
+
+func TestMain(m *testing.M) { env.Main(m, pgtest.WithCitus()) }
+
+func open(t *testing.T, url string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+func exec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
+	t.Helper()
+	_, err := pool.Exec(context.Background(), sql, args...)
+	require.NoError(t, err, sql)
+}
+
+// kinds says what each table of a hand-made plan is: "root", "direct:col",
+// "nested:col", "reference". Tables not named are excluded.
+type kinds map[string]string
+
+// handPlan builds a plan from the source catalog and explicit kinds; the
+// tests that do not depend on plan.Build's classification use it.
+func handPlan(t *testing.T, src *pgxpool.Pool, k kinds) *plan.Plan {
+	t.Helper()
+	cat, err := schema.Load(context.Background(), src, nil)
+	require.NoError(t, err)
+	ordered, _ := cat.Order()
+	p := &plan.Plan{Catalog: cat, TenantColumn: "store_id"}
+	for _, st := range ordered {
+		spec, ok := k[st.Name.String()]
+		if !ok {
+			spec = "excluded"
+		}
+		kind, col, _ := strings.Cut(spec, ":")
+		pt := &plan.Table{Source: st, Kind: plan.Kind(kind), TenantColumn: col}
+		pt.HasTenantColumn = col != "" && st.Column(col) != nil
+		if pt.Kind == plan.Root {
+			p.Root = pt
+			p.RootKey = st.PrimaryKey.Columns[0]
+			pt.TenantColumn = p.RootKey
+			pt.HasTenantColumn = true
+		}
+		p.Tables = append(p.Tables, pt)
+	}
+	return p
+}
+
+// storeKinds is the monolith with --tenant-table store.
+var storeKinds = kinds{
+	"public.store": "root", "public.product": "direct:store_id", "public.purchase": "nested:store_id",
+	"public.refund": "nested:store_id", "public.auth_user": "reference", "public.company": "reference",
+	"public.campaign": "reference", "public.company_users": "reference",
+}
+
+// monolithSource generates the small sample monolith and simulates the
+// backfill of store_id on the nested tables.
+func monolithSource(t *testing.T, p monolith.Params) (string, *pgxpool.Pool) {
+	t.Helper()
+	url := env.NewDB(t)
+	pool := open(t, url)
+	require.NoError(t, monolith.Generate(context.Background(), pool, p))
+	backfill(t, pool)
+	return url, pool
+}
+
+func backfill(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	exec(t, pool, `ALTER TABLE purchase ADD COLUMN store_id bigint;
+		UPDATE purchase p SET store_id = pr.store_id FROM product pr WHERE pr.id = p.product_id;
+		ALTER TABLE refund ADD COLUMN store_id bigint;
+		UPDATE refund r SET store_id = p.store_id FROM purchase p WHERE p.id = r.purchase_id;
+		ANALYZE`)
+}
+
+// plainTarget creates the monolith's tables (with the backfilled tenant
+// columns) on an empty plain PostgreSQL database.
+func plainTarget(t *testing.T) (string, *pgxpool.Pool) {
+	t.Helper()
+	url := env.NewDB(t)
+	pool := open(t, url)
+	exec(t, pool, monolith.Schema())
+	exec(t, pool, `ALTER TABLE purchase ADD COLUMN store_id bigint; ALTER TABLE refund ADD COLUMN store_id bigint`)
+	return url, pool
+}
+
+// fingerprint is a table's row count and a hash of its rows in key order,
+// over the source's columns by name (so column order does not matter).
+func fingerprint(t *testing.T, pool *pgxpool.Pool, table *schema.Table, where string, args ...any) string {
+	t.Helper()
+	cols := table.ColumnNames()
+	order := db.Idents(cols)
+	if table.PrimaryKey != nil {
+		order = db.Idents(table.PrimaryKey.Columns)
+	}
+	if where != "" {
+		where = " WHERE " + where
+	}
+	sql := fmt.Sprintf("SELECT count(*)::text || ':' || coalesce(md5(string_agg(ROW(%s)::text, ',' ORDER BY %s)), '') FROM %s%s",
+		db.Idents(cols), order, table.Name.Quoted(), where)
+	var fp string
+	require.NoError(t, pool.QueryRow(context.Background(), sql, args...).Scan(&fp), sql)
+	return fp
+}
+
+// requireSame checks that every table of p has the same rows on both sides.
+func requireSame(t *testing.T, src, dst *pgxpool.Pool, p *plan.Plan) {
+	t.Helper()
+	for _, pt := range p.Tables {
+		if pt.Kind == plan.Excluded {
+			continue
+		}
+		want := fingerprint(t, src, pt.Source, "")
+		require.False(t, strings.HasPrefix(want, "0:"), "%s is empty on the source: the test proves nothing", pt.Name())
+		require.Equal(t, want, fingerprint(t, dst, pt.Source, ""), "table %s", pt.Name())
+	}
+}
+
+func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	require.NoError(t, pool.QueryRow(context.Background(), sql, args...).Scan(&n), sql)
+	return n
+}
+
+func hasSchema(t *testing.T, pool *pgxpool.Pool, name string) bool {
+	t.Helper()
+	var ok bool
+	require.NoError(t, pool.QueryRow(context.Background(), "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", name).Scan(&ok))
+	return ok
+}
+
+var _ = pgx.Identifier{}

@@ -1,0 +1,85 @@
+package pgcopy
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantmover/tenantmover/internal/db"
+)
+
+// setSequences moves every sequence a copied target column owns (serial and
+// identity columns) past both the largest copied value and the source
+// sequence's position, so the application's next inserts on the target
+// neither collide with copied rows nor reuse ids the source handed out. A
+// sequence is never moved backwards.
+func (e *engine) setSequences(ctx context.Context) error {
+	for _, j := range e.jobs {
+		if j.skip != "" {
+			continue
+		}
+		t := e.target.Table(j.name)
+		for _, c := range t.Columns {
+			if c.Sequence == nil {
+				continue
+			}
+			var srcSeq *db.QualifiedName
+			if sc := j.plan.Source.Column(c.Name); sc != nil {
+				srcSeq = sc.Sequence
+			}
+			v, err := e.setSequence(ctx, j, c.Name, *c.Sequence, srcSeq)
+			if err != nil {
+				return fmt.Errorf("setting sequence %s of %s.%s: %w", c.Sequence, j.key, db.QuoteIfNeeded(c.Name), err)
+			}
+			if v > 0 {
+				e.report.Sequences = append(e.report.Sequences, Sequence{Table: j.key, Column: c.Name, Sequence: c.Sequence.String(), Value: v})
+			}
+		}
+	}
+	e.emit(Progress{Kind: EventSequences})
+	return nil
+}
+
+// setSequence sets one target sequence and returns the value it now has
+// (0 when there was nothing to move it past).
+func (e *engine) setSequence(ctx context.Context, j *job, column string, seq db.QualifiedName, srcSeq *db.QualifiedName) (int64, error) {
+	var want int64
+	if srcSeq != nil {
+		v, err := lastValue(ctx, e.src, *srcSeq)
+		if err != nil {
+			return 0, fmt.Errorf("reading source sequence %s: %w", srcSeq, err)
+		}
+		want = v
+	}
+	var maxCopied *int64
+	if err := e.dst.QueryRow(ctx, "SELECT max("+db.Ident(column)+")::bigint FROM "+j.name.Quoted()).Scan(&maxCopied); err != nil {
+		return 0, err
+	}
+	if maxCopied != nil {
+		want = max(want, *maxCopied)
+	}
+	current, err := lastValue(ctx, e.dst, seq)
+	if err != nil {
+		return 0, err
+	}
+	if want <= current {
+		return max(current, 0), nil
+	}
+	_, err = e.dst.Exec(ctx, "SELECT setval($1::regclass, $2::bigint, true)", seq.Quoted(), want)
+	return want, err
+}
+
+// lastValue is the last value a sequence handed out (one less than the
+// next when it never did).
+func lastValue(ctx context.Context, q *pgxpool.Pool, seq db.QualifiedName) (int64, error) {
+	var last int64
+	var called bool
+	if err := q.QueryRow(ctx, "SELECT last_value, is_called FROM "+seq.Quoted()).Scan(&last, &called); err != nil {
+		return 0, err
+	}
+	if !called {
+		last--
+	}
+	return last, nil
+}

@@ -1,0 +1,202 @@
+package pgcopy
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantmover/tenantmover/checkpoints"
+	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/plan"
+	"github.com/tenantmover/tenantmover/internal/schema"
+)
+
+// job is one table to copy and everything the chunks of it need.
+type job struct {
+	plan   *plan.Table
+	name   db.QualifiedName
+	key    string   // checkpoint table name: name.String()
+	cols   []string // columns copied, in source order (generated ones left out)
+	keys   []keyCol // primary key columns; empty = the table is one chunk
+	binary bool     // FORMAT binary (false: text, for types whose binary form carries OIDs)
+	// tenant is the tenant column and its type, for distributed tables.
+	tenant *keyCol
+	// byTenant: copied one tenant per unit (Config.Tenants, distributed
+	// tables); otherwise by key range.
+	byTenant bool
+	// parents are the tables this one has target foreign keys to, earlier in
+	// the order: its chunks wait for them.
+	parents []*job
+	// selfRef: a foreign key to itself; chunks run one at a time in key
+	// order, so a row's parent row (usually a smaller key) is there first.
+	selfRef bool
+	est     int64 // estimated rows (source reltuples)
+	units   []checkpoints.Unit
+	skip    string // why the table is not copied at all
+	report  *TableReport
+	started time.Time
+}
+
+// keyCol is a column with its exact type, for casting literal bounds.
+type keyCol struct {
+	Name string
+	Type string
+}
+
+// reference reports whether the job is a reference table.
+func (j *job) reference() bool { return j.plan.Kind == plan.Reference }
+
+// selectJobs lists the tables to copy: reference tables first, then
+// distributed ones, each group in plan order (parents first); excluded
+// tables are left out.
+func selectJobs(p *plan.Plan) []*job {
+	var jobs []*job
+	for _, kinds := range [][]plan.Kind{{plan.Reference}, {plan.Root, plan.Direct, plan.Nested}} {
+		for _, t := range p.OfKind(kinds...) {
+			jobs = append(jobs, newJob(t))
+		}
+	}
+	return jobs
+}
+
+func newJob(t *plan.Table) *job {
+	src := t.Source
+	j := &job{plan: t, name: src.Name, key: src.Name.String(), cols: src.ColumnNames(), est: src.EstimatedRows, binary: true}
+	if src.PrimaryKey != nil {
+		for _, c := range src.PrimaryKey.Columns {
+			if col := src.Column(c); col != nil {
+				j.keys = append(j.keys, keyCol{Name: c, Type: col.Type})
+			}
+		}
+		if len(j.keys) != len(src.PrimaryKey.Columns) {
+			j.keys = nil // an expression key cannot bound ranges: one chunk
+		}
+	}
+	if t.Kind.Distributed() && t.TenantColumn != "" {
+		if col := src.Column(t.TenantColumn); col != nil {
+			j.tenant = &keyCol{Name: col.Name, Type: col.Type}
+		}
+	}
+	j.report = &TableReport{Table: j.key, Kind: string(t.Kind)}
+	return j
+}
+
+// check verifies, before anything is written, that every job can be copied:
+// nested tables have their tenant column on the source, and every table
+// exists on the target with every source column at the same type. All
+// problems are reported at once.
+func check(jobs []*job, target *schema.Catalog) error {
+	var notFilled []string
+	for _, j := range jobs {
+		if j.plan.Kind == plan.Nested && j.tenant == nil {
+			notFilled = append(notFilled, j.key)
+		}
+	}
+	if len(notFilled) > 0 {
+		return &ErrNotBackfilled{Tables: notFilled}
+	}
+	mm := &ErrSchemaMismatch{}
+	for _, j := range jobs {
+		t := target.Table(j.name)
+		if t == nil {
+			mm.MissingTables = append(mm.MissingTables, j.key)
+			continue
+		}
+		for _, c := range j.plan.Source.Columns {
+			mm.compare(j.key, c, t.Column(c.Name))
+		}
+	}
+	if len(mm.MissingTables) > 0 || len(mm.Columns) > 0 {
+		return mm
+	}
+	return nil
+}
+
+// compare records how target column tc differs from source column sc.
+func (e *ErrSchemaMismatch) compare(table string, sc schema.Column, tc *schema.Column) {
+	add := func(problem string) {
+		e.Columns = append(e.Columns, ColumnMismatch{Table: table, Column: sc.Name, Problem: problem})
+	}
+	switch {
+	case sc.Generated != "":
+		// Generated columns are computed by the target; not copied.
+	case tc == nil:
+		add(fmt.Sprintf("missing on the target (source type %s)", sc.Type))
+	case tc.Type != sc.Type:
+		add(fmt.Sprintf("type %s on the target, %s on the source", tc.Type, sc.Type))
+	case tc.Generated != "":
+		add("generated on the target but not on the source: it cannot be copied into")
+	}
+}
+
+// linkParents sets each job's parents from the target's foreign keys. Only
+// tables earlier in the order count, so a cycle (which the plan broke at a
+// nullable key) never makes two tables wait for each other.
+func linkParents(jobs []*job, target *schema.Catalog) {
+	pos := map[db.QualifiedName]int{}
+	for i, j := range jobs {
+		pos[j.name] = i
+	}
+	for i, j := range jobs {
+		seen := map[int]bool{}
+		for _, fk := range target.Table(j.name).ForeignKeys {
+			k, ok := pos[fk.RefTable]
+			switch {
+			case !ok:
+			case k == i:
+				j.selfRef = true
+			case k < i && !seen[k]:
+				seen[k] = true
+				j.parents = append(j.parents, jobs[k])
+			}
+		}
+	}
+}
+
+// markTextFormat switches tables to text COPY when a column's binary form
+// would carry a type OID that differs between databases: composite types
+// and arrays of user-defined types. Everything else (enums, domains over
+// scalars, ranges, extension scalars) is binary-safe.
+func markTextFormat(ctx context.Context, src *pgxpool.Pool, jobs []*job) error {
+	oids := map[uint32]bool{}
+	for _, j := range jobs {
+		for _, c := range j.plan.Source.Columns {
+			oids[c.TypeOID] = true
+		}
+	}
+	list := make([]uint32, 0, len(oids))
+	for o := range oids {
+		list = append(list, o)
+	}
+	sort.Slice(list, func(a, b int) bool { return list[a] < list[b] })
+	rows, err := src.Query(ctx, `
+SELECT t.oid FROM pg_type t
+JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A'
+WHERE t.oid = ANY($1) AND (b.typtype = 'c' OR e.oid >= 16384 OR e.typtype = 'c')`, list)
+	if err != nil {
+		return fmt.Errorf("reading column types: %w", err)
+	}
+	unsafe := map[uint32]bool{}
+	for rows.Next() {
+		var o uint32
+		if err := rows.Scan(&o); err != nil {
+			return err
+		}
+		unsafe[o] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading column types: %w", err)
+	}
+	for _, j := range jobs {
+		for _, c := range j.plan.Source.Columns {
+			if c.Generated == "" && unsafe[c.TypeOID] {
+				j.binary = false
+			}
+		}
+	}
+	return nil
+}
