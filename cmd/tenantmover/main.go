@@ -70,5 +70,6 @@ problems (plan), 130 interrupted (rerun the same command to resume).`,
 func commands() []*cli.Command {
 	return []*cli.Command{
 		statusCommand(),
+		verifyCommand(),
 	}
 }
