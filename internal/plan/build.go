@@ -3,7 +3,6 @@ package plan
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -184,13 +183,3 @@ func hopKey(h Hop) string {
 
 // problem records a problem on the table.
 func (t *Table) problem(p Problem) { t.Problems = append(t.Problems, p) }
-
-// sortedTables returns tables by name (b.tables already is).
-func sortedNames(m map[schema.Name]bool) []schema.Name {
-	var out []schema.Name
-	for n := range m {
-		out = append(out, n)
-	}
-	sort.Slice(out, func(i, j int) bool { return schema.Less(out[i], out[j]) })
-	return out
-}

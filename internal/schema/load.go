@@ -40,6 +40,8 @@ func Load(ctx context.Context, pool *pgxpool.Pool, schemas []string) (*Catalog, 
 		{"columns", l.columns},
 		{"constraints", l.constraints},
 		{"indexes", l.indexes},
+		{"sequences", l.sequences},
+		{"partitions", l.partitions},
 	}
 	for _, s := range steps {
 		if err := s.run(ctx); err != nil {
@@ -48,6 +50,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, schemas []string) (*Catalog, 
 	}
 	cat := NewCatalog(l.list)
 	cat.SearchPath = l.path
+	cat.Sequences = l.seqs
 	return cat, nil
 }
 
@@ -58,10 +61,20 @@ type loader struct {
 	list  []*Table
 	byOID map[uint32]*Table
 	oids  []uint32
+	seqs  []*Sequence
 }
 
+// searchPath records the user's search path, then empties it for the rest
+// of the transaction so that every name the catalog functions print
+// (format_type, pg_get_expr, pg_get_constraintdef, pg_get_indexdef) comes
+// out schema-qualified and means the same on a target whatever its
+// search_path.
 func (l *loader) searchPath(ctx context.Context) error {
-	return l.tx.QueryRow(ctx, `SELECT current_schemas(false)::text[]`).Scan(&l.path)
+	if err := l.tx.QueryRow(ctx, `SELECT current_schemas(false)::text[]`).Scan(&l.path); err != nil {
+		return err
+	}
+	_, err := l.tx.Exec(ctx, `SELECT set_config('search_path', 'pg_catalog', true)`)
+	return err
 }
 
 // tables reads the tables; sizes and row estimates of a partitioned table
@@ -260,6 +273,83 @@ ORDER BY i.indrelid, ic.relname`, l.oids)
 			t.Uniques = append(t.Uniques, Key{Name: name, Columns: cols, Definition: def, Predicate: pred, Expression: expression, PlainColumns: plain})
 		} else {
 			t.Indexes = append(t.Indexes, Index{Name: name, Columns: cols, Definition: def})
+		}
+	}
+	return rows.Err()
+}
+
+// sequences reads the sequences of the schemas holding the tables read and
+// those owned by their columns.
+func (l *loader) sequences(ctx context.Context) error {
+	rows, err := l.tx.Query(ctx, `
+SELECT n.nspname, c.relname, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax,
+       s.seqcache, s.seqcycle, own.nspname, own.relname, own.attname, coalesce(own.deptype = 'i', false)
+FROM pg_sequence s
+JOIN pg_class c ON c.oid = s.seqrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN LATERAL (
+    SELECT tn.nspname, t.relname, a.attname, d.deptype::text AS deptype, t.oid
+    FROM pg_depend d
+    JOIN pg_class t ON t.oid = d.refobjid
+    JOIN pg_namespace tn ON tn.oid = t.relnamespace
+    JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+    WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass
+      AND d.deptype IN ('a', 'i')
+    LIMIT 1) own ON true
+WHERE (own.oid = ANY($1) OR n.oid IN (SELECT relnamespace FROM pg_class WHERE oid = ANY($1)))
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY n.nspname, c.relname`, l.oids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		q := &Sequence{}
+		var ownSchema, ownTable, ownCol *string
+		if err := rows.Scan(&q.Name.Schema, &q.Name.Name, &q.Type, &q.Start, &q.Increment, &q.Min, &q.Max, &q.Cache, &q.Cycle,
+			&ownSchema, &ownTable, &ownCol, &q.Identity); err != nil {
+			return err
+		}
+		if ownSchema != nil {
+			q.OwnedBy = &Name{Schema: *ownSchema, Name: *ownTable}
+			q.OwnedCol = *ownCol
+		}
+		l.seqs = append(l.seqs, q)
+	}
+	return rows.Err()
+}
+
+// partitions reads partition keys and the direct partitions of the
+// partitioned tables.
+func (l *loader) partitions(ctx context.Context) error {
+	rows, err := l.tx.Query(ctx, `
+SELECT p.partrelid, pg_get_partkeydef(p.partrelid), n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid)
+FROM pg_partitioned_table p
+LEFT JOIN pg_inherits i ON i.inhparent = p.partrelid
+LEFT JOIN pg_class c ON c.oid = i.inhrelid
+LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE p.partrelid = ANY($1)
+ORDER BY p.partrelid, n.nspname, c.relname`, l.oids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			rel             uint32
+			key             string
+			ns, name, bound *string
+		)
+		if err := rows.Scan(&rel, &key, &ns, &name, &bound); err != nil {
+			return err
+		}
+		t := l.byOID[rel]
+		if t == nil {
+			continue
+		}
+		t.PartitionKey = key
+		if ns != nil {
+			t.Partitions = append(t.Partitions, Partition{Name: Name{Schema: *ns, Name: *name}, Bound: *bound})
 		}
 	}
 	return rows.Err()

@@ -90,6 +90,7 @@ func (c *Catalog) Clone() *Catalog {
 		cp.ForeignKeys = append([]ForeignKey(nil), t.ForeignKeys...)
 		cp.Checks = append([]Check(nil), t.Checks...)
 		cp.Exclusions = append([]Check(nil), t.Exclusions...)
+		cp.Partitions = append([]Partition(nil), t.Partitions...)
 		if t.PrimaryKey != nil {
 			pk := *t.PrimaryKey
 			cp.PrimaryKey = &pk
@@ -98,5 +99,6 @@ func (c *Catalog) Clone() *Catalog {
 	}
 	out := NewCatalog(tables)
 	out.SearchPath = append([]string(nil), c.SearchPath...)
+	out.Sequences = c.Sequences // read-only
 	return out
 }

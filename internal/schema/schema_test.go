@@ -67,7 +67,11 @@ func TestLoadReadsEveryField(t *testing.T) {
 	id := store.Column("id")
 	require.Equal(t, "bigint", id.Type)
 	require.True(t, id.NotNull)
-	require.Equal(t, "nextval('store_id_seq'::regclass)", id.Default)
+	require.Equal(t, "nextval('public.store_id_seq'::regclass)", id.Default)
+	seq := cat.Sequence(schema.Name{Schema: "public", Name: "store_id_seq"})
+	require.Equal(t, &schema.Sequence{Name: schema.Name{Schema: "public", Name: "store_id_seq"}, Type: "bigint", Start: 1, Increment: 1,
+		Min: 1, Max: 9223372036854775807, Cache: 1, OwnedBy: &schema.Name{Schema: "public", Name: "store"}, OwnedCol: "id"}, seq)
+	require.True(t, cat.Sequence(schema.Name{Schema: "public", Name: "refund_id_seq"}).Identity)
 	require.Equal(t, &schema.Name{Schema: "public", Name: "store_id_seq"}, id.Sequence)
 	require.Equal(t, "now()", store.Column("created_at").Default)
 	require.Equal(t, &schema.Key{Name: "store_pkey", Columns: []string{"id"}, IsConstraint: true, Definition: "PRIMARY KEY (id)", PlainColumns: []string{"id"}}, store.PrimaryKey)
@@ -108,7 +112,8 @@ func TestLoadSchemasPartitionsAndOddNames(t *testing.T) {
 	t.Parallel()
 	cat := load(t, `
 CREATE SCHEMA "Sales Ops";
-CREATE TABLE "Sales Ops"."Tenant" ("Tenant ID" uuid PRIMARY KEY, "select" text, "naïve" int);
+CREATE TYPE "Sales Ops"."Mood" AS ENUM ('ok');
+CREATE TABLE "Sales Ops"."Tenant" ("Tenant ID" uuid PRIMARY KEY, "select" text, "naïve" int, m "Sales Ops"."Mood");
 CREATE TABLE "Sales Ops"."Order ""x""" ("Tenant ID" uuid NOT NULL REFERENCES "Sales Ops"."Tenant", n int);
 CREATE TABLE public.event (id bigint, at date NOT NULL, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
 CREATE TABLE public.event_2024 PARTITION OF public.event FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
@@ -116,10 +121,17 @@ CREATE TABLE public.event_2025 PARTITION OF public.event FOR VALUES FROM ('2025-
 CREATE SCHEMA tenantmover; CREATE TABLE tenantmover.run (id int);
 `)
 	require.Equal(t, []string{`"Sales Ops"."Order ""x"""`, `"Sales Ops"."Tenant"`, "public.event"}, names(cat.Tables))
-	require.True(t, cat.Table(name("event")).Partitioned)
+	event := cat.Table(name("event"))
+	require.True(t, event.Partitioned)
+	require.Equal(t, "RANGE (at)", event.PartitionKey)
+	require.Equal(t, []schema.Partition{
+		{Name: name("event_2024"), Bound: "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')"},
+		{Name: name("event_2025"), Bound: "FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')"},
+	}, event.Partitions)
 	tenant := cat.Table(schema.Name{Schema: "Sales Ops", Name: "Tenant"})
 	require.Equal(t, []string{"Tenant ID", "select", "naïve"}, []string{tenant.Columns[0].Name, tenant.Columns[1].Name, tenant.Columns[2].Name})
 	require.Equal(t, "uuid", tenant.Columns[0].Type)
+	require.Equal(t, `"Sales Ops"."Mood"`, tenant.Columns[3].Type, "user types come out schema-qualified")
 
 	got, err := cat.Resolve(`"Sales Ops"."Tenant"`)
 	require.NoError(t, err)

@@ -20,7 +20,29 @@ type Catalog struct {
 	// SearchPath is the source's current_schemas(false) at load time; an
 	// unqualified table name resolves to the first of these holding it.
 	SearchPath []string
-	byName     map[Name]*Table
+	// Sequences are the sequences of the schemas read and those owned by
+	// their columns, sorted by name.
+	Sequences []*Sequence
+	byName    map[Name]*Table
+}
+
+// Sequence is one sequence with the options needed to recreate it.
+type Sequence struct {
+	Name                              Name
+	Type                              string // "bigint", "integer", "smallint"
+	Start, Increment, Min, Max, Cache int64
+	Cycle                             bool
+	// OwnedBy is the column owning the sequence (serial: deptype a,
+	// identity: deptype i), nil when free-standing.
+	OwnedBy  *Name
+	OwnedCol string
+	Identity bool // the sequence of an identity column
+}
+
+// Partition is one partition of a partitioned table.
+type Partition struct {
+	Name  Name
+	Bound string // pg_get_expr(relpartbound): "FOR VALUES FROM (...) TO (...)"
 }
 
 // Table is one ordinary or partitioned table.
@@ -28,12 +50,16 @@ type Table struct {
 	Name        Name
 	OID         uint32
 	Partitioned bool
-	Columns     []Column // in attnum order, dropped columns omitted
-	PrimaryKey  *Key     // nil when the table has none
-	Uniques     []Key    // unique constraints (by name), then bare unique indexes (by name)
-	Indexes     []Index  // every other index (not backing a constraint)
-	ForeignKeys []ForeignKey
-	Checks      []Check
+	// PartitionKey is pg_get_partkeydef for a partitioned table
+	// ("RANGE (at)"), and Partitions its direct partitions by name.
+	PartitionKey string
+	Partitions   []Partition
+	Columns      []Column // in attnum order, dropped columns omitted
+	PrimaryKey   *Key     // nil when the table has none
+	Uniques      []Key    // unique constraints (by name), then bare unique indexes (by name)
+	Indexes      []Index  // every other index (not backing a constraint)
+	ForeignKeys  []ForeignKey
+	Checks       []Check
 	// Exclusions are EXCLUDE constraints (Definition is pg_get_constraintdef).
 	Exclusions []Check
 	// ReplicaIdentity is pg_class.relreplident: d(efault), n(othing), f(ull), i(ndex).
@@ -44,12 +70,17 @@ type Table struct {
 
 // Column is one column of a table.
 type Column struct {
-	Name     string
-	Num      int16
-	Type     string // format_type(atttypid, atttypmod): "bigint", "character varying(255)", "\"Mood\""
-	TypeOID  uint32
-	NotNull  bool
-	Default  string // the default expression, "" when none
+	Name string
+	Num  int16
+	// Type is format_type(atttypid, atttypmod), schema-qualified when not
+	// a pg_catalog type: "bigint", "character varying(255)", "public.\"Mood\"".
+	Type    string
+	TypeOID uint32
+	NotNull bool
+	// Default is the default expression ("" when none), names in it
+	// schema-qualified: "nextval('public.store_id_seq'::regclass)". For a
+	// generated column it is the generation expression.
+	Default  string
 	Identity string // "", "a" (ALWAYS) or "d" (BY DEFAULT)
 	// Generated is "s" for a stored generated column (never copied).
 	Generated string
@@ -103,6 +134,16 @@ type ForeignKey struct {
 type Check struct {
 	Name       string
 	Definition string // pg_get_constraintdef, e.g. "CHECK ((price > 0))"
+}
+
+// Sequence returns the sequence called name, or nil.
+func (c *Catalog) Sequence(name Name) *Sequence {
+	for _, s := range c.Sequences {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
 }
 
 // Table returns the table called name, or nil.
