@@ -1,0 +1,224 @@
+package backfill
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantmover/tenantmover/checkpoints"
+	"github.com/tenantmover/tenantmover/internal/db"
+)
+
+// filler runs the batches of one backfill.
+type filler struct {
+	pool     *pgxpool.Pool
+	run      *checkpoints.Run
+	cfg      Config
+	lag      *lagGate
+	progress *progressSink
+
+	mu      sync.Mutex
+	batches int // committed in this run, for StopAfterBatches
+}
+
+// job is one target's fill in this run.
+type job struct {
+	*target
+	units   []checkpoints.Unit
+	total   int64
+	sizer   *sizer
+	rep     *TableReport
+	started time.Time
+	filled  chan struct{} // closed when every unit is done
+}
+
+// batchResult is one committed batch.
+type batchResult struct {
+	end      []string // the cursor after the batch
+	last     bool     // the unit is complete
+	visited  int64    // keys in the batch
+	updated  int64    // rows given a value
+	took     time.Duration
+	lockHeld time.Duration
+}
+
+// runUnit walks one unit from its cursor to its upper bound, batch by
+// batch, each batch committed with its checkpoint.
+func (f *filler) runUnit(ctx context.Context, j *job, u checkpoints.Unit) error {
+	cursor := u.Cursor
+	for {
+		if err := f.lag.wait(ctx); err != nil {
+			return err
+		}
+		res, err := f.retryBatch(ctx, j, u, &cursor)
+		if err != nil {
+			return err
+		}
+		cursor = res.end
+		done, updated, batches := j.rep.batchDone(res.visited, res.updated, res.lockHeld)
+		f.progress.send(Progress{Table: j.name, Stage: StageFill, Done: done, Total: j.total, Updated: updated,
+			Batches: batches, BatchRows: int(res.visited), BatchTime: res.took})
+		if err := f.countBatch(); err != nil {
+			return err
+		}
+		if res.last {
+			return nil
+		}
+	}
+}
+
+// retryBatch runs the next batch after *cursor, retrying lock timeouts
+// (with half the rows), conflicts and lost connections with backoff.
+func (f *filler) retryBatch(ctx context.Context, j *job, u checkpoints.Unit, cursor *[]string) (batchResult, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := f.batch(ctx, j, u, *cursor, j.sizer.next())
+		if err == nil {
+			return res, nil
+		}
+		class := db.Classify(err)
+		if !db.IsRetryable(err) {
+			return res, fmt.Errorf("backfilling %s (unit %d): %w", j.name, u.ID, err)
+		}
+		if attempt+1 >= f.cfg.MaxRetries {
+			return res, fmt.Errorf("backfilling %s (unit %d): giving up after %d attempts (%s): the rows are busy; rerun to resume, or raise --max-retries or the lock timeout: %w",
+				j.name, u.ID, attempt+1, class, err)
+		}
+		j.rep.retried()
+		switch class {
+		case db.LockTimeout:
+			j.sizer.halve()
+		case db.ConnectionLost:
+			// The commit may have happened before the connection
+			// died: continue from what the checkpoint says.
+			if err := f.reloadCursor(ctx, j, u.ID, cursor); err != nil && !db.IsRetryable(err) {
+				return res, err
+			}
+		}
+		if err := f.cfg.Backoff.Wait(ctx, attempt); err != nil {
+			return res, err
+		}
+	}
+}
+
+func (f *filler) reloadCursor(ctx context.Context, j *job, id int, cursor *[]string) error {
+	units, err := f.run.Units(ctx, phase, j.name)
+	if err != nil {
+		return err
+	}
+	for _, u := range units {
+		if u.ID == id {
+			*cursor = u.Cursor
+		}
+	}
+	return nil
+}
+
+// batch fills the keys (cursor, end] of unit u, where end is size keys
+// further (or the unit's upper bound), and moves the unit's cursor to end
+// in the same transaction.
+func (f *filler) batch(ctx context.Context, j *job, u checkpoints.Unit, cursor []string, size int) (batchResult, error) {
+	start := time.Now()
+	res := batchResult{end: u.Hi, last: true}
+	end, n, err := f.batchEnd(ctx, j, cursor, u.Hi, size)
+	if err != nil {
+		return res, err
+	}
+	if n == int64(size) && !slices.Equal(end, u.Hi) {
+		res.end, res.last = end, false
+	}
+	res.visited = n
+	args := append(append([]any{}, strArgs(cursor)...), strArgs(res.end)...)
+	lockStart := time.Now()
+	err = pgx.BeginFunc(ctx, f.pool, func(tx pgx.Tx) error {
+		// Batches touch a few thousand rows: a nested loop over the
+		// parent's key is always the right plan, and forbidding the
+		// others means a misestimate can never turn a batch into a scan
+		// of the whole parent table.
+		if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`,
+			fmt.Sprintf("%dms", f.cfg.LockTimeout.Milliseconds())); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, j.updateSQL(cursor != nil), args...)
+		if err != nil {
+			return err
+		}
+		res.updated = tag.RowsAffected()
+		if err := f.run.Advance(ctx, tx, phase, j.name, u.ID, res.end, n); err != nil {
+			return err
+		}
+		if res.last {
+			return f.run.Complete(ctx, tx, phase, j.name, u.ID, 0, 0)
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
+	}
+	res.lockHeld = time.Since(lockStart)
+	res.took = time.Since(start)
+	if n == int64(size) {
+		j.sizer.observe(int(n), res.took)
+	}
+	return res, nil
+}
+
+// batchEnd finds the last of the next size keys after cursor (not beyond
+// hi) and how many keys that is; 0 keys returns hi.
+func (f *filler) batchEnd(ctx context.Context, j *job, cursor, hi []string, size int) ([]string, int64, error) {
+	args := append(append(strArgs(cursor), strArgs(hi)...), size)
+	end := make([]string, len(j.keyCols))
+	var n int64
+	dest := make([]any, 0, len(end)+1)
+	for i := range end {
+		dest = append(dest, &end[i])
+	}
+	err := f.pool.QueryRow(ctx, j.boundarySQL(cursor != nil), args...).Scan(append(dest, &n)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return hi, 0, nil
+	}
+	return end, n, err
+}
+
+func strArgs(key []string) []any {
+	out := make([]any, len(key))
+	for i, k := range key {
+		out[i] = k
+	}
+	return out
+}
+
+// countBatch implements Config.StopAfterBatches.
+func (f *filler) countBatch() error {
+	if f.cfg.StopAfterBatches <= 0 {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.batches++
+	if f.batches >= f.cfg.StopAfterBatches {
+		return ErrStopped
+	}
+	return nil
+}
+
+// progressSink serialises progress callbacks, so the caller's callback
+// never runs concurrently with itself.
+type progressSink struct {
+	mu sync.Mutex
+	fn func(Progress)
+}
+
+func (p *progressSink) send(pr Progress) {
+	if p == nil || p.fn == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fn(pr)
+}

@@ -1,0 +1,46 @@
+package backfill
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantmover/tenantmover/internal/plan"
+)
+
+// dryRun reports, per table, the statements a backfill would run and the
+// rows it would walk, and changes nothing (it does not even create the
+// checkpoint schema).
+func dryRun(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, tgts []*target, cfg Config) (*Report, error) {
+	rep := &Report{Run: cfg.RunName, DryRun: true, Column: p.TenantColumn, TriggersKept: cfg.KeepTriggers}
+	for _, t := range tgts {
+		rows, err := estimateRows(ctx, pool, t)
+		if err != nil {
+			return nil, err
+		}
+		tr := &TableReport{Table: t.name, Column: t.column, Parent: t.hop.To.String(), ParentColumn: t.parentColumn, EstimatedRows: rows}
+		typ, err := columnType(ctx, pool, t)
+		if err != nil {
+			return nil, err
+		}
+		if typ == "" {
+			tr.DDL = append(tr.DDL, t.addColumnSQL())
+		} else {
+			tr.Note = fmt.Sprintf("column %s exists (%s)", t.column, typ)
+		}
+		tr.DDL = append(tr.DDL, t.triggerSQL()...)
+		tr.DDL = append(tr.DDL, t.indexSQL())
+		if cfg.SetNotNull {
+			add, validate, set := t.notNullSQL()
+			tr.DDL = append(tr.DDL, add, validate)
+			tr.DDL = append(tr.DDL, set...)
+		}
+		if !cfg.KeepTriggers {
+			tr.DDL = append(tr.DDL, t.dropTriggerSQL()...)
+		}
+		tr.BatchSQL = []string{t.boundarySQL(true), t.updateSQL(true)}
+		rep.Tables = append(rep.Tables, tr)
+	}
+	return rep, nil
+}

@@ -1,0 +1,114 @@
+package backfill_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantmover/tenantmover/backfill"
+	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
+	"github.com/tenantmover/tenantmover/internal/plan"
+)
+
+var env pgtest.Env
+
+func TestMain(m *testing.M) { env.Main(m) }
+
+// source makes a database, runs ddl in it and returns a pool on it.
+func source(t *testing.T, ddl string) (*pgxpool.Pool, string) {
+	t.Helper()
+	ctx := context.Background()
+	url := env.NewDB(t)
+	cfg, err := pgxpool.ParseConfig(url)
+	require.NoError(t, err)
+	cfg.MaxConns = 8
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	_, err = pool.Exec(ctx, ddl)
+	require.NoError(t, err)
+	return pool, url
+}
+
+func buildPlan(t *testing.T, pool *pgxpool.Pool, cfg plan.Config) *plan.Plan {
+	t.Helper()
+	p, err := plan.Build(context.Background(), pool, cfg)
+	require.NoError(t, err)
+	return p
+}
+
+// fastConfig makes small, quick batches and several units even on test
+// sized tables, so every code path runs many times.
+func fastConfig() backfill.Config {
+	return backfill.Config{
+		BatchTime:    20 * time.Millisecond,
+		MinBatchRows: 10,
+		MaxBatchRows: 300,
+		UnitRows:     1500,
+		Backoff:      db.Backoff{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond},
+	}
+}
+
+func fill(t *testing.T, pool *pgxpool.Pool, p *plan.Plan, cfg backfill.Config) *backfill.Report {
+	t.Helper()
+	rep, err := backfill.Run(context.Background(), pool, p, cfg, nil)
+	require.NoError(t, err)
+	return rep
+}
+
+func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	require.NoError(t, pool.QueryRow(context.Background(), sql, args...).Scan(&n), sql)
+	return n
+}
+
+func tableReport(t *testing.T, rep *backfill.Report, name string) *backfill.TableReport {
+	t.Helper()
+	for _, tr := range rep.Tables {
+		if tr.Table == name {
+			return tr
+		}
+	}
+	require.Failf(t, "table missing from report", "%s not in report", name)
+	return nil
+}
+
+// storeSchema is the sample monolith's store group: refund is three hops
+// from store (refund -> purchase -> product -> store), product is direct.
+const storeSchema = `
+CREATE TABLE store (id bigserial PRIMARY KEY, name text NOT NULL);
+CREATE TABLE product (id bigserial PRIMARY KEY, store_id bigint NOT NULL REFERENCES store, name text);
+CREATE TABLE purchase (id bigserial PRIMARY KEY, product_id bigint NOT NULL REFERENCES product, amount numeric(12,2));
+CREATE TABLE refund (id bigserial PRIMARY KEY, purchase_id bigint NOT NULL REFERENCES purchase, amount numeric(12,2));
+INSERT INTO store (name) SELECT 's' || g FROM generate_series(1, 40) g;
+INSERT INTO product (store_id, name) SELECT 1 + (g * 7) % 40, 'p' || g FROM generate_series(1, 600) g;
+INSERT INTO purchase (product_id, amount) SELECT 1 + (g * 13) % 600, g % 100 FROM generate_series(1, 12000) g;
+INSERT INTO refund (purchase_id, amount) SELECT 1 + (g * 31) % 12000, 1 FROM generate_series(1, 3000) g;
+ANALYZE;
+`
+
+// storeWrong counts purchase and refund rows whose store_id is not what
+// their foreign-key chain says (NULL included).
+const storeWrong = `SELECT
+  (SELECT count(*) FROM purchase pu JOIN product pr ON pr.id = pu.product_id WHERE pu.store_id IS DISTINCT FROM pr.store_id) +
+  (SELECT count(*) FROM refund r JOIN purchase pu ON pu.id = r.purchase_id JOIN product pr ON pr.id = pu.product_id
+     WHERE r.store_id IS DISTINCT FROM pr.store_id)`
+
+func scalar(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) string {
+	t.Helper()
+	var s string
+	require.NoError(t, pool.QueryRow(context.Background(), sql, args...).Scan(&s), sql)
+	return s
+}
+
+func notNull(t *testing.T, pool *pgxpool.Pool, table, column string) bool {
+	t.Helper()
+	var b bool
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT attnotnull FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2`, table, column).Scan(&b))
+	return b
+}

@@ -1,0 +1,213 @@
+package backfill
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/plan"
+)
+
+// The SQL of one target. Every identifier is quoted; every value is a bind
+// parameter. Keys travel as text (the form checkpoints store) and are cast
+// back to the column's type in SQL ($1::text::uuid), so composite, uuid and
+// text keys all work with the same code.
+
+// qcols lists alias."col" for each column.
+func qcols(alias string, cols []string) string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = alias + "." + db.Ident(c)
+	}
+	return strings.Join(out, ", ")
+}
+
+// params lists $n::text::type for each key type, from $first.
+func params(first int, types []string) string {
+	out := make([]string, len(types))
+	for i, t := range types {
+		out[i] = fmt.Sprintf("$%d::text::%s", first+i, t)
+	}
+	return strings.Join(out, ", ")
+}
+
+// rangeWhere is the keyset predicate (lo, hi] on alias's primary key, with
+// the parameters numbered from first; withLo false drops the lower bound
+// (the first unit starts below every key). It returns the next parameter.
+func (t *target) rangeWhere(alias string, withLo bool, first int) (string, int) {
+	key := "(" + qcols(alias, t.keyCols) + ")"
+	n := len(t.keyCols)
+	var parts []string
+	if withLo {
+		parts = append(parts, key+" > ("+params(first, t.keyTypes)+")")
+		first += n
+	}
+	parts = append(parts, key+" <= ("+params(first, t.keyTypes)+")")
+	return strings.Join(parts, " AND "), first + n
+}
+
+// boundarySQL finds where a batch of up to $limit keys above the cursor
+// ends: the last key of those and how many there are. Fewer than the limit
+// means the batch reaches the unit's upper bound.
+func (t *target) boundarySQL(withLo bool) string {
+	where, next := t.rangeWhere("c", withLo, 1)
+	desc := make([]string, len(t.keyCols))
+	text := make([]string, len(t.keyCols))
+	for i, c := range t.keyCols {
+		desc[i] = "s." + db.Ident(c) + " DESC"
+		text[i] = "s." + db.Ident(c) + "::text"
+	}
+	return fmt.Sprintf(`SELECT %s, count(*) OVER () FROM (SELECT %s FROM %s AS c WHERE %s ORDER BY %s LIMIT $%d) AS s ORDER BY %s LIMIT 1`,
+		strings.Join(text, ", "), qcols("c", t.keyCols), t.table.Quoted(), where, qcols("c", t.keyCols), next, strings.Join(desc, ", "))
+}
+
+// joinOn is the hop's join condition between the child alias and the
+// parent alias.
+func joinOn(h plan.Hop, child, parent string) string {
+	parts := make([]string, len(h.FromColumns))
+	for i := range h.FromColumns {
+		parts[i] = parent + "." + db.Ident(h.ToColumns[i]) + " = " + child + "." + db.Ident(h.FromColumns[i])
+	}
+	return strings.Join(parts, " AND ")
+}
+
+// updateSQL fills one batch, one hop from the parent. Only NULLs are
+// written, so a batch the trigger or the application got to first, or a
+// batch redone after a lost commit acknowledgement, changes nothing.
+func (t *target) updateSQL(withLo bool) string {
+	where, _ := t.rangeWhere("c", withLo, 1)
+	col := db.Ident(t.column)
+	pcol := "p." + db.Ident(t.parentColumn)
+	return fmt.Sprintf(`UPDATE %s AS c SET %s = %s FROM %s AS p WHERE %s AND %s IS NOT NULL AND c.%s IS NULL AND %s`,
+		t.table.Quoted(), col, pcol, t.hop.To.Quoted(), joinOn(t.hop, "c", "p"), pcol, col, where)
+}
+
+// addColumnSQL adds the nullable tenant column: a catalog-only change.
+func (t *target) addColumnSQL() string {
+	return fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s %s", t.table.Quoted(), db.Ident(t.column), t.keyType)
+}
+
+func (t *target) functionName() string { return db.Ident(helperSchema, t.names.Function) }
+
+// chainSelect looks the tenant value up from NEW's foreign key along the
+// chain to the first table that has it natively.
+func (t *target) chainSelect() string {
+	var from strings.Builder
+	for i, h := range t.chain {
+		alias := fmt.Sprintf("h%d", i+1)
+		if i == 0 {
+			fmt.Fprintf(&from, "%s AS %s", h.To.Quoted(), alias)
+			continue
+		}
+		fmt.Fprintf(&from, " JOIN %s AS %s ON %s", h.To.Quoted(), alias, joinOn(h, fmt.Sprintf("h%d", i), alias))
+	}
+	return fmt.Sprintf("SELECT h%d.%s FROM %s WHERE %s", len(t.chain), db.Ident(t.chainColumn), from.String(), joinOn(t.chain[0], "NEW", "h1"))
+}
+
+// functionSQL is the trigger function. On INSERT it fills the column when
+// the application left it NULL; on UPDATE of the foreign key it recomputes
+// the value unless the application set one itself.
+func (t *target) functionSQL() string {
+	col := "NEW." + db.Ident(t.column)
+	body := fmt.Sprintf(`
+BEGIN
+  IF TG_OP = 'UPDATE' THEN
+    IF %[1]s IS NOT NULL AND (%[1]s IS DISTINCT FROM OLD.%[2]s OR ROW(%[3]s) IS NOT DISTINCT FROM ROW(%[4]s)) THEN
+      RETURN NEW;
+    END IF;
+  ELSIF %[1]s IS NOT NULL THEN
+    RETURN NEW;
+  END IF;
+  %[1]s := (%[5]s);
+  RETURN NEW;
+END
+`, col, db.Ident(t.column), qcols("NEW", t.hop.FromColumns), qcols("OLD", t.hop.FromColumns), t.chainSelect())
+	tag := "$tm$"
+	for i := 0; strings.Contains(body, tag); i++ {
+		tag = fmt.Sprintf("$tm%d$", i)
+	}
+	return fmt.Sprintf("CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS %s%s%s", t.functionName(), tag, body, tag)
+}
+
+// triggerSQL replaces the trigger (DROP + CREATE rather than CREATE OR
+// REPLACE TRIGGER, which needs PostgreSQL 14).
+func (t *target) triggerSQL() []string {
+	return []string{
+		t.functionSQL(),
+		fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", db.Ident(t.names.Trigger), t.table.Quoted()),
+		fmt.Sprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE OF %s ON %s FOR EACH ROW EXECUTE FUNCTION %s()",
+			db.Ident(t.names.Trigger), db.Idents(t.hop.FromColumns), t.table.Quoted(), t.functionName()),
+	}
+}
+
+func (t *target) dropTriggerSQL() []string {
+	return []string{
+		fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", db.Ident(t.names.Trigger), t.table.Quoted()),
+		fmt.Sprintf("DROP FUNCTION IF EXISTS %s()", t.functionName()),
+	}
+}
+
+func (t *target) indexSQL() string {
+	return fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON %s (%s)", db.Ident(t.names.Index), t.table.Quoted(), db.Ident(t.column))
+}
+
+func (t *target) dropIndexSQL() string {
+	return fmt.Sprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", db.Ident(t.table.Schema, t.names.Index))
+}
+
+// orphanSQL classifies every row still without a value, and returns per
+// reason the count and the first $1 keys.
+func (t *target) orphanSQL() string {
+	col := "c." + db.Ident(t.column)
+	nullFK := make([]string, len(t.hop.FromColumns))
+	for i, c := range t.hop.FromColumns {
+		nullFK[i] = "c." + db.Ident(c) + " IS NULL"
+	}
+	keyText := make([]string, len(t.keyCols))
+	keyOrd := make([]string, len(t.keyCols))
+	ordNames := make([]string, len(t.keyCols))
+	for i, c := range t.keyCols {
+		keyText[i] = "c." + db.Ident(c) + "::text"
+		ordNames[i] = fmt.Sprintf("k%d", i)
+		keyOrd[i] = "c." + db.Ident(c) + " AS " + ordNames[i]
+	}
+	reason := fmt.Sprintf(`CASE WHEN %s THEN '%s' WHEN p.%s IS NULL THEN '%s' WHEN p.%s IS NULL THEN '%s' ELSE '%s' END`,
+		strings.Join(nullFK, " OR "), ReasonNullFK, db.Ident(t.hop.ToColumns[0]), ReasonMissingParent,
+		db.Ident(t.parentColumn), ReasonParentOrphan, reasonMissed)
+	return fmt.Sprintf(`SELECT reason, n, key FROM (
+  SELECT reason, key, count(*) OVER (PARTITION BY reason) AS n, row_number() OVER (PARTITION BY reason ORDER BY %s) AS rn FROM (
+    SELECT %s AS reason, ARRAY[%s] AS key, %s
+    FROM %s AS c LEFT JOIN %s AS p ON %s
+    WHERE %s IS NULL) AS o) AS r
+WHERE rn <= $1 ORDER BY reason, rn`,
+		strings.Join(ordNames, ", "), reason, strings.Join(keyText, ", "), strings.Join(keyOrd, ", "),
+		t.table.Quoted(), t.hop.To.Quoted(), joinOn(t.hop, "c", "p"), col)
+}
+
+// reasonMissed marks a NULL whose parent has a value: the backfill missed
+// it (or it was written while no trigger was installed). Never an orphan;
+// its presence fails the completeness proof.
+const reasonMissed = "missed"
+
+func (t *target) nullCountSQL() string {
+	return fmt.Sprintf("SELECT count(*) FROM %s WHERE %s IS NULL", t.table.Quoted(), db.Ident(t.column))
+}
+
+// notNullSQL adds NOT NULL the online way: a NOT VALID check (brief
+// ACCESS EXCLUSIVE lock, no scan), validated under a lock that lets the
+// application read and write, after which SET NOT NULL trusts the check and
+// skips its own scan (PostgreSQL 12+), and the check is dropped.
+func (t *target) notNullSQL() (add, validate string, set []string) {
+	tbl, chk, col := t.table.Quoted(), db.Ident(t.names.Check), db.Ident(t.column)
+	add = fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID", tbl, chk, col)
+	validate = fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", tbl, chk)
+	set = []string{
+		fmt.Sprintf("ALTER TABLE %s ALTER COLUMN %s SET NOT NULL", tbl, col),
+		fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", tbl, chk),
+	}
+	return add, validate, set
+}
+
+func (t *target) dropCheckSQL() string {
+	return fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", t.table.Quoted(), db.Ident(t.names.Check))
+}
