@@ -178,18 +178,27 @@ func (g *generator) setSequences(ctx context.Context) error {
 	})
 }
 
+// addConstraints adds the foreign keys and indexes, up to workers at once.
+// Statements on the same table wait for each other's locks but cannot
+// deadlock: a foreign key locks its table and then the parent, and the
+// foreign-key graph has no cycles.
 func (g *generator) addConstraints(ctx context.Context) error {
 	return g.timed("constraints", func() error {
+		eg, egctx := errgroup.WithContext(ctx)
+		eg.SetLimit(g.o.workers)
 		for _, stmt := range addConstraints {
-			err := g.inTx(ctx, func(tx pgx.Tx) error {
-				_, err := tx.Exec(ctx, stmt)
-				return err
+			eg.Go(func() error {
+				err := g.inTx(egctx, func(tx pgx.Tx) error {
+					_, err := tx.Exec(egctx, stmt)
+					return err
+				})
+				if err != nil {
+					return fmt.Errorf("%s: %w", stmt, err)
+				}
+				return nil
 			})
-			if err != nil {
-				return fmt.Errorf("%s: %w", stmt, err)
-			}
 		}
-		return nil
+		return eg.Wait()
 	})
 }
 
