@@ -71,5 +71,6 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		statusCommand(),
 		verifyCommand(),
+		rebalanceCommand(),
 	}
 }

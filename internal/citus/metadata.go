@@ -305,3 +305,23 @@ func columnType(ctx context.Context, q Querier, table db.QualifiedName, column s
 	}
 	return typ, nil
 }
+
+// ResolveTable finds a table named as typed in SQL (schema-qualified or
+// found on the search_path, quoted as SQL quotes) on the coordinator.
+func ResolveTable(ctx context.Context, q Querier, typed string) (db.QualifiedName, error) {
+	if _, err := db.ParseIdentifierPath(typed); err != nil {
+		return db.QualifiedName{}, err
+	}
+	var name db.QualifiedName
+	err := q.QueryRow(ctx, `
+		SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.oid = pg_catalog.to_regclass($1)`, typed).Scan(&name.Schema, &name.Name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return name, fmt.Errorf("table %s does not exist on the target", typed)
+	}
+	if err != nil {
+		return name, fmt.Errorf("resolving table %s: %w", typed, err)
+	}
+	return name, nil
+}

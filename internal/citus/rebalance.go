@@ -166,8 +166,14 @@ func StartRebalance(ctx context.Context, q Querier, o RebalanceOptions) (int64, 
 	} else if job != 0 {
 		return 0, &AlreadyRunningError{JobID: job}
 	}
-	if err := checkPlanTransfer(ctx, q, o); err != nil {
-		return 0, err
+	if o.TransferMode.Logical() {
+		plan, err := RebalancePlan(ctx, q, o.Strategy)
+		if err != nil {
+			return 0, err
+		}
+		if err := CheckPlanTransfer(ctx, q, o.TransferMode, plan); err != nil {
+			return 0, err
+		}
 	}
 	var id *int64
 	call := StartCall(o)
@@ -180,30 +186,22 @@ func StartRebalance(ctx context.Context, q Querier, o RebalanceOptions) (int64, 
 	return *id, nil
 }
 
-// checkPlanTransfer checks the transfer preconditions for the colocation
-// groups the plan moves.
-func checkPlanTransfer(ctx context.Context, q Querier, o RebalanceOptions) error {
-	mode := o.TransferMode
+// CheckPlanTransfer runs CheckTransfer for the colocation groups a
+// rebalance plan moves.
+func CheckPlanTransfer(ctx context.Context, q Querier, mode TransferMode, plan *Plan) error {
 	if mode == "" {
 		mode = TransferAuto
 	}
-	if !mode.Logical() {
+	if !mode.Logical() || len(plan.Moves) == 0 {
 		return nil
 	}
-	plan, err := RebalancePlan(ctx, q, o.Strategy)
+	tables, err := Tables(ctx, q)
 	if err != nil {
 		return err
 	}
 	moving := map[db.QualifiedName]bool{}
 	for _, m := range plan.Moves {
 		moving[m.Table] = true
-	}
-	if len(moving) == 0 {
-		return nil
-	}
-	tables, err := Tables(ctx, q)
-	if err != nil {
-		return err
 	}
 	groups := map[int32]bool{}
 	for _, t := range tables {
