@@ -103,11 +103,11 @@ func rollback(tx pgx.Tx) {
 	_ = tx.Rollback(ctx)
 }
 
-func (e *engine) midChunkHook(j *job, id int) func() {
+func (e *engine) midChunkHook(j *job, id int) func(uint32) {
 	if e.cfg.hooks.midChunk == nil {
 		return nil
 	}
-	return func() { e.cfg.hooks.midChunk(j.key, id) }
+	return func(pid uint32) { e.cfg.hooks.midChunk(j.key, id, pid) }
 }
 
 // tableStarted records and reports the first chunk of a table.

@@ -62,10 +62,10 @@ type Config struct {
 
 // hooks let tests act at precise moments of a chunk; nil in production.
 type hooks struct {
-	// midChunk runs once per chunk attempt, in the source goroutine, when
-	// the first buffer of data is about to enter the pipe: the target COPY is
-	// active and has not received all rows.
-	midChunk func(table string, chunk int)
+	// midChunk runs once per chunk attempt, before the target reads the
+	// first rows from the pipe: the target (backend targetPID) has been sent
+	// the COPY and has received no row yet.
+	midChunk func(table string, chunk int, targetPID uint32)
 }
 
 // NewConfig fills the defaults and validates c.

@@ -1,8 +1,8 @@
 package pgcopy
 
-// WithMidChunkHook sets the test hook run when a chunk's first buffer is
-// about to enter the pipe (the target COPY is active, mid-chunk).
-func WithMidChunkHook(c Config, fn func(table string, chunk int)) Config {
+// WithMidChunkHook sets the test hook run before the target reads a
+// chunk's first rows (its COPY was sent: mid-chunk).
+func WithMidChunkHook(c Config, fn func(table string, chunk int, targetPID uint32)) Config {
 	c.hooks.midChunk = fn
 	return c
 }

@@ -131,7 +131,7 @@ func (e *engine) prepare(ctx context.Context) error {
 			return fmt.Errorf("%s has no tenant column %q on the source: cannot copy it by tenant", j.key, j.plan.TenantColumn)
 		}
 	}
-	return markTextFormat(ctx, e.src, e.jobs)
+	return nil
 }
 
 // begin opens the checkpoint store, takes the run's lock, and starts or

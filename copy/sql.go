@@ -92,25 +92,18 @@ func (j *job) from() string {
 	return "ONLY " + j.name.Quoted()
 }
 
-func (j *job) format() string {
-	if j.binary {
-		return "binary"
-	}
-	return "text"
-}
-
 // copyOut is the source statement for the rows matching cond ("" = all).
 func (j *job) copyOut(cond string) string {
 	where := ""
 	if cond != "" {
 		where = " WHERE " + cond
 	}
-	return fmt.Sprintf("COPY (SELECT %s FROM %s%s) TO STDOUT (FORMAT %s)", db.Idents(j.cols), j.from(), where, j.format())
+	return fmt.Sprintf("COPY (SELECT %s FROM %s%s) TO STDOUT (FORMAT binary)", db.Idents(j.cols), j.from(), where)
 }
 
 // copyIn is the target statement.
 func (j *job) copyIn() string {
-	return fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT %s)", j.name.Quoted(), db.Idents(j.cols), j.format())
+	return fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT binary)", j.name.Quoted(), db.Idents(j.cols))
 }
 
 // unitCond is the condition of a unit: its tenant when the table is

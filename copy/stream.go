@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -26,7 +27,7 @@ var errTargetStopped = errors.New("target stopped reading")
 // source's next write fail (pgconn then closes that connection, the only way
 // to abort a COPY TO), a failing source makes the target send CopyFail.
 // It returns the rows the target stored and the bytes that went through.
-func stream(ctx context.Context, src, dst *pgconn.PgConn, copyOut, copyIn string, midChunk func()) (rows, bytes int64, err error) {
+func stream(ctx context.Context, src, dst *pgconn.PgConn, copyOut, copyIn string, midChunk func(targetPID uint32)) (rows, bytes int64, err error) {
 	pr, pw := io.Pipe()
 	// pgconn watches ctx on the network side only; a cancelled run must
 	// also unblock a side waiting on the pipe.
@@ -36,10 +37,13 @@ func stream(ctx context.Context, src, dst *pgconn.PgConn, copyOut, copyIn string
 	})
 	defer stop()
 
-	counter := &countingWriter{w: pw, first: midChunk}
+	counter := &countingReader{r: pr}
+	if midChunk != nil {
+		counter.first = func() { midChunk(dst.PID()) }
+	}
 	srcDone := make(chan error, 1)
 	go func() {
-		buf := bufio.NewWriterSize(counter, pipeBuffer)
+		buf := bufio.NewWriterSize(pw, pipeBuffer)
 		_, err := src.CopyTo(ctx, buf, copyOut)
 		if err == nil {
 			err = buf.Flush()
@@ -47,7 +51,7 @@ func stream(ctx context.Context, src, dst *pgconn.PgConn, copyOut, copyIn string
 		pw.CloseWithError(err) // nil: the target reads EOF and completes
 		srcDone <- err
 	}()
-	tag, dstErr := dst.CopyFrom(ctx, pr, copyIn)
+	tag, dstErr := dst.CopyFrom(ctx, counter, copyIn)
 	if dstErr != nil {
 		pr.CloseWithError(errTargetStopped)
 	} else {
@@ -56,27 +60,30 @@ func stream(ctx context.Context, src, dst *pgconn.PgConn, copyOut, copyIn string
 	srcErr := <-srcDone
 	switch {
 	case srcErr != nil && !errors.Is(srcErr, errTargetStopped):
-		return 0, counter.n, fmt.Errorf("reading the source: %w", srcErr)
+		return 0, counter.n.Load(), fmt.Errorf("reading the source: %w", srcErr)
 	case dstErr != nil:
-		return 0, counter.n, fmt.Errorf("writing the target: %w", dstErr)
+		return 0, counter.n.Load(), fmt.Errorf("writing the target: %w", dstErr)
 	}
-	return tag.RowsAffected(), counter.n, nil
+	return tag.RowsAffected(), counter.n.Load(), nil
 }
 
-// countingWriter counts the bytes going into the pipe and calls first
-// (a test hook) before the first write.
-type countingWriter struct {
-	w     io.Writer
-	n     int64
+// countingReader counts the bytes the target takes from the pipe and calls
+// first (a test hook) before the first read: the target has been sent the
+// COPY statement and is waiting for rows. n is atomic because pgconn may
+// return from CopyFrom (on a lost connection) before its reading goroutine
+// ends.
+type countingReader struct {
+	r     io.Reader
+	n     atomic.Int64
 	first func()
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
+func (c *countingReader) Read(p []byte) (int, error) {
 	if c.first != nil {
 		c.first()
 		c.first = nil
 	}
-	n, err := c.w.Write(p)
-	c.n += int64(n)
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
 	return n, err
 }

@@ -1,12 +1,8 @@
 package pgcopy
 
 import (
-	"context"
 	"fmt"
-	"sort"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantmover/tenantmover/checkpoints"
 	"github.com/tenantmover/tenantmover/internal/db"
@@ -16,12 +12,11 @@ import (
 
 // job is one table to copy and everything the chunks of it need.
 type job struct {
-	plan   *plan.Table
-	name   db.QualifiedName
-	key    string   // checkpoint table name: name.String()
-	cols   []string // columns copied, in source order (generated ones left out)
-	keys   []keyCol // primary key columns; empty = the table is one chunk
-	binary bool     // FORMAT binary (false: text, for types whose binary form carries OIDs)
+	plan *plan.Table
+	name db.QualifiedName
+	key  string   // checkpoint table name: name.String()
+	cols []string // columns copied, in source order (generated ones left out)
+	keys []keyCol // primary key columns; empty = the table is one chunk
 	// tenant is the tenant column and its type, for distributed tables.
 	tenant *keyCol
 	// byTenant: copied one tenant per unit (Config.Tenants, distributed
@@ -64,7 +59,7 @@ func selectJobs(p *plan.Plan) []*job {
 
 func newJob(t *plan.Table) *job {
 	src := t.Source
-	j := &job{plan: t, name: src.Name, key: src.Name.String(), cols: src.ColumnNames(), est: src.EstimatedRows, binary: true}
+	j := &job{plan: t, name: src.Name, key: src.Name.String(), cols: src.ColumnNames(), est: src.EstimatedRows}
 	if src.PrimaryKey != nil {
 		for _, c := range src.PrimaryKey.Columns {
 			if col := src.Column(c); col != nil {
@@ -154,49 +149,4 @@ func linkParents(jobs []*job, target *schema.Catalog) {
 			}
 		}
 	}
-}
-
-// markTextFormat switches tables to text COPY when a column's binary form
-// would carry a type OID that differs between databases: composite types
-// and arrays of user-defined types. Everything else (enums, domains over
-// scalars, ranges, extension scalars) is binary-safe.
-func markTextFormat(ctx context.Context, src *pgxpool.Pool, jobs []*job) error {
-	oids := map[uint32]bool{}
-	for _, j := range jobs {
-		for _, c := range j.plan.Source.Columns {
-			oids[c.TypeOID] = true
-		}
-	}
-	list := make([]uint32, 0, len(oids))
-	for o := range oids {
-		list = append(list, o)
-	}
-	sort.Slice(list, func(a, b int) bool { return list[a] < list[b] })
-	rows, err := src.Query(ctx, `
-SELECT t.oid FROM pg_type t
-JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
-LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A'
-WHERE t.oid = ANY($1) AND (b.typtype = 'c' OR e.oid >= 16384 OR e.typtype = 'c')`, list)
-	if err != nil {
-		return fmt.Errorf("reading column types: %w", err)
-	}
-	unsafe := map[uint32]bool{}
-	for rows.Next() {
-		var o uint32
-		if err := rows.Scan(&o); err != nil {
-			return err
-		}
-		unsafe[o] = true
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading column types: %w", err)
-	}
-	for _, j := range jobs {
-		for _, c := range j.plan.Source.Columns {
-			if c.Generated == "" && unsafe[c.TypeOID] {
-				j.binary = false
-			}
-		}
-	}
-	return nil
 }
