@@ -1,0 +1,403 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/schema"
+)
+
+// BlockingError refuses to apply a plan with blocking problems.
+type BlockingError struct {
+	Problems map[schema.Name][]Problem
+}
+
+func (e *BlockingError) Error() string {
+	var names []string
+	for n := range e.Problems {
+		names = append(names, n.String())
+	}
+	sort.Strings(names)
+	return fmt.Sprintf("the plan has blocking problems on %s: fix them first (tenantmover plan lists each with its remedy)", strings.Join(names, ", "))
+}
+
+// TargetNotEmptyError refuses to touch planned tables that already hold
+// rows on the target.
+type TargetNotEmptyError struct{ Tables []schema.Name }
+
+func (e *TargetNotEmptyError) Error() string {
+	return fmt.Sprintf("target tables already hold rows: %s; tenantmover never changes tables with data (use an empty target, or drop them yourself)", joinNames(e.Tables))
+}
+
+// TargetMismatchError says a planned table exists (empty) on the target
+// with another definition.
+type TargetMismatchError struct {
+	Table  schema.Name
+	Reason string
+}
+
+func (e *TargetMismatchError) Error() string {
+	return fmt.Sprintf("target table %s exists but differs from the plan: %s; drop it on the target (it is empty) and rerun", e.Table, e.Reason)
+}
+
+// Target describes the database a plan is applied to.
+type Target struct {
+	// Citus is the Citus extension version, "" on plain PostgreSQL.
+	Citus string
+	// Workers is the number of active Citus worker nodes.
+	Workers int
+}
+
+// Inspect reads what kind of database the target is. On a Citus
+// coordinator without active workers it returns the no_workers problem:
+// Citus would refuse every table ("replication_factor (1) exceeds number
+// of worker nodes (0)").
+func Inspect(ctx context.Context, pool *pgxpool.Pool) (Target, []Problem, error) {
+	var t Target
+	err := pool.QueryRow(ctx, `SELECT coalesce((SELECT extversion FROM pg_extension WHERE extname = 'citus'), '')`).Scan(&t.Citus)
+	if err != nil {
+		return t, nil, fmt.Errorf("inspecting the target: %w", err)
+	}
+	if t.Citus == "" {
+		return t, nil, nil
+	}
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM citus_get_active_worker_nodes()`).Scan(&t.Workers); err != nil {
+		return t, nil, fmt.Errorf("listing the target's Citus workers: %w", err)
+	}
+	if t.Workers == 0 {
+		return t, []Problem{noWorkers()}, nil
+	}
+	return t, nil, nil
+}
+
+// ApplyOption changes what Apply does.
+type ApplyOption func(*applyConfig)
+
+type applyConfig struct {
+	progress func(Step)
+	skipFKs  bool
+}
+
+// WithProgress calls f before each statement Apply runs.
+func WithProgress(f func(Step)) ApplyOption { return func(c *applyConfig) { c.progress = f } }
+
+// WithoutForeignKeys leaves the foreign keys out, for loading data first
+// and adding them afterwards with ApplyForeignKeys (faster, and the only
+// way for NOT NULL foreign-key cycles).
+func WithoutForeignKeys() ApplyOption { return func(c *applyConfig) { c.skipFKs = true } }
+
+// Apply creates the plan's target schema, in one transaction. On Citus it
+// distributes tables; on plain PostgreSQL (a plain target for tests and
+// demos) it skips the Citus calls but still creates tenant columns and
+// composite keys. It refuses a plan with blocking problems, a Citus target
+// without workers, and planned tables that already hold rows. Tables that
+// exist, empty and matching, are left as they are, as are distributions
+// and foreign keys already in place, so rerunning Apply is harmless.
+func Apply(ctx context.Context, pool *pgxpool.Pool, p *Plan, opts ...ApplyOption) error {
+	var cfg applyConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if b := p.Blocking(); len(b) > 0 {
+		return &BlockingError{Problems: b}
+	}
+	target, problems, err := Inspect(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return &BlockingError{Problems: map[schema.Name][]Problem{p.Root.Name(): problems}}
+	}
+	state, err := readTarget(ctx, pool, p, target)
+	if err != nil {
+		return err
+	}
+	if err := state.check(p); err != nil {
+		return err
+	}
+	steps := state.pending(Steps(p), target, cfg.skipFKs)
+	return run(ctx, pool, steps, target, cfg.progress)
+}
+
+// ApplyForeignKeys adds the plan's foreign keys that the target lacks (after
+// Apply WithoutForeignKeys and a data load).
+func ApplyForeignKeys(ctx context.Context, pool *pgxpool.Pool, p *Plan, opts ...ApplyOption) error {
+	var cfg applyConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	target, _, err := Inspect(ctx, pool)
+	if err != nil {
+		return err
+	}
+	state, err := readTarget(ctx, pool, p, target)
+	if err != nil {
+		return err
+	}
+	var fks []Step
+	for _, s := range state.pending(Steps(p), target, false) {
+		if s.Kind == StepForeignKey {
+			fks = append(fks, s)
+		}
+	}
+	return run(ctx, pool, fks, target, cfg.progress)
+}
+
+// run executes the steps in one transaction. Sequential shard modification
+// lets Citus distribute tables and add foreign keys between them inside one
+// transaction.
+func run(ctx context.Context, pool *pgxpool.Pool, steps []Step, target Target, progress func(Step)) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if target.Citus != "" {
+			if _, err := tx.Exec(ctx, "SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"); err != nil {
+				return fmt.Errorf("preparing the target transaction: %w", err)
+			}
+		}
+		for _, s := range steps {
+			if progress != nil {
+				progress(s)
+			}
+			var err error
+			if s.Exec != "" {
+				_, err = tx.Exec(ctx, s.Exec, s.Args...)
+			} else {
+				_, err = tx.Exec(ctx, s.SQL)
+			}
+			if err != nil {
+				return &StepError{Step: s, Err: err}
+			}
+		}
+		return nil
+	})
+}
+
+// StepError is a statement of the target schema that failed.
+type StepError struct {
+	Step Step
+	Err  error
+}
+
+func (e *StepError) Error() string {
+	what := e.Step.Object
+	if e.Step.Table != (schema.Name{}) {
+		what = e.Step.Table.String()
+		if e.Step.Kind == StepForeignKey {
+			what += " constraint " + db.QuoteIfNeeded(e.Step.Object)
+		}
+	}
+	return fmt.Sprintf("applying the target schema (%s %s): %v", e.Step.Kind, what, e.Err)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// targetState is what already exists on the target.
+type targetState struct {
+	cat     *schema.Catalog
+	hasRows map[schema.Name]bool
+	citus   map[uint32]citusTable // by table OID
+}
+
+type citusTable struct{ kind, column string }
+
+func readTarget(ctx context.Context, pool *pgxpool.Pool, p *Plan, target Target) (*targetState, error) {
+	var schemas []string
+	seen := map[string]bool{}
+	for _, t := range p.included() {
+		if s := t.Name().Schema; !seen[s] {
+			seen[s] = true
+			schemas = append(schemas, s)
+		}
+	}
+	cat, err := schema.Load(ctx, pool, schemas)
+	if err != nil {
+		return nil, fmt.Errorf("reading the target: %w", err)
+	}
+	st := &targetState{cat: cat, hasRows: map[schema.Name]bool{}, citus: map[uint32]citusTable{}}
+	if err := st.readRows(ctx, pool, p); err != nil {
+		return nil, err
+	}
+	if target.Citus != "" {
+		if err := st.readCitus(ctx, pool); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// readRows checks, in one query, which planned tables on the target hold
+// at least one row.
+func (st *targetState) readRows(ctx context.Context, pool *pgxpool.Pool, p *Plan) error {
+	var parts []string
+	var names []schema.Name
+	for _, t := range p.included() {
+		if st.cat.Table(t.Name()) != nil {
+			parts = append(parts, fmt.Sprintf("SELECT %d, EXISTS (SELECT 1 FROM %s)", len(names), t.Name().Quoted()))
+			names = append(names, t.Name())
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	rows, err := pool.Query(ctx, strings.Join(parts, " UNION ALL "))
+	if err != nil {
+		return fmt.Errorf("checking target tables for rows: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i int
+		var has bool
+		if err := rows.Scan(&i, &has); err != nil {
+			return err
+		}
+		st.hasRows[names[i]] = has
+	}
+	return rows.Err()
+}
+
+func (st *targetState) readCitus(ctx context.Context, pool *pgxpool.Pool) error {
+	rows, err := pool.Query(ctx, `SELECT table_name::oid, citus_table_type, distribution_column FROM citus_tables`)
+	if err != nil {
+		return fmt.Errorf("reading the target's Citus tables: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var oid uint32
+		var ct citusTable
+		if err := rows.Scan(&oid, &ct.kind, &ct.column); err != nil {
+			return err
+		}
+		st.citus[oid] = ct
+	}
+	return rows.Err()
+}
+
+// check refuses tables with rows and existing tables that do not match.
+func (st *targetState) check(p *Plan) error {
+	var full []schema.Name
+	for _, t := range p.included() {
+		if st.hasRows[t.Name()] {
+			full = append(full, t.Name())
+		}
+	}
+	if len(full) > 0 {
+		return &TargetNotEmptyError{Tables: full}
+	}
+	for _, t := range p.included() {
+		existing := st.cat.Table(t.Name())
+		if existing == nil {
+			continue
+		}
+		if reason := mismatch(p, t, existing); reason != "" {
+			return &TargetMismatchError{Table: t.Name(), Reason: reason}
+		}
+		if ct, ok := st.citus[existing.OID]; ok {
+			if want := citusKind(t); ct.kind != want || (want == "distributed" && ct.column != t.TenantColumn) {
+				return &TargetMismatchError{Table: t.Name(), Reason: fmt.Sprintf("it is a Citus %s table (distribution column %s), the plan makes it %s by %s", ct.kind, ct.column, want, t.TenantColumn)}
+			}
+		}
+	}
+	return nil
+}
+
+func citusKind(t *Table) string {
+	if t.Kind == Reference {
+		return "reference"
+	}
+	return "distributed"
+}
+
+// mismatch compares the columns the plan creates with an existing table's.
+func mismatch(p *Plan, t *Table, existing *schema.Table) string {
+	want := map[string]string{}
+	for _, c := range t.Source.Columns {
+		want[c.Name] = c.Type
+	}
+	if t.Kind.Distributed() && !t.HasTenantColumn {
+		want[t.TenantColumn] = p.KeyType
+	}
+	var problems []string
+	for name, typ := range want {
+		c := existing.Column(name)
+		switch {
+		case c == nil:
+			problems = append(problems, "no column "+db.QuoteIfNeeded(name))
+		case c.Type != typ:
+			problems = append(problems, fmt.Sprintf("column %s is %s, not %s", db.QuoteIfNeeded(name), c.Type, typ))
+		}
+	}
+	if len(existing.Columns) > len(want) {
+		problems = append(problems, fmt.Sprintf("%d columns instead of %d", len(existing.Columns), len(want)))
+	}
+	sort.Strings(problems)
+	return strings.Join(problems, "; ")
+}
+
+// pending drops the steps whose object already exists, and the Citus calls
+// on plain PostgreSQL.
+func (st *targetState) pending(steps []Step, target Target, skipFKs bool) []Step {
+	var out []Step
+	for _, s := range steps {
+		existing := st.cat.Table(s.Table)
+		switch s.Kind {
+		case StepTable:
+			if existing != nil {
+				continue
+			}
+		case StepReference, StepDistribute:
+			if target.Citus == "" {
+				continue
+			}
+			if existing != nil {
+				if _, done := st.citus[existing.OID]; done {
+					continue
+				}
+			}
+		case StepForeignKey:
+			if skipFKs {
+				continue
+			}
+			if existing != nil && hasConstraint(existing, s.Object) {
+				continue
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func hasConstraint(t *schema.Table, name string) bool {
+	for _, fk := range t.ForeignKeys {
+		if fk.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func joinNames(ns []schema.Name) string {
+	var s []string
+	for _, n := range ns {
+		s = append(s, n.String())
+	}
+	return strings.Join(s, ", ")
+}
+
+// IsTargetRefusal reports whether err is Apply refusing to touch the target
+// (blocking problems, rows present, a mismatching table) rather than a
+// failure.
+func IsTargetRefusal(err error) bool {
+	var b *BlockingError
+	var n *TargetNotEmptyError
+	var m *TargetMismatchError
+	return errors.As(err, &b) || errors.As(err, &n) || errors.As(err, &m)
+}

@@ -1,0 +1,251 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/tenantmover/tenantmover/internal/db"
+)
+
+// sectionTitles head each group of statements in RenderSQL.
+var sectionTitles = map[StepKind]string{
+	StepSchema:     "Schemas",
+	StepSequence:   "Sequences",
+	StepTable:      "Tables, with the tenant column and composite keys",
+	StepReference:  "Reference tables",
+	StepDistribute: "Distributed tables, colocated with the tenant table",
+	StepForeignKey: "Foreign keys (composite between distributed tables)",
+}
+
+// RenderSQL writes the target schema as one script for the Citus
+// coordinator. It runs in one transaction; sequential shard modification
+// mode lets Citus create tables, distribute them and add foreign keys
+// between them inside a single transaction.
+func RenderSQL(w io.Writer, p *Plan) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "-- Citus target schema written by tenantmover.\n")
+	fmt.Fprintf(&b, "-- Tenant table %s, distributed by %s (%s); new tenant columns are called %s.\n",
+		p.Root.Name(), db.QuoteIfNeeded(p.RootKey), p.KeyType, db.QuoteIfNeeded(p.TenantColumn))
+	if n := len(p.Blocking()); n > 0 {
+		fmt.Fprintf(&b, "-- WARNING: %d table(s) have blocking problems (marked BLOCKING below); this script will fail or lose data until they are fixed.\n", n)
+	}
+	b.WriteString("\nBEGIN;\nSET LOCAL citus.multi_shard_modify_mode TO 'sequential';\n")
+	var last StepKind
+	for _, s := range Steps(p) {
+		if s.Kind != last {
+			fmt.Fprintf(&b, "\n-- %s\n", sectionTitles[s.Kind])
+			last = s.Kind
+		}
+		if s.Kind == StepTable {
+			b.WriteString(tableComment(p.Table(s.Table)))
+		}
+		b.WriteString(s.SQL + "\n")
+		if s.Kind == StepTable {
+			b.WriteString("\n")
+		}
+	}
+	b.WriteString("\nCOMMIT;\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// tableComment says what the table becomes and lists its problems.
+func tableComment(t *Table) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "-- %s: %s", t.Name(), t.Kind)
+	if t.Kind.Distributed() {
+		fmt.Fprintf(&b, " by %s", db.QuoteIfNeeded(t.TenantColumn))
+	}
+	if len(t.Path) > 0 {
+		fmt.Fprintf(&b, " (%s)", PathString(t.Path))
+	}
+	b.WriteString("\n")
+	for _, pr := range t.Problems {
+		tag := "note"
+		if pr.Blocking {
+			tag = "BLOCKING"
+		}
+		fmt.Fprintf(&b, "--   %s %s: %s\n", tag, pr.Code, oneLine(pr.Message))
+	}
+	return b.String()
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// JSON is the document RenderJSON writes, for scripts.
+type JSON struct {
+	TenantTable  string      `json:"tenant_table"`
+	TenantKey    string      `json:"tenant_key"`
+	KeyType      string      `json:"key_type"`
+	TenantColumn string      `json:"tenant_column"`
+	Tables       []JSONTable `json:"tables"`
+	Cycles       []JSONCycle `json:"cycles"`
+	Blocking     int         `json:"blocking_problems"`
+}
+
+// JSONTable is one table of the JSON document.
+type JSONTable struct {
+	Name            string      `json:"name"`
+	Kind            Kind        `json:"kind"`
+	TenantColumn    string      `json:"tenant_column"`
+	HasTenantColumn bool        `json:"has_tenant_column"`
+	Forced          bool        `json:"forced,omitempty"`
+	Path            []JSONHop   `json:"path"`
+	AltPaths        [][]JSONHop `json:"alt_paths,omitempty"`
+	Rows            int64       `json:"rows"`
+	Bytes           int64       `json:"bytes"`
+	Problems        []Problem   `json:"problems"`
+}
+
+// JSONHop is one foreign-key step of a path.
+type JSONHop struct {
+	From        string   `json:"from"`
+	FromColumns []string `json:"from_columns"`
+	To          string   `json:"to"`
+	ToColumns   []string `json:"to_columns"`
+	Constraint  string   `json:"constraint,omitempty"`
+	Nullable    bool     `json:"nullable"`
+	Declared    bool     `json:"declared,omitempty"`
+}
+
+// JSONCycle is one foreign-key ring.
+type JSONCycle struct {
+	Tables    []string `json:"tables"`
+	Broken    []string `json:"broken_at"`
+	Breakable bool     `json:"breakable"`
+}
+
+// Document builds the JSON document of a plan.
+func Document(p *Plan) JSON {
+	doc := JSON{
+		TenantTable: p.Root.Name().String(), TenantKey: p.RootKey, KeyType: p.KeyType,
+		TenantColumn: p.TenantColumn, Tables: []JSONTable{}, Cycles: []JSONCycle{},
+	}
+	for _, t := range p.Tables {
+		jt := JSONTable{
+			Name: t.Name().String(), Kind: t.Kind, TenantColumn: t.TenantColumn, HasTenantColumn: t.HasTenantColumn,
+			Forced: t.Forced, Path: jsonPath(t.Path), Rows: t.Source.EstimatedRows, Bytes: t.Source.Bytes,
+			Problems: append([]Problem{}, t.Problems...),
+		}
+		for _, alt := range t.AltPaths {
+			jt.AltPaths = append(jt.AltPaths, jsonPath(alt))
+		}
+		for _, pr := range t.Problems {
+			if pr.Blocking {
+				doc.Blocking++
+			}
+		}
+		doc.Tables = append(doc.Tables, jt)
+	}
+	for _, cy := range p.Cycles {
+		jc := JSONCycle{Breakable: cy.Breakable, Broken: []string{}}
+		for _, n := range cy.Tables {
+			jc.Tables = append(jc.Tables, n.String())
+		}
+		for _, fk := range cy.Broken {
+			jc.Broken = append(jc.Broken, fk.Table.String()+"."+fk.Name)
+		}
+		doc.Cycles = append(doc.Cycles, jc)
+	}
+	return doc
+}
+
+func jsonPath(path []Hop) []JSONHop {
+	out := []JSONHop{}
+	for _, h := range path {
+		out = append(out, JSONHop{
+			From: h.From.String(), FromColumns: h.FromColumns, To: h.To.String(), ToColumns: h.ToColumns,
+			Constraint: h.Constraint, Nullable: h.Nullable, Declared: h.Declared,
+		})
+	}
+	return out
+}
+
+// RenderJSON writes the plan as one indented JSON document.
+func RenderJSON(w io.Writer, p *Plan) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(Document(p))
+}
+
+// RenderText writes a table of the plan for people: table, kind, tenant
+// column, path, estimated rows, then every problem with its remedy.
+func RenderText(w io.Writer, p *Plan) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Tenant table %s, key %s (%s); new tenant columns: %s\n\n",
+		p.Root.Name(), db.QuoteIfNeeded(p.RootKey), p.KeyType, db.QuoteIfNeeded(p.TenantColumn))
+	rows := [][]string{{"TABLE", "KIND", "TENANT COLUMN", "PATH", "ROWS", "PROBLEMS"}}
+	for _, t := range p.Tables {
+		col := db.QuoteIfNeeded(t.TenantColumn)
+		if t.TenantColumn == "" {
+			col = "-"
+		} else if !t.HasTenantColumn {
+			col += " (new)"
+		}
+		kind := string(t.Kind)
+		if t.Forced {
+			kind += " (forced)"
+		}
+		path := "-"
+		if len(t.Path) > 0 {
+			path = PathString(t.Path)
+		}
+		rows = append(rows, []string{t.Name().String(), kind, col, path, fmt.Sprint(t.Source.EstimatedRows), problemSummary(t)})
+	}
+	writeColumns(&b, rows)
+	blocking := 0
+	for _, t := range p.Tables {
+		for _, pr := range t.Problems {
+			tag := "note"
+			if pr.Blocking {
+				tag = "BLOCKING"
+				blocking++
+			}
+			fmt.Fprintf(&b, "\n%s %s [%s]\n  %s\n  fix: %s\n", tag, t.Name(), pr.Code, oneLine(pr.Message), oneLine(pr.Remedy))
+		}
+	}
+	if blocking > 0 {
+		fmt.Fprintf(&b, "\n%d blocking problem(s): fix them (or --exclude / --reference the tables) before migrating.\n", blocking)
+	} else {
+		b.WriteString("\nNo blocking problems.\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func problemSummary(t *Table) string {
+	if len(t.Problems) == 0 {
+		return "-"
+	}
+	var codes []string
+	for _, pr := range t.Problems {
+		c := pr.Code
+		if pr.Blocking {
+			c += "!"
+		}
+		codes = append(codes, c)
+	}
+	return strings.Join(codes, ",")
+}
+
+// writeColumns aligns rows into columns separated by two spaces.
+func writeColumns(b *strings.Builder, rows [][]string) {
+	width := make([]int, len(rows[0]))
+	for _, r := range rows {
+		for i, c := range r {
+			width[i] = max(width[i], len([]rune(c)))
+		}
+	}
+	for _, r := range rows {
+		for i, c := range r {
+			if i == len(r)-1 {
+				b.WriteString(c)
+				break
+			}
+			b.WriteString(c + strings.Repeat(" ", width[i]-len([]rune(c))+2))
+		}
+		b.WriteString("\n")
+	}
+}

@@ -1,0 +1,303 @@
+package plan
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/schema"
+)
+
+// StepKind groups the statements of the target schema; Steps returns them
+// in this order, which is one Citus accepts.
+type StepKind string
+
+// Step kinds.
+const (
+	StepSchema     StepKind = "schema"      // CREATE SCHEMA IF NOT EXISTS
+	StepSequence   StepKind = "sequence"    // CREATE SEQUENCE IF NOT EXISTS (serial and free-standing)
+	StepTable      StepKind = "table"       // CREATE TABLE, its partitions, sequence ownership, indexes
+	StepReference  StepKind = "reference"   // create_reference_table
+	StepDistribute StepKind = "distribute"  // create_distributed_table, the root first
+	StepForeignKey StepKind = "foreign_key" // ALTER TABLE ADD CONSTRAINT ... FOREIGN KEY
+)
+
+// Step is one statement of the target schema.
+type Step struct {
+	Kind   StepKind
+	Table  schema.Name // the table it concerns; zero for schemas and sequences
+	Object string      // the schema, sequence or constraint name it creates
+	SQL    string      // the statement as printed, with literals
+	// Exec and Args run the statement with bind parameters (Citus function
+	// calls); when Exec is "", SQL runs as is (DDL takes no parameters).
+	Exec string
+	Args []any
+}
+
+// Steps returns the target schema as statements: schemas, sequences,
+// tables with their keys made composite and the tenant column added,
+// reference tables, distributed tables colocated with the root, then the
+// foreign keys (composite between distributed tables), so that every
+// create_distributed_table runs before any foreign key needs it.
+func Steps(p *Plan) []Step {
+	included := p.included()
+	var steps []Step
+	steps = append(steps, schemaSteps(included, p.Catalog)...)
+	steps = append(steps, sequenceSteps(p, included)...)
+	for _, t := range included {
+		steps = append(steps, p.tableStep(t))
+	}
+	for _, t := range p.OfKind(Reference) {
+		steps = append(steps, Step{
+			Kind: StepReference, Table: t.Name(),
+			SQL:  fmt.Sprintf("SELECT create_reference_table(%s);", t.Name().Literal()),
+			Exec: "SELECT create_reference_table($1::regclass)", Args: []any{t.Name().Quoted()},
+		})
+	}
+	for _, t := range p.distributionOrder() {
+		steps = append(steps, distributeStep(p, t))
+	}
+	for _, t := range included {
+		for _, d := range p.ForeignKeys(t) {
+			if d.Action != FKDrop {
+				steps = append(steps, fkStep(t, d))
+			}
+		}
+	}
+	return steps
+}
+
+// included are the tables the target gets, in plan order.
+func (p *Plan) included() []*Table {
+	var out []*Table
+	for _, t := range p.Tables {
+		if t.Kind != Excluded {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// distributionOrder is the root, then the other distributed tables in plan
+// order: colocate_with needs the root distributed first.
+func (p *Plan) distributionOrder() []*Table {
+	out := []*Table{p.Root}
+	for _, t := range p.Distributed() {
+		if t != p.Root {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func distributeStep(p *Plan, t *Table) Step {
+	s := Step{Kind: StepDistribute, Table: t.Name()}
+	if t == p.Root {
+		s.SQL = fmt.Sprintf("SELECT create_distributed_table(%s, %s);", t.Name().Literal(), literal(t.TenantColumn))
+		s.Exec = "SELECT create_distributed_table($1::regclass, $2)"
+		s.Args = []any{t.Name().Quoted(), t.TenantColumn}
+		return s
+	}
+	s.SQL = fmt.Sprintf("SELECT create_distributed_table(%s, %s, colocate_with => %s);",
+		t.Name().Literal(), literal(t.TenantColumn), p.Root.Name().Literal())
+	s.Exec = "SELECT create_distributed_table($1::regclass, $2, colocate_with => $3)"
+	s.Args = []any{t.Name().Quoted(), t.TenantColumn, p.Root.Name().Quoted()}
+	return s
+}
+
+// schemaSteps creates every schema but public that tables or their
+// partitions live in.
+func schemaSteps(tables []*Table, cat *schema.Catalog) []Step {
+	seen := map[string]bool{"public": true}
+	var steps []Step
+	add := func(s string) {
+		if !seen[s] {
+			seen[s] = true
+			steps = append(steps, Step{Kind: StepSchema, Object: s, SQL: fmt.Sprintf("CREATE SCHEMA IF NOT EXISTS %s;", db.Ident(s))})
+		}
+	}
+	for _, t := range tables {
+		add(t.Name().Schema)
+		for _, part := range t.Source.Partitions {
+			add(part.Name.Schema)
+		}
+	}
+	for _, q := range cat.Sequences {
+		if q.OwnedBy != nil && seen[q.OwnedBy.Schema] {
+			add(q.Name.Schema)
+		}
+	}
+	return steps
+}
+
+// nextval finds the sequences a default expression draws from.
+var nextval = regexp.MustCompile(`nextval\('((?:[^']|'')+)'::regclass\)`)
+
+// sequenceSteps creates the sequences the included tables use, except the
+// ones identity columns create themselves.
+func sequenceSteps(p *Plan, tables []*Table) []Step {
+	used := map[schema.Name]bool{}
+	for _, t := range tables {
+		for _, c := range t.Source.Columns {
+			if c.Sequence != nil && c.Identity == "" {
+				used[*c.Sequence] = true
+			}
+			for _, m := range nextval.FindAllStringSubmatch(c.Default, -1) {
+				if n, err := db.ParseQualifiedName(strings.ReplaceAll(m[1], "''", "'"), "public"); err == nil {
+					used[n] = true
+				}
+			}
+		}
+	}
+	var steps []Step
+	for _, q := range p.Catalog.Sequences {
+		if used[q.Name] && !q.Identity {
+			steps = append(steps, Step{Kind: StepSequence, Object: q.Name.String(),
+				SQL: fmt.Sprintf("CREATE SEQUENCE IF NOT EXISTS %s %s;", q.Name.Quoted(), sequenceOptions(q, true))})
+		}
+	}
+	return steps
+}
+
+func sequenceOptions(q *schema.Sequence, withType bool) string {
+	var b strings.Builder
+	if withType {
+		fmt.Fprintf(&b, "AS %s ", q.Type)
+	}
+	fmt.Fprintf(&b, "START WITH %d INCREMENT BY %d MINVALUE %d MAXVALUE %d CACHE %d", q.Start, q.Increment, q.Min, q.Max, q.Cache)
+	if q.Cycle {
+		b.WriteString(" CYCLE")
+	} else {
+		b.WriteString(" NO CYCLE")
+	}
+	return b.String()
+}
+
+// tableStep creates one table: columns, the tenant column, keys (composite
+// on distributed tables), checks, then partitions, sequence ownership and
+// indexes as further statements of the same step.
+func (p *Plan) tableStep(t *Table) Step {
+	var defs []string
+	for _, c := range t.Source.Columns {
+		defs = append(defs, p.columnDef(t, c))
+	}
+	if t.Kind.Distributed() && !t.HasTenantColumn {
+		defs = append(defs, fmt.Sprintf("%s %s NOT NULL", db.Ident(t.TenantColumn), p.KeyType))
+	}
+	var after []string
+	for _, d := range p.Keys(t) {
+		switch {
+		case d.Impossible:
+			continue
+		case d.Key.IsConstraint:
+			defs = append(defs, fmt.Sprintf("CONSTRAINT %s %s", db.Ident(d.Key.Name), keyDefinition(t, d)))
+		default:
+			after = append(after, keyDefinition(t, d)+";")
+		}
+	}
+	for _, c := range t.Source.Checks {
+		defs = append(defs, fmt.Sprintf("CONSTRAINT %s %s", db.Ident(c.Name), strings.TrimSuffix(c.Definition, " NOT VALID")))
+	}
+	for _, x := range t.Source.Exclusions {
+		if !t.Kind.Distributed() || exclusionHasTenant(x.Definition, t.TenantColumn) {
+			defs = append(defs, fmt.Sprintf("CONSTRAINT %s %s", db.Ident(x.Name), x.Definition))
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE TABLE %s (\n    %s\n)", t.Name().Quoted(), strings.Join(defs, ",\n    "))
+	if t.Source.Partitioned {
+		fmt.Fprintf(&b, " PARTITION BY %s", t.Source.PartitionKey)
+	}
+	b.WriteString(";")
+	for _, part := range t.Source.Partitions {
+		fmt.Fprintf(&b, "\nCREATE TABLE %s PARTITION OF %s %s;", part.Name.Quoted(), t.Name().Quoted(), part.Bound)
+	}
+	for _, q := range p.Catalog.Sequences {
+		if !q.Identity && q.OwnedBy != nil && *q.OwnedBy == t.Name() {
+			fmt.Fprintf(&b, "\nALTER SEQUENCE %s OWNED BY %s;", q.Name.Quoted(), db.Ident(t.Name().Schema, t.Name().Name, q.OwnedCol))
+		}
+	}
+	for _, s := range after {
+		b.WriteString("\n" + s)
+	}
+	for _, ix := range t.Source.Indexes {
+		b.WriteString("\n" + ix.Definition + ";")
+	}
+	return Step{Kind: StepTable, Table: t.Name(), Object: t.Name().String(), SQL: b.String()}
+}
+
+// columnDef is one column of CREATE TABLE. The tenant column of a
+// distributed table is NOT NULL whatever it is on the source: Citus
+// refuses rows without a distribution value.
+func (p *Plan) columnDef(t *Table, c schema.Column) string {
+	s := db.Ident(c.Name) + " " + c.Type
+	switch {
+	case c.Generated == "s":
+		s += fmt.Sprintf(" GENERATED ALWAYS AS (%s) STORED", c.Default)
+	case c.Identity != "":
+		kind := "ALWAYS"
+		if c.Identity == "d" {
+			kind = "BY DEFAULT"
+		}
+		s += fmt.Sprintf(" GENERATED %s AS IDENTITY", kind)
+		if c.Sequence != nil {
+			if q := p.Catalog.Sequence(*c.Sequence); q != nil {
+				s += fmt.Sprintf(" (SEQUENCE NAME %s %s)", q.Name.Quoted(), sequenceOptions(q, false))
+			}
+		}
+	case c.Default != "":
+		s += " DEFAULT " + c.Default
+	}
+	if c.NotNull || (t.Kind.Distributed() && c.Name == t.TenantColumn) {
+		s += " NOT NULL"
+	}
+	return s
+}
+
+// keyDefinition is the target form of a key: the source definition with
+// the tenant column put first inside its column list when it was missing,
+// so INCLUDE, NULLS NOT DISTINCT, DEFERRABLE and index options survive.
+func keyDefinition(t *Table, d KeyDecision) string {
+	def := d.Key.Definition
+	if !d.Changed {
+		return def
+	}
+	i := strings.Index(def, "(")
+	if !d.Key.IsConstraint {
+		// CREATE UNIQUE INDEX name ON table USING method (cols) ...
+		if loc := usingMethod.FindStringIndex(def); loc != nil {
+			i = loc[1] - 1
+		}
+	}
+	if i < 0 {
+		return def
+	}
+	return def[:i+1] + db.Ident(t.TenantColumn) + ", " + def[i+1:]
+}
+
+var usingMethod = regexp.MustCompile(` USING [a-z_][a-z0-9_]* \(`)
+
+// fkStep adds one foreign key in its target form.
+func fkStep(t *Table, d FKDecision) Step {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ALTER TABLE %s ADD CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s (%s)",
+		t.Name().Quoted(), db.Ident(d.FK.Name), db.Idents(d.Columns), d.FK.RefTable.Quoted(), db.Idents(d.RefColumns))
+	if d.OnDelete != "NO ACTION" {
+		b.WriteString(" ON DELETE " + d.OnDelete)
+	}
+	if d.OnUpdate != "NO ACTION" {
+		b.WriteString(" ON UPDATE " + d.OnUpdate)
+	}
+	if d.FK.Deferrable {
+		b.WriteString(" DEFERRABLE")
+		if d.FK.InitiallyDeferred {
+			b.WriteString(" INITIALLY DEFERRED")
+		}
+	}
+	b.WriteString(";")
+	return Step{Kind: StepForeignKey, Table: t.Name(), Object: d.FK.Name, SQL: b.String()}
+}
+
+// literal quotes a string as an SQL literal.
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
