@@ -41,9 +41,7 @@ func (e *events) of(kind pgcopy.EventKind) []pgcopy.Progress {
 func TestCopyMonolithIntoPostgres(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srcURL, src := monolithSource(t, monolith.Small())
-	dstURL, dst := plainTarget(t)
-	p := handPlan(t, src, storeKinds)
+	srcURL, dstURL, src, dst, p := monolithPair(t, monolith.Small())
 
 	var ev events
 	rep, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 3000, Workers: 3}, ev.add)

@@ -23,9 +23,7 @@ func tinyMonolith() monolith.Params {
 func TestForeignRowsRefusedThenRestart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srcURL, src := monolithSource(t, tinyMonolith())
-	dstURL, dst := plainTarget(t)
-	p := handPlan(t, src, storeKinds)
+	srcURL, dstURL, src, dst, p := monolithPair(t, tinyMonolith())
 	exec(t, dst, "INSERT INTO auth_user (id, username) VALUES (7, 'copied by hand')")
 	exec(t, dst, "INSERT INTO store (id, name) VALUES (3, 'by hand'); INSERT INTO product (id, store_id) VALUES (4000, 3)")
 
@@ -57,9 +55,7 @@ func TestForeignRowsRefusedThenRestart(t *testing.T) {
 func TestOtherRunsRowsRefused(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srcURL, src := monolithSource(t, tinyMonolith())
-	dstURL, _ := plainTarget(t)
-	p := handPlan(t, src, storeKinds)
+	srcURL, dstURL, _, _, p := monolithPair(t, tinyMonolith())
 	_, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{RunName: "first"}, nil)
 	require.NoError(t, err)
 	_, err = pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{RunName: "second"}, nil)
@@ -74,9 +70,7 @@ func TestOtherRunsRowsRefused(t *testing.T) {
 func TestDryRunWritesNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srcURL, src := monolithSource(t, tinyMonolith())
-	dstURL, dst := plainTarget(t)
-	p := handPlan(t, src, storeKinds)
+	srcURL, dstURL, _, dst, p := monolithPair(t, tinyMonolith())
 	rep, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 1000, DryRun: true}, nil)
 	require.NoError(t, err)
 	require.True(t, rep.DryRun)

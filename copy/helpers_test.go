@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -66,13 +65,6 @@ func handPlan(t *testing.T, src *pgxpool.Pool, k kinds) *plan.Plan {
 	return p
 }
 
-// storeKinds is the monolith with --tenant-table store.
-var storeKinds = kinds{
-	"public.store": "root", "public.product": "direct:store_id", "public.purchase": "nested:store_id",
-	"public.refund": "nested:store_id", "public.auth_user": "reference", "public.company": "reference",
-	"public.campaign": "reference", "public.company_users": "reference",
-}
-
 // monolithSource generates the small sample monolith and simulates the
 // backfill of store_id on the nested tables.
 func monolithSource(t *testing.T, p monolith.Params) (string, *pgxpool.Pool) {
@@ -93,15 +85,35 @@ func backfill(t *testing.T, pool *pgxpool.Pool) {
 		ANALYZE`)
 }
 
-// plainTarget creates the monolith's tables (with the backfilled tenant
-// columns) on an empty plain PostgreSQL database.
-func plainTarget(t *testing.T) (string, *pgxpool.Pool) {
+// storePlan plans the monolith with --tenant-table store, as the copy
+// command does: from the source after backfill.
+func storePlan(t *testing.T, src *pgxpool.Pool) *plan.Plan {
+	t.Helper()
+	p, err := plan.Build(context.Background(), src, plan.Config{TenantTable: "store"})
+	require.NoError(t, err)
+	require.Empty(t, p.Blocking())
+	require.Equal(t, plan.Nested, p.Table(schema.Name{Schema: "public", Name: "refund"}).Kind)
+	return p
+}
+
+// appliedTarget creates the plan's target schema (plan --apply) on a new
+// plain PostgreSQL database.
+func appliedTarget(t *testing.T, p *plan.Plan) (string, *pgxpool.Pool) {
 	t.Helper()
 	url := env.NewDB(t)
 	pool := open(t, url)
-	exec(t, pool, monolith.Schema())
-	exec(t, pool, `ALTER TABLE purchase ADD COLUMN store_id bigint; ALTER TABLE refund ADD COLUMN store_id bigint`)
+	require.NoError(t, plan.Apply(context.Background(), pool, p))
 	return url, pool
+}
+
+// monolithPair is the backfilled small monolith, its plan and an applied
+// plain target.
+func monolithPair(t *testing.T, params monolith.Params) (srcURL, dstURL string, src, dst *pgxpool.Pool, p *plan.Plan) {
+	t.Helper()
+	srcURL, src = monolithSource(t, params)
+	p = storePlan(t, src)
+	dstURL, dst = appliedTarget(t, p)
+	return srcURL, dstURL, src, dst, p
 }
 
 // fingerprint is a table's row count and a hash of its rows in key order,
@@ -149,5 +161,3 @@ func hasSchema(t *testing.T, pool *pgxpool.Pool, name string) bool {
 	require.NoError(t, pool.QueryRow(context.Background(), "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", name).Scan(&ok))
 	return ok
 }
-
-var _ = pgx.Identifier{}

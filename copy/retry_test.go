@@ -18,9 +18,7 @@ import (
 func TestTargetConnectionLostMidChunkIsRetried(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srcURL, src := monolithSource(t, tinyMonolith())
-	dstURL, dst := plainTarget(t)
-	p := handPlan(t, src, storeKinds)
+	srcURL, dstURL, src, dst, p := monolithPair(t, tinyMonolith())
 
 	var mu sync.Mutex
 	var killed []uint32
@@ -55,9 +53,7 @@ func TestTargetConnectionLostMidChunkIsRetried(t *testing.T) {
 func TestFatalErrorNamesTheChunk(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srcURL, src := monolithSource(t, tinyMonolith())
-	dstURL, dst := plainTarget(t)
-	p := handPlan(t, src, storeKinds)
+	srcURL, dstURL, _, dst, p := monolithPair(t, tinyMonolith())
 	exec(t, dst, "ALTER TABLE purchase ADD CONSTRAINT small CHECK (id < 2500)")
 	_, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 1000, Workers: 1}, nil)
 	var ce *pgcopy.ChunkError

@@ -32,9 +32,7 @@ func requireSameTenants(t *testing.T, src, dst *pgxpool.Pool, p *plan.Plan, stor
 func TestTenantsCopyAndReplace(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srcURL, src := monolithSource(t, tinyMonolith())
-	dstURL, dst := plainTarget(t)
-	p := handPlan(t, src, storeKinds)
+	srcURL, dstURL, src, dst, p := monolithPair(t, tinyMonolith())
 
 	rep, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{Tenants: []string{"1", "3"}, RunName: "some"}, nil)
 	require.NoError(t, err)
