@@ -69,6 +69,7 @@ problems (plan), 130 interrupted (rerun the same command to resume).`,
 // commands lists every command; each lives in its own file.
 func commands() []*cli.Command {
 	return []*cli.Command{
+		planCommand(),
 		statusCommand(),
 		verifyCommand(),
 		rebalanceCommand(),

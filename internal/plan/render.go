@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/tenantmover/tenantmover/internal/db"
@@ -195,9 +196,13 @@ func RenderText(w io.Writer, p *Plan) error {
 		rows = append(rows, []string{t.Name().String(), kind, col, path, fmt.Sprint(t.Source.EstimatedRows), problemSummary(t)})
 	}
 	writeColumns(&b, rows)
-	blocking := 0
+	blocking, fixed := 0, map[string]int{}
 	for _, t := range p.Tables {
 		for _, pr := range t.Problems {
+			if fixedBySQL(pr) {
+				fixed[pr.Code]++
+				continue
+			}
 			tag := "note"
 			if pr.Blocking {
 				tag = "BLOCKING"
@@ -205,6 +210,10 @@ func RenderText(w io.Writer, p *Plan) error {
 			}
 			fmt.Fprintf(&b, "\n%s %s [%s]\n  %s\n  fix: %s\n", tag, t.Name(), pr.Code, oneLine(pr.Message), oneLine(pr.Remedy))
 		}
+	}
+	if n := fixed[CodeKeyMadeComposite] + fixed[CodeFKMadeComposite]; n > 0 {
+		fmt.Fprintf(&b, "\nThe target schema makes %d key(s) and %d foreign key(s) composite with the tenant column, as Citus requires (see --format sql or --format json).\n",
+			fixed[CodeKeyMadeComposite], fixed[CodeFKMadeComposite])
 	}
 	if blocking > 0 {
 		fmt.Fprintf(&b, "\n%d blocking problem(s): fix them (or --exclude / --reference the tables) before migrating.\n", blocking)
@@ -215,17 +224,21 @@ func RenderText(w io.Writer, p *Plan) error {
 	return err
 }
 
+// problemSummary lists a table's problem codes once each, blocking ones
+// marked with "!", leaving out what the target SQL fixes by itself.
 func problemSummary(t *Table) string {
-	if len(t.Problems) == 0 {
-		return "-"
-	}
 	var codes []string
 	for _, pr := range t.Problems {
 		c := pr.Code
 		if pr.Blocking {
 			c += "!"
 		}
-		codes = append(codes, c)
+		if !fixedBySQL(pr) && !slices.Contains(codes, c) {
+			codes = append(codes, c)
+		}
+	}
+	if len(codes) == 0 {
+		return "-"
 	}
 	return strings.Join(codes, ",")
 }
@@ -248,4 +261,11 @@ func writeColumns(b *strings.Builder, rows [][]string) {
 		}
 		b.WriteString("\n")
 	}
+}
+
+// fixedBySQL reports problems the target SQL resolves by itself: they are
+// counted in the text output rather than listed one by one, so the ones
+// that need a person stand out.
+func fixedBySQL(pr Problem) bool {
+	return !pr.Blocking && (pr.Code == CodeKeyMadeComposite || pr.Code == CodeFKMadeComposite)
 }

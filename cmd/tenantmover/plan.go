@@ -1,0 +1,157 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/urfave/cli/v2"
+
+	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/plan"
+	"github.com/tenantmover/tenantmover/internal/schema"
+)
+
+func planCommand() *cli.Command {
+	flags := commonFlags(sourceFlag, targetFlag,
+		&cli.StringFlag{Name: "format", Value: "text", Usage: "output format: text (a table on stderr), json (one document on stdout) or sql (the Citus target schema on stdout)"},
+		&cli.BoolFlag{Name: "apply", Usage: "create the target schema on --target (Citus, or plain PostgreSQL without the Citus calls); refuses tables that hold rows"},
+	)
+	return &cli.Command{
+		Name:  "plan",
+		Usage: "read the source schema and decide how every table belongs to a tenant; print or apply the Citus schema",
+		Description: `Reads the source catalog and classifies every table: the tenant root, tables
+that already reference it (direct), tables that reach it through a chain of
+foreign keys (nested: backfill gives them a tenant column), reference tables
+and excluded ones. Every Citus rule the migration would break is listed with
+the reason and the fix: keys and foreign keys without the tenant column
+(the target schema makes them composite), foreign keys from reference
+tables to distributed ones, join tables left undistributed, tables without a
+primary key, nullable tenant paths, tenant column types that differ from the
+root key's, foreign-key cycles. With --target, the target is checked too
+(a Citus coordinator without workers).
+
+--format sql prints the target schema; --apply --target URL creates it (in
+one transaction; tables that exist empty and match are left alone).
+
+Exit status 0, or 2 when blocking problems remain (each is listed), 1 on error.`,
+		Flags:  append(flags, tenantFlags()...),
+		Action: runPlan,
+	}
+}
+
+func runPlan(c *cli.Context) error {
+	format, err := validateFormat(c, "text", "json", "sql")
+	if err != nil {
+		return err
+	}
+	cfg, err := planConfig(c)
+	if err != nil {
+		return err
+	}
+	srcURL, err := requireURL(c, "source")
+	if err != nil {
+		return err
+	}
+	if c.Bool("apply") && c.String("target") == "" {
+		return usageError("--apply needs --target (or TENANTMOVER_TARGET): the database to create the schema on")
+	}
+	src, err := db.Open(c.Context, srcURL, db.ForPhase(db.PhasePlan))
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	p, err := plan.Build(c.Context, src, cfg)
+	if err != nil {
+		return fmt.Errorf("planning: %w", err)
+	}
+	var dst *pgxpool.Pool
+	if url := c.String("target"); url != "" {
+		if dst, err = db.Open(c.Context, url, db.ForPhase(db.PhasePlan)); err != nil {
+			return err
+		}
+		defer dst.Close()
+		if err := checkTarget(c, dst, p); err != nil {
+			return err
+		}
+	}
+	if err := renderPlan(c, format, p); err != nil {
+		return err
+	}
+	if blocking := p.Blocking(); len(blocking) > 0 {
+		return blockingError(c, format, blocking)
+	}
+	if !c.Bool("apply") {
+		return nil
+	}
+	return applyPlan(c, dst, p)
+}
+
+// checkTarget adds the target's problems (no Citus workers) to the plan, on
+// the root, so they are listed and block like the others.
+func checkTarget(c *cli.Context, dst *pgxpool.Pool, p *plan.Plan) error {
+	_, problems, err := plan.Inspect(c.Context, dst)
+	if err != nil {
+		return err
+	}
+	p.Root.Problems = append(p.Root.Problems, problems...)
+	return nil
+}
+
+func renderPlan(c *cli.Context, format string, p *plan.Plan) error {
+	switch format {
+	case "json":
+		return plan.RenderJSON(stdoutOf(c), p)
+	case "sql":
+		return plan.RenderSQL(stdoutOf(c), p)
+	}
+	return plan.RenderText(stderrOf(c), p)
+}
+
+// blockingError lists the blocking problems on stderr (the text format
+// already did) and makes the command exit 2.
+func blockingError(c *cli.Context, format string, blocking map[schema.Name][]plan.Problem) error {
+	n := 0
+	var names []schema.Name
+	for name, probs := range blocking {
+		n += len(probs)
+		names = append(names, name)
+	}
+	if format != "text" {
+		sort.Slice(names, func(i, j int) bool { return names[i].String() < names[j].String() })
+		w := stderrOf(c)
+		for _, name := range names {
+			for _, pr := range blocking[name] {
+				fmt.Fprintf(w, "BLOCKING %s [%s]\n  %s\n  fix: %s\n", name, pr.Code, pr.Message, pr.Remedy)
+			}
+		}
+	}
+	msg := fmt.Sprintf("%d blocking problem(s) on %d table(s)", n, len(blocking))
+	if c.Bool("apply") {
+		msg += "; nothing was applied"
+	}
+	fmt.Fprintln(stderrOf(c), msg)
+	return &differencesError{msg: msg}
+}
+
+func applyPlan(c *cli.Context, dst *pgxpool.Pool, p *plan.Plan) error {
+	log := newLogger(c)
+	count := 0
+	err := plan.Apply(c.Context, dst, p, plan.WithProgress(func(s plan.Step) {
+		if s.Kind != plan.StepSchema && s.Kind != plan.StepSequence {
+			count++ // those two are IF NOT EXISTS and always run
+		}
+		log.Debug("applying", "kind", s.Kind, "table", s.Table.String(), "object", s.Object)
+	}))
+	if err != nil {
+		return err
+	}
+	w := stderrOf(c)
+	if count == 0 {
+		fmt.Fprintln(w, "target schema already in place: nothing to do")
+		return nil
+	}
+	fmt.Fprintf(w, "target schema applied: %d statement(s), %d table(s) (%d distributed, %d reference)\n",
+		count, len(p.Distributed())+len(p.OfKind(plan.Reference)), len(p.Distributed()), len(p.OfKind(plan.Reference)))
+	return nil
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantmover/tenantmover/scripts/monolith"
+)
+
+// planJSON is the JSON contract of tenantmover plan that scripts rely on.
+type planJSON struct {
+	TenantTable string `json:"tenant_table"`
+	Tables      []struct {
+		Name         string `json:"name"`
+		Kind         string `json:"kind"`
+		TenantColumn string `json:"tenant_column"`
+		Path         []struct {
+			From string `json:"from"`
+			To   string `json:"to"`
+		} `json:"path"`
+		Rows     int64 `json:"rows"`
+		Problems []struct {
+			Code     string `json:"code"`
+			Message  string `json:"message"`
+			Remedy   string `json:"remedy"`
+			Blocking bool   `json:"blocking"`
+		} `json:"problems"`
+	} `json:"tables"`
+}
+
+func monolithDB(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	url := env.NewDB(t)
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	defer pool.Close()
+	require.NoError(t, monolith.Generate(ctx, pool, monolith.Params{Stores: 3, Products: 10, Purchases: 20, Refunds: 5,
+		Companies: 2, Users: 4, CampaignsPerCompany: 1, MembershipsPerCompany: 2, Skew: 1, Seed: 0.5}))
+	return url
+}
+
+func TestPlanCommandFormats(t *testing.T) {
+	t.Parallel()
+	src := monolithDB(t)
+
+	code, stdout, stderr := runCLI(t, "plan", "--source", src, "--tenant-table", "store", "--format", "json")
+	require.Equal(t, 0, code, stderr)
+	var doc planJSON
+	require.NoError(t, json.Unmarshal([]byte(stdout), &doc))
+	require.Equal(t, "public.store", doc.TenantTable)
+	kinds := map[string]string{}
+	for _, tb := range doc.Tables {
+		kinds[tb.Name] = tb.Kind
+	}
+	require.Equal(t, map[string]string{
+		"public.store": "root", "public.product": "direct", "public.purchase": "nested", "public.refund": "nested",
+		"public.auth_user": "reference", "public.company": "reference", "public.campaign": "reference", "public.company_users": "reference",
+	}, kinds)
+
+	code, stdout, stderr = runCLI(t, "plan", "--source", src, "--tenant-table", "store")
+	require.Equal(t, 0, code, stderr)
+	require.Empty(t, stdout)
+	require.Contains(t, stderr, "public.refund -> public.purchase -> public.product -> public.store")
+
+	code, stdout, _ = runCLI(t, "plan", "--source", src, "--tenant-table", "company", "--format", "sql")
+	require.Equal(t, 0, code)
+	require.Contains(t, stdout, `SELECT create_distributed_table('"public"."campaign"', 'company_id', colocate_with => '"public"."company"');`)
+	require.Contains(t, stdout, `SELECT create_reference_table('"public"."auth_user"');`)
+
+	code, _, stderr = runCLI(t, "plan", "--source", src, "--tenant-table", "nope")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "table nope not found")
+	code, _, _ = runCLI(t, "plan", "--source", src)
+	require.Equal(t, 1, code)
+	code, _, _ = runCLI(t, "plan", "--source", src, "--tenant-table", "store", "--format", "yaml")
+	require.Equal(t, 1, code)
+}
+
+func TestPlanCommandBlockingExits2(t *testing.T) {
+	t.Parallel()
+	src := monolithDB(t)
+	code, stdout, stderr := runCLI(t, "plan", "--source", src, "--tenant-table", "company",
+		"--reference", "company_users", "--format", "json", "--apply", "--target", env.NewDB(t))
+	require.Equal(t, 2, code, stderr)
+	var doc planJSON
+	require.NoError(t, json.Unmarshal([]byte(stdout), &doc))
+	var got []string
+	for _, tb := range doc.Tables {
+		for _, p := range tb.Problems {
+			if p.Blocking {
+				got = append(got, tb.Name+":"+p.Code)
+			}
+		}
+	}
+	require.ElementsMatch(t, []string{"public.company_users:reference_to_distributed", "public.company_users:many_to_many_not_distributed"}, got)
+	require.Contains(t, stderr, "BLOCKING public.company_users [reference_to_distributed]")
+	require.Contains(t, stderr, "nothing was applied")
+}
+
+func TestPlanCommandApplyPlainTarget(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src, dst := monolithDB(t), env.NewDB(t)
+	code, _, stderr := runCLI(t, "plan", "--source", src, "--tenant-table", "store", "--apply", "--target", dst)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "target schema applied")
+	pool, err := pgxpool.New(ctx, dst)
+	require.NoError(t, err)
+	defer pool.Close()
+	var cols []string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute
+		WHERE attrelid = 'refund'::regclass AND attnum > 0 AND NOT attisdropped`).Scan(&cols))
+	require.Contains(t, cols, "store_id")
+
+	code, _, stderr = runCLI(t, "plan", "--source", src, "--tenant-table", "store", "--apply", "--target", dst)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "nothing to do")
+
+	code, _, stderr = runCLI(t, "plan", "--source", src, "--tenant-table", "store", "--apply", "--target", src)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "already hold rows")
+}
