@@ -1,3 +1,8 @@
+// Package pgtest gives tests throwaway PostgreSQL servers and Citus clusters
+// (started by internal/localpg): one server per test package, started from
+// TestMain through Env, and a fresh database per test, dropped on cleanup, so
+// tests can run with t.Parallel(). The Citus tier skips, saying why, when the
+// extension is not installed.
 package pgtest
 
 import (
@@ -8,8 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // Env is the servers of one test package. Declare one at package level and
@@ -137,13 +140,13 @@ func createDB(t testing.TB, s *Server, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := s.Exec(ctx, "postgres", "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("creating database %s: %v", name, err)
+	if err := s.CreateDatabase(ctx, name); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := s.Exec(ctx, "postgres", "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		if err := s.DropDatabase(ctx, name); err != nil {
 			t.Logf("dropping database %s: %v", name, err)
 		}
 	})

@@ -1,16 +1,16 @@
-// Package pgtest starts throwaway PostgreSQL servers and Citus clusters for
-// tests: initdb and pg_ctl on a free loopback port in a temporary directory,
-// with durability off because the data is thrown away.
+// Package localpg starts throwaway local PostgreSQL servers and Citus
+// clusters: initdb and pg_ctl on a free loopback port in a temporary
+// directory, with durability off because the data is thrown away. The demo,
+// the benchmarks and the test harness (internal/pgtest) use it.
 //
-// One server serves a whole test package (started from TestMain through Env)
-// and each test gets a fresh database of its own, dropped on cleanup, so tests
-// can run with t.Parallel(). Servers left behind by a test binary that was
-// killed are found and stopped the next time any pgtest server starts.
+// Servers left behind by a process that was killed are found and stopped the
+// next time any localpg server starts: each server directory records the pid
+// of the process that owns it.
 //
-// When the tests run as root the server runs as the "postgres" user with HOME
-// set to the temporary directory: PostgreSQL refuses to run as root, and
-// Citus's node-to-node connections would otherwise try to read root's home.
-package pgtest
+// When run as root the server runs as the "postgres" user with HOME set to
+// the temporary directory: PostgreSQL refuses to run as root, and Citus's
+// node-to-node connections would otherwise try to read root's home.
+package localpg
 
 import (
 	"context"
@@ -347,6 +347,8 @@ func stopStale(dir string) {
 	}
 	// SIGQUIT is PostgreSQL's immediate shutdown.
 	_ = syscall.Kill(pid, syscall.SIGQUIT)
+	// The postmaster is not our child, so there is nothing to wait on but
+	// its pid; give it up to five seconds.
 	for i := 0; i < 100 && processAlive(pid); i++ {
 		time.Sleep(50 * time.Millisecond)
 	}
