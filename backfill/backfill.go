@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantmover/tenantmover/checkpoints"
+	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -82,7 +83,7 @@ func (b *backfiller) run(ctx context.Context, tgts []*target) (rep *Report, err 
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := store.Lock(ctx, b.cfg.RunName)
+	unlock, err := lockRun(ctx, store, b.cfg.RunName)
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +111,23 @@ func (b *backfiller) run(ctx context.Context, tgts []*target) (rep *Report, err 
 	err = b.finish(ctx, jobs)
 	b.report.DurationMS = time.Since(start).Milliseconds()
 	return b.report, err
+}
+
+// lockRun takes the run's lock, trying a few times over about a second:
+// the lock of a process that just ended (or was killed) is released only
+// when the server has noticed its session is gone, a moment later.
+func lockRun(ctx context.Context, store *checkpoints.Store, name string) (func(), error) {
+	b := db.Backoff{Initial: 50 * time.Millisecond, Max: 400 * time.Millisecond}
+	var locked *checkpoints.ErrRunLocked
+	for attempt := 0; ; attempt++ {
+		unlock, err := store.Lock(ctx, name)
+		if !errors.As(err, &locked) || attempt == 4 {
+			return unlock, err
+		}
+		if err := b.Wait(ctx, attempt); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // finishRun records how the run ended; it runs even when ctx was cancelled.

@@ -252,7 +252,7 @@ func TestResumeDoesNotRedoCommittedBatches(t *testing.T) {
 	second := fill(t, pool, p, cfg)
 	require.True(t, second.Resumed)
 	purchase := tableReport(t, second, "public.purchase")
-	require.Equal(t, done, purchase.RowsVisitedBefore)
+	require.Equal(t, done, purchase.RowsVisitedBefore, "the first run's report agrees with its checkpoints")
 	require.EqualValues(t, 12000, purchase.RowsVisitedBefore+purchase.RowsVisited, "no key walked twice")
 	require.EqualValues(t, 12000, count(t, pool, "SELECT sum(rows) FROM tenantmover.units WHERE table_name = 'public.purchase'"))
 	require.Zero(t, count(t, pool, storeWrong))

@@ -135,29 +135,7 @@ func (f *filler) batch(ctx context.Context, j *job, u checkpoints.Unit, cursor [
 	res.visited = n
 	args := append(append([]any{}, strArgs(cursor)...), strArgs(res.end)...)
 	lockStart := time.Now()
-	err = pgx.BeginFunc(ctx, f.pool, func(tx pgx.Tx) error {
-		// Batches touch a few thousand rows: a nested loop over the
-		// parent's key is always the right plan, and forbidding the
-		// others means a misestimate can never turn a batch into a scan
-		// of the whole parent table.
-		if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`,
-			fmt.Sprintf("%dms", f.cfg.LockTimeout.Milliseconds())); err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, j.updateSQL(cursor != nil), args...)
-		if err != nil {
-			return err
-		}
-		res.updated = tag.RowsAffected()
-		if err := f.run.Advance(ctx, tx, phase, j.name, u.ID, res.end, n); err != nil {
-			return err
-		}
-		if res.last {
-			return f.run.Complete(ctx, tx, phase, j.name, u.ID, 0, 0)
-		}
-		return nil
-	})
-	if err != nil {
+	if res.updated, err = f.write(ctx, j, u, cursor, res, args); err != nil {
 		return res, err
 	}
 	res.lockHeld = time.Since(lockStart)
@@ -166,6 +144,41 @@ func (f *filler) batch(ctx context.Context, j *job, u checkpoints.Unit, cursor [
 		j.sizer.observe(int(n), res.took)
 	}
 	return res, nil
+}
+
+// write runs the batch's UPDATE and checkpoint in one transaction. Once
+// both succeeded the commit goes ahead even if ctx was cancelled meanwhile:
+// committing is quick, and a commit cut off by cancellation may still
+// happen on the server without the run knowing (its report would then
+// undercount the checkpoints).
+func (f *filler) write(ctx context.Context, j *job, u checkpoints.Unit, cursor []string, res batchResult, args []any) (int64, error) {
+	tx, err := f.pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	// Batches touch a few thousand rows: a nested loop over the parent's
+	// key is always the right plan, and forbidding the others means a
+	// misestimate can never turn a batch into a scan of the whole parent.
+	if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`,
+		fmt.Sprintf("%dms", f.cfg.LockTimeout.Milliseconds())); err != nil {
+		return 0, err
+	}
+	tag, err := tx.Exec(ctx, j.updateSQL(cursor != nil), args...)
+	if err != nil {
+		return 0, err
+	}
+	if err := f.run.Advance(ctx, tx, phase, j.name, u.ID, res.end, res.visited); err != nil {
+		return 0, err
+	}
+	if res.last {
+		if err := f.run.Complete(ctx, tx, phase, j.name, u.ID, 0, 0); err != nil {
+			return 0, err
+		}
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	return tag.RowsAffected(), tx.Commit(cctx)
 }
 
 // batchEnd finds the last of the next size keys after cursor (not beyond

@@ -115,14 +115,43 @@ type pgxQuerier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// installTrigger (re)creates the trigger that fills the column of rows the
-// application writes while the backfill runs.
+// installTrigger (re)creates the function and creates the trigger that
+// fills the column of rows the application writes while the backfill runs.
+// A trigger left by an earlier run already calls the (replaced) function.
+// DROP TRIGGER takes an ACCESS EXCLUSIVE lock even when there is nothing
+// to drop, so existence is read from the catalog instead.
 func installTrigger(ctx context.Context, pool *pgxpool.Pool, cfg Config, t *target, onRetry func(error)) error {
-	return execLocked(ctx, pool, cfg, "installing the fill trigger on "+t.name, onRetry, t.triggerSQL()...)
+	exists, err := triggerExists(ctx, pool, t)
+	if err != nil {
+		return err
+	}
+	stmts := []string{t.functionSQL()}
+	if !exists {
+		stmts = append(stmts, t.createTriggerSQL())
+	}
+	return execLocked(ctx, pool, cfg, "installing the fill trigger on "+t.name, onRetry, stmts...)
 }
 
 func dropTrigger(ctx context.Context, pool *pgxpool.Pool, cfg Config, t *target, onRetry func(error)) error {
-	return execLocked(ctx, pool, cfg, "dropping the fill trigger on "+t.name, onRetry, t.dropTriggerSQL()...)
+	exists, err := triggerExists(ctx, pool, t)
+	if err != nil {
+		return err
+	}
+	stmts := []string{t.dropFunctionSQL()}
+	if exists {
+		stmts = t.dropTriggerSQL()
+	}
+	return execLocked(ctx, pool, cfg, "dropping the fill trigger on "+t.name, onRetry, stmts...)
+}
+
+func triggerExists(ctx context.Context, q pgxQuerier, t *target) (bool, error) {
+	var ok bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_trigger WHERE tgrelid = $1::text::regclass AND tgname = $2)`,
+		t.table.Quoted(), t.names.Trigger).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("reading the triggers of %s: %w", t.name, err)
+	}
+	return ok, nil
 }
 
 // The index on the tenant column is built after the fill, not before:

@@ -29,7 +29,7 @@ func dryRun(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, tgts []*targe
 		} else {
 			tr.Note = fmt.Sprintf("column %s exists (%s)", t.column, typ)
 		}
-		tr.DDL = append(tr.DDL, t.triggerSQL()...)
+		tr.DDL = append(tr.DDL, t.functionSQL(), t.createTriggerSQL())
 		tr.DDL = append(tr.DDL, t.indexSQL())
 		if cfg.SetNotNull {
 			add, validate, set := t.notNullSQL()

@@ -129,22 +129,21 @@ END
 	return fmt.Sprintf("CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql AS %s%s%s", t.functionName(), tag, body, tag)
 }
 
-// triggerSQL replaces the trigger (DROP + CREATE rather than CREATE OR
-// REPLACE TRIGGER, which needs PostgreSQL 14).
-func (t *target) triggerSQL() []string {
-	return []string{
-		t.functionSQL(),
-		fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", db.Ident(t.names.Trigger), t.table.Quoted()),
-		fmt.Sprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE OF %s ON %s FOR EACH ROW EXECUTE FUNCTION %s()",
-			db.Ident(t.names.Trigger), db.Idents(t.hop.FromColumns), t.table.Quoted(), t.functionName()),
-	}
+// createTriggerSQL creates the trigger (after the function).
+func (t *target) createTriggerSQL() string {
+	return fmt.Sprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE OF %s ON %s FOR EACH ROW EXECUTE FUNCTION %s()",
+		db.Ident(t.names.Trigger), db.Idents(t.hop.FromColumns), t.table.Quoted(), t.functionName())
 }
 
 func (t *target) dropTriggerSQL() []string {
 	return []string{
 		fmt.Sprintf("DROP TRIGGER IF EXISTS %s ON %s", db.Ident(t.names.Trigger), t.table.Quoted()),
-		fmt.Sprintf("DROP FUNCTION IF EXISTS %s()", t.functionName()),
+		t.dropFunctionSQL(),
 	}
+}
+
+func (t *target) dropFunctionSQL() string {
+	return fmt.Sprintf("DROP FUNCTION IF EXISTS %s()", t.functionName())
 }
 
 func (t *target) indexSQL() string {
