@@ -85,7 +85,9 @@ nodes() { cat "$DIR/nodes"; }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-has_setting() { "$BIN/postgres" --describe-config 2>/dev/null | cut -f1 | grep -qx "$1"; }
+# grep reads all its input: with -q it would exit early and pipefail would
+# report the SIGPIPE of the writers as a failure.
+has_setting() { "$BIN/postgres" --describe-config 2>/dev/null | cut -f1 | grep -x "$1" >/dev/null; }
 
 init_node() {
 	local name=$1 port=$2 citus=$3 dir="$DIR/$1"
