@@ -29,29 +29,39 @@ func (e *engine) copyChunk(ctx context.Context, j *job, u checkpoints.Unit) erro
 	return nil
 }
 
-// retry runs attempt until it succeeds or fails for good. Before a retry it
-// checks whether the failed attempt in fact committed (a connection lost
-// during COMMIT leaves that unknown): then the unit is done and found is
-// called with its checkpoint instead of copying it twice.
+// retry runs attempt until it succeeds or fails for good. After a failure
+// it checks whether the unit is in fact done: a connection lost during
+// COMMIT leaves unknown whether the commit happened, and the transaction of
+// a killed earlier process may commit the same unit while this one copies
+// it (its COPY then fails on duplicate keys). A done unit calls found with
+// its checkpoint instead of being copied twice or failing the run.
 func (e *engine) retry(ctx context.Context, j *job, u checkpoints.Unit, attempt func(context.Context) error, found func(checkpoints.Unit)) error {
-	tries := 0
-	return db.Retry(ctx, e.cfg.MaxAttempts, e.cfg.Backoff,
+	failed := false
+	err := db.Retry(ctx, e.cfg.MaxAttempts, e.cfg.Backoff,
 		func(n int, err error) {
 			e.emit(Progress{Kind: EventRetry, Table: j.key, Chunk: u.ID, Attempt: n + 1, Err: err})
 		},
 		func(ctx context.Context) error {
-			if tries++; tries > 1 {
-				done, ok, err := e.unitDone(ctx, j, u.ID)
-				if err != nil {
+			if failed {
+				if done, ok, err := e.unitDone(ctx, j, u.ID); err != nil || ok {
+					if ok {
+						found(done)
+					}
 					return err
 				}
-				if ok {
-					found(done)
-					return nil
-				}
 			}
-			return attempt(ctx)
+			err := attempt(ctx)
+			failed = err != nil
+			return err
 		})
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	if done, ok, derr := e.unitDone(ctx, j, u.ID); derr == nil && ok {
+		found(done)
+		return nil
+	}
+	return err
 }
 
 // unitDone reads a unit's checkpoint: whether it is done, with its counts.

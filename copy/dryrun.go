@@ -38,7 +38,7 @@ func (e *engine) dryRun(ctx context.Context) (*Report, error) {
 			if state == checkpoints.Done {
 				j.report.ChunksSkipped++
 			}
-			e.report.Chunks = append(e.report.Chunks, PlannedChunk{Table: j.key, Chunk: u.ID, Lo: u.Lo, Hi: u.Hi, State: state,
+			e.report.Chunks = append(e.report.Chunks, PlannedChunk{Table: j.key, Chunk: u.ID, Lo: u.Lo, Hi: u.Hi, Range: j.describe(u), State: state,
 				SQL: []string{j.copyOut(j.unitCond(literals(), u)), j.copyIn()}})
 		}
 	}

@@ -100,7 +100,9 @@ type PlannedChunk struct {
 	Chunk int      `json:"chunk"`
 	Lo    []string `json:"lo"` // inclusive; nil = from the start
 	Hi    []string `json:"hi"` // exclusive; nil = to the end
-	State string   `json:"state"`
+	// Range shows the unit: "[1001, 2001)", or "tenant 42" in a tenant copy.
+	Range string `json:"range"`
+	State string `json:"state"`
 	// SQL is the COPY pair: the source COPY TO and the target COPY FROM.
 	SQL []string `json:"sql"`
 }

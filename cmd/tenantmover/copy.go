@@ -1,0 +1,189 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/plan"
+)
+
+func copyCommand() *cli.Command {
+	flags := commonFlags(sourceFlag, targetFlag, runFlag, formatFlag,
+		&cli.StringSliceFlag{Name: "tenants", Usage: "copy only these tenants (tenant key values, comma-separated or repeated)"},
+		&cli.StringFlag{Name: "tenants-file", Usage: "copy only the tenants listed in this file, one per line"},
+		&cli.BoolFlag{Name: "replace", Usage: "with --tenants: delete the tenants' target rows in the same transaction as their copy"},
+		&cli.IntFlag{Name: "workers", Value: pgcopy.DefaultWorkers, Usage: "chunks copied at the same time, across tables"},
+		&cli.Int64Flag{Name: "chunk-rows", Value: pgcopy.DefaultChunkRows, Usage: "rows per chunk (fixed when a run first plans a table)"},
+		&cli.BoolFlag{Name: "restart", Usage: "forget the run's checkpoints and empty the target tables it copies into (only the tenants' rows with --tenants)"},
+		&cli.BoolFlag{Name: "dry-run", Usage: "check everything and list the chunks and their SQL, writing nothing"},
+	)
+	return &cli.Command{
+		Name:  "copy",
+		Usage: "stream every table into the target with COPY, in parallel chunks, exactly once, resumable",
+		Description: `Copies the planned tables from the source into the target (the Citus coordinator,
+whose schema 'tenantmover plan --apply' created): reference tables first, then
+distributed tables parents first. Tables are split into primary-key ranges;
+each chunk is a binary COPY piped from source to target, committed together
+with its checkpoint (schema tenantmover on the target). After a crash, kill -9
+or Ctrl-C, rerun the same command: committed chunks are skipped. A target
+holding rows the run did not copy is refused; --restart empties it first.
+
+With --tenants only those tenants' rows are copied (each tenant in one
+transaction), plus the reference tables if the target's are empty; --replace
+re-syncs tenants already there. Sequences are set past the copied values.`,
+		Flags:  append(flags, tenantFlags()...),
+		Action: runCopy,
+	}
+}
+
+func runCopy(c *cli.Context) error {
+	format, err := validateFormat(c, "text", "json")
+	if err != nil {
+		return err
+	}
+	pcfg, err := planConfig(c)
+	if err != nil {
+		return err
+	}
+	srcURL, err := requireURL(c, "source")
+	if err != nil {
+		return err
+	}
+	dstURL, err := requireURL(c, "target")
+	if err != nil {
+		return err
+	}
+	cfg, err := copyConfig(c)
+	if err != nil {
+		return err
+	}
+	p, err := buildPlan(c, srcURL, pcfg)
+	if err != nil {
+		return err
+	}
+	display := newCopyDisplay(c, len(cfg.Tenants) > 0)
+	rep, err := pgcopy.Run(c.Context, srcURL, dstURL, p, cfg, display.event)
+	display.close()
+	if err != nil {
+		return err
+	}
+	if rep.DryRun {
+		printDryRun(stderrOf(c), rep)
+	} else {
+		printCopySummary(stderrOf(c), rep)
+	}
+	if format == "json" {
+		enc := json.NewEncoder(stdoutOf(c))
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return nil
+}
+
+// copyConfig reads copy's own flags.
+func copyConfig(c *cli.Context) (pgcopy.Config, error) {
+	cfg := pgcopy.Config{
+		Workers:   c.Int("workers"),
+		ChunkRows: c.Int64("chunk-rows"),
+		Tenants:   splitList(c.StringSlice("tenants")),
+		Replace:   c.Bool("replace"),
+		Restart:   c.Bool("restart"),
+		DryRun:    c.Bool("dry-run"),
+		RunName:   runName(c, "copy"),
+	}
+	if f := c.String("tenants-file"); f != "" {
+		more, err := readTenantsFile(f)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Tenants = append(cfg.Tenants, more...)
+	}
+	cfg, err := pgcopy.NewConfig(cfg)
+	if err != nil {
+		return cfg, usageError(err.Error())
+	}
+	return cfg, nil
+}
+
+// splitList also splits values given as "1,2,3" inside one flag.
+func splitList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, part := range strings.Split(v, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
+// buildPlan plans from the source as it is now (after backfill).
+func buildPlan(c *cli.Context, srcURL string, cfg plan.Config) (*plan.Plan, error) {
+	pool, err := db.Open(c.Context, srcURL, db.ForPhase(db.PhasePlan))
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	p, err := plan.Build(c.Context, pool, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("planning: %w", err)
+	}
+	return p, nil
+}
+
+// printCopySummary writes the per-table table and the totals.
+func printCopySummary(w io.Writer, r *pgcopy.Report) {
+	if len(r.Truncated) > 0 {
+		fmt.Fprintf(w, "restart: emptied %s\n", strings.Join(r.Truncated, ", "))
+	}
+	var rows [][]string
+	for _, t := range r.Tables {
+		note := t.Skipped
+		rows = append(rows, []string{t.Table, t.Kind, fmt.Sprint(t.Rows), humanBytes(t.Bytes),
+			fmt.Sprintf("%d/%d", t.ChunksCopied, t.Chunks), fmt.Sprint(t.ChunksSkipped), fmt.Sprintf("%.1f", t.Seconds), note})
+	}
+	tabular(w, []string{"TABLE", "KIND", "ROWS", "BYTES", "CHUNKS COPIED", "SKIPPED (DONE BEFORE)", "SECONDS", "NOTE"}, rows)
+	fmt.Fprintf(w, "\ncopied %d rows (%s) of %d tables in %.1fs: %.0f rows/s, %s/s; %d chunks copied, %d done before\n",
+		r.Rows, humanBytes(r.Bytes), len(r.Tables), r.Seconds, r.RowsPerSecond, humanBytes(int64(r.BytesPerSecond)), r.ChunksCopied, r.ChunksSkipped)
+	for _, s := range r.Sequences {
+		fmt.Fprintf(w, "sequence %s (%s.%s) set to %d\n", s.Sequence, s.Table, db.QuoteIfNeeded(s.Column), s.Value)
+	}
+}
+
+// printDryRun lists every chunk with its state and SQL.
+func printDryRun(w io.Writer, r *pgcopy.Report) {
+	if len(r.Truncated) > 0 {
+		fmt.Fprintf(w, "--restart would empty: %s\n\n", strings.Join(r.Truncated, ", "))
+	}
+	for _, t := range r.Tables {
+		if t.Skipped != "" {
+			fmt.Fprintf(w, "%s: skipped (%s)\n", t.Table, t.Skipped)
+		}
+	}
+	for _, ch := range r.Chunks {
+		fmt.Fprintf(w, "%s chunk %d %s [%s]\n  %s\n  %s\n", ch.Table, ch.Chunk, ch.Range, ch.State, ch.SQL[0], ch.SQL[1])
+	}
+	pending := len(r.Chunks) - r.ChunksSkipped
+	fmt.Fprintf(w, "\ndry run: %d chunks in %d tables, %d to copy, %d done before; nothing was written\n", len(r.Chunks), len(r.Tables), pending, r.ChunksSkipped)
+}
+
+// humanBytes formats a byte count: 512 B, 1.5 MB.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "KMGTPE"[exp])
+}

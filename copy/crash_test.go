@@ -1,0 +1,104 @@
+package pgcopy_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	osexec "os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantmover/tenantmover/checkpoints"
+	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/scripts/monolith"
+)
+
+// buildTool compiles tenantmover into the test's temporary directory.
+func buildTool(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "tenantmover")
+	out, err := osexec.Command("go", "build", "-o", bin, "github.com/tenantmover/tenantmover/cmd/tenantmover").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+// chunkListener delivers a notification for every chunk the target
+// commits: a trigger on the checkpoint table notifies on commit, so the
+// test waits on real progress, never on time.
+func chunkListener(t *testing.T, dstURL string) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	_, err := checkpoints.Open(ctx, open(t, dstURL))
+	require.NoError(t, err)
+	exec(t, open(t, dstURL), `CREATE FUNCTION tenantmover.test_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN PERFORM pg_notify('chunk_done', NEW.table_name || ' ' || NEW.unit); RETURN NULL; END $$;
+		CREATE TRIGGER test_notify AFTER UPDATE ON tenantmover.units FOR EACH ROW WHEN (NEW.state = 'done')
+		EXECUTE FUNCTION tenantmover.test_notify()`)
+	conn, err := pgx.Connect(ctx, dstURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	_, err = conn.Exec(ctx, "LISTEN chunk_done")
+	require.NoError(t, err)
+	return conn
+}
+
+// The copy process is killed with SIGKILL five times in a row, each time
+// after a random number of committed chunks (so at a random point of the
+// chunks in flight), and rerun; the last run completes. Every table then
+// equals the source exactly, the reruns skipped every committed chunk, and
+// the checkpoints account for every row once.
+func TestCrashFiveTimesThenResume(t *testing.T) {
+	t.Parallel()
+	bin := buildTool(t)
+	params := monolith.Small()
+	srcURL, dstURL, src, dst, p := monolithPair(t, params)
+	listener := chunkListener(t, dstURL)
+	args := []string{"copy", "--source", srcURL, "--target", dstURL, "--tenant-table", "store",
+		"--chunk-rows", "200", "--workers", "3", "--no-progress"}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+
+	for round := 1; round <= 5; round++ {
+		cmd := osexec.Command(bin, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Start())
+		k := 1 + rng.IntN(8)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		for i := 0; i < k; i++ {
+			_, err := listener.WaitForNotification(ctx)
+			require.NoError(t, err, "round %d: waiting for chunk %d of %d\n%s", round, i+1, k, stderr.String())
+		}
+		cancel()
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		err := cmd.Wait()
+		var exit *osexec.ExitError
+		require.ErrorAs(t, err, &exit, "round %d: the process must die by the kill, not finish\n%s", round, stderr.String())
+		require.Equal(t, syscall.SIGKILL, exit.Sys().(syscall.WaitStatus).Signal())
+		t.Logf("round %d: killed after %d more chunks", round, k)
+	}
+
+	done := count(t, dst, "SELECT count(*) FROM tenantmover.units WHERE state = 'done'")
+	total := count(t, dst, "SELECT count(*) FROM tenantmover.units")
+	require.Greater(t, done, int64(5))
+	out, err := osexec.Command(bin, append(args, "--format", "json")...).Output()
+	require.NoError(t, err)
+	var rep pgcopy.Report
+	require.NoError(t, json.Unmarshal(out, &rep))
+	require.EqualValues(t, done, rep.ChunksSkipped, "every chunk committed before is skipped")
+	require.GreaterOrEqual(t, int64(rep.ChunksCopied), total-done, "the rest is copied (tables planned in the last run add chunks)")
+
+	requireSame(t, src, dst, p)
+	// Each chunk's checkpoint counted its rows once: the sums are the tables.
+	for _, table := range []string{"store", "product", "purchase", "refund"} {
+		require.Equal(t,
+			count(t, src, "SELECT count(*) FROM "+table),
+			count(t, dst, "SELECT sum(rows)::bigint FROM tenantmover.units WHERE table_name = $1", "public."+table), table)
+	}
+	require.Zero(t, count(t, dst, "SELECT count(*) FROM tenantmover.units WHERE state <> 'done'"))
+}
