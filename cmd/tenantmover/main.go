@@ -71,6 +71,7 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		planCommand(),
 		statusCommand(),
+		copyCommand(),
 		verifyCommand(),
 		rebalanceCommand(),
 	}
