@@ -70,9 +70,11 @@ problems (plan), 130 interrupted (rerun the same command to resume).`,
 func commands() []*cli.Command {
 	return []*cli.Command{
 		planCommand(),
+		backfillCommand(),
 		statusCommand(),
 		copyCommand(),
 		verifyCommand(),
 		rebalanceCommand(),
+		migrateCommand(),
 	}
 }

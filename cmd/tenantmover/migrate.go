@@ -1,0 +1,402 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/urfave/cli/v2"
+
+	"github.com/tenantmover/tenantmover/backfill"
+	"github.com/tenantmover/tenantmover/checkpoints"
+	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/plan"
+	"github.com/tenantmover/tenantmover/verify"
+)
+
+func migrateCommand() *cli.Command {
+	flags := commonFlags(sourceFlag, targetFlag, runFlag,
+		&cli.IntFlag{Name: "workers", Value: 2, Usage: "batches and chunks in flight at once"},
+		&cli.DurationFlag{Name: "batch-time", Value: 200 * time.Millisecond, Usage: "target duration of one backfill batch"},
+		&cli.Int64Flag{Name: "chunk-rows", Value: pgcopy.DefaultChunkRows, Usage: "rows per copy chunk"},
+		&cli.BoolFlag{Name: "checksum", Usage: "verify content hashes too, not only counts"},
+		&cli.BoolFlag{Name: "restart", Usage: "forget this run's checkpoints and start over (empties the target tables it copies into)"},
+		&cli.StringFlag{Name: "report", Usage: "also write the final report as JSON to this file"},
+	)
+	return &cli.Command{
+		Name:  "migrate",
+		Usage: "plan, backfill, create the target schema, copy and verify as one resumable run",
+		Description: `The whole night in one command. Phases, in order:
+
+   plan          read the source; stop if the plan has blocking problems
+   backfill      add and fill the tenant column on nested tables (source)
+   schema        create the Citus schema on the target, if absent
+   copy          stream every table into the target, chunk by chunk
+   foreign-keys  add the target's (composite) foreign keys
+   verify        compare every tenant of every table
+
+Every phase checkpoints in the database it writes, so after a crash, kill or
+Ctrl-C, running the same command again continues at the phase and chunk where
+it stopped. Exit status 0 when the target matches, 2 when verify found
+differences (or the plan has blocking problems), 1 on error, 130 interrupted.`,
+		Flags:  append(flags, tenantFlags()...),
+		Action: runMigrate,
+	}
+}
+
+// migrateOptions are what a run remembers: resuming with other ones is
+// refused unless --restart.
+type migrateOptions struct {
+	Plan     plan.Config `json:"plan"`
+	Checksum bool        `json:"checksum"`
+}
+
+// migration is one migrate run: its connections, settings and the report it
+// builds as its phases run.
+type migration struct {
+	c              *cli.Context
+	srcURL, dstURL string
+	src, dst       *pgxpool.Pool
+	cfg            plan.Config
+	opts           migrateOptions
+	run            *checkpoints.Run
+	plan           *plan.Plan
+	report         migrateReport
+}
+
+// migrateReport is the final report (text on stderr, JSON with --report).
+type migrateReport struct {
+	Run      string         `json:"run"`
+	Source   string         `json:"source"`
+	Target   string         `json:"target"`
+	Citus    string         `json:"citus_version,omitempty"`
+	Resumed  bool           `json:"resumed"`
+	Phases   []phaseReport  `json:"phases"`
+	Orphans  int64          `json:"orphans"`
+	Verify   *verify.Result `json:"verify,omitempty"`
+	Match    bool           `json:"match"`
+	Seconds  float64        `json:"seconds"`
+	Finished bool           `json:"finished"`
+}
+
+type phaseReport struct {
+	Name          string  `json:"name"`
+	Status        string  `json:"status"` // done, skipped (done by an earlier run), failed
+	Seconds       float64 `json:"seconds"`
+	Rows          int64   `json:"rows,omitempty"`
+	Bytes         int64   `json:"bytes,omitempty"`
+	RowsPerSecond float64 `json:"rows_per_second,omitempty"`
+	Note          string  `json:"note,omitempty"`
+}
+
+// phase is one named step of the migration. Phases record their completion
+// in the run's checkpoint; resumable ones (backfill, copy) also resume
+// inside themselves, so a phase interrupted halfway continues where it was.
+type phase struct {
+	name string
+	// always phases run even when an earlier run completed them: they only
+	// read (plan, verify).
+	always bool
+	do     func(ctx context.Context, pr *phaseReport) error
+}
+
+func (m *migration) phases() []phase {
+	return []phase{
+		{name: "plan", always: true, do: m.planPhase},
+		{name: "backfill", do: m.backfillPhase},
+		{name: "schema", do: m.schemaPhase},
+		{name: "copy", do: m.copyPhase},
+		{name: "foreign-keys", do: m.foreignKeysPhase},
+		{name: "verify", always: true, do: m.verifyPhase},
+	}
+}
+
+func runMigrate(c *cli.Context) error {
+	m, err := newMigration(c)
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	unlock, err := m.begin(c.Context)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	started := time.Now()
+	err = m.runPhases(c.Context)
+	m.report.Seconds = time.Since(started).Seconds()
+	m.printReport()
+	if werr := m.writeReport(); werr != nil && err == nil {
+		err = werr
+	}
+	if err != nil {
+		return err
+	}
+	if !m.report.Match {
+		return &differencesError{msg: "verify found differences"}
+	}
+	return m.run.Finish(context.WithoutCancel(c.Context), "done")
+}
+
+func newMigration(c *cli.Context) (*migration, error) {
+	cfg, err := planConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	m := &migration{c: c, cfg: cfg, opts: migrateOptions{Plan: cfg, Checksum: c.Bool("checksum")}}
+	if m.srcURL, err = requireURL(c, "source"); err != nil {
+		return nil, err
+	}
+	if m.dstURL, err = requireURL(c, "target"); err != nil {
+		return nil, err
+	}
+	if c.Int("workers") < 1 {
+		return nil, usageError("--workers must be at least 1")
+	}
+	m.report.Run = runName(c, "migrate")
+	m.report.Source, m.report.Target = db.Redact(m.srcURL), db.Redact(m.dstURL)
+	opts := db.ForPhase(db.PhaseVerify)
+	opts.Settings = verify.SessionSettings()
+	// backfill needs workers+2 connections; verify one per worker and one more.
+	opts.MaxConns = int32(c.Int("workers") + 3)
+	if m.src, err = db.Open(c.Context, m.srcURL, opts); err != nil {
+		return nil, err
+	}
+	if m.dst, err = db.Open(c.Context, m.dstURL, opts); err != nil {
+		m.src.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *migration) close() {
+	m.src.Close()
+	m.dst.Close()
+}
+
+// begin opens the run's checkpoint on the target (where the migration ends)
+// and takes its lock, so two processes never work on one run. The phases
+// keep their own checkpoints under "<run>.backfill" (source) and
+// "<run>.copy" (target), each with its own lock.
+func (m *migration) begin(ctx context.Context) (func(), error) {
+	store, err := checkpoints.Open(ctx, m.dst)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := store.Lock(ctx, "migrate:"+m.report.Run)
+	if err != nil {
+		return nil, err
+	}
+	m.run, err = store.Begin(ctx, m.report.Run, "migrate", m.opts, m.c.Bool("restart"))
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	m.report.Resumed = m.run.Resumed
+	return unlock, nil
+}
+
+// runPhases runs each phase in order, skipping those an earlier run of the
+// same name completed, and records each completion.
+func (m *migration) runPhases(ctx context.Context) error {
+	done, err := m.run.Phase(ctx)
+	if err != nil {
+		return err
+	}
+	reached := done == ""
+	for _, ph := range m.phases() {
+		pr := phaseReport{Name: ph.name}
+		if !reached && !ph.always {
+			pr.Status = "skipped"
+			pr.Note = "done by an earlier run"
+			m.report.Phases = append(m.report.Phases, pr)
+			reached = ph.name == done
+			continue
+		}
+		reached = reached || ph.name == done
+		newLogger(m.c).Info("phase", "name", ph.name)
+		started := time.Now()
+		err := ph.do(ctx, &pr)
+		pr.Seconds = time.Since(started).Seconds()
+		if pr.Rows > 0 && pr.Seconds > 0 {
+			pr.RowsPerSecond = float64(pr.Rows) / pr.Seconds
+		}
+		pr.Status = "done"
+		if err != nil {
+			pr.Status = "failed"
+			m.report.Phases = append(m.report.Phases, pr)
+			return fmt.Errorf("%s: %w", ph.name, err)
+		}
+		m.report.Phases = append(m.report.Phases, pr)
+		if !ph.always {
+			if err := m.run.SetPhase(ctx, ph.name); err != nil {
+				return err
+			}
+		}
+	}
+	m.report.Finished = true
+	return nil
+}
+
+func (m *migration) planPhase(ctx context.Context, pr *phaseReport) error {
+	if err := m.buildPlan(ctx); err != nil {
+		return err
+	}
+	if blocking := m.plan.Blocking(); len(blocking) > 0 {
+		_ = plan.RenderText(stderrOf(m.c), m.plan)
+		return &differencesError{msg: fmt.Sprintf("the plan has blocking problems on %d tables: fix them (see each remedy above) and rerun", len(blocking))}
+	}
+	target, problems, err := plan.Inspect(ctx, m.dst)
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return errors.New(problems[0].Message + ": " + problems[0].Remedy)
+	}
+	m.report.Citus = target.Citus
+	pr.Note = fmt.Sprintf("%d tables: %d distributed, %d reference", len(m.plan.Tables), len(m.plan.Distributed()), len(m.plan.OfKind(plan.Reference)))
+	return nil
+}
+
+func (m *migration) buildPlan(ctx context.Context) error {
+	p, err := plan.Build(ctx, m.src, m.cfg)
+	if err != nil {
+		return err
+	}
+	m.plan = p
+	return nil
+}
+
+func (m *migration) backfillPhase(ctx context.Context, pr *phaseReport) error {
+	rep, err := backfill.Run(ctx, m.src, m.plan, backfill.Config{
+		Workers:   m.c.Int("workers"),
+		BatchTime: m.c.Duration("batch-time"),
+		RunName:   m.report.Run + ".backfill",
+		Restart:   m.c.Bool("restart"),
+	}, backfillMeter(m.c))
+	if err != nil {
+		return err
+	}
+	for _, t := range rep.Tables {
+		pr.Rows += t.RowsUpdated
+	}
+	m.report.Orphans = rep.OrphanCount()
+	if m.report.Orphans > 0 {
+		return fmt.Errorf("%d rows have no tenant (orphans, listed by tenantmover backfill --format json): they cannot be distributed; repair or delete them, or --exclude their tables, then rerun", m.report.Orphans)
+	}
+	// The nested tables now have their tenant column: plan again so copy
+	// and verify read it.
+	return m.buildPlan(ctx)
+}
+
+func (m *migration) schemaPhase(ctx context.Context, pr *phaseReport) error {
+	err := plan.Apply(ctx, m.dst, m.plan, plan.WithoutForeignKeys())
+	var notEmpty *plan.TargetNotEmptyError
+	if errors.As(err, &notEmpty) && m.c.Bool("restart") {
+		// The tables exist from the run being restarted; copy empties them.
+		pr.Note = "tables exist; the restarted copy empties them"
+		return nil
+	}
+	return err
+}
+
+func (m *migration) copyPhase(ctx context.Context, pr *phaseReport) error {
+	// Backfill may have been done by an earlier run: plan from the source
+	// as it is now, with the tenant columns.
+	if err := m.buildPlan(ctx); err != nil {
+		return err
+	}
+	display := newCopyDisplay(m.c, false)
+	rep, err := pgcopy.Run(ctx, m.srcURL, m.dstURL, m.plan, pgcopy.Config{
+		Workers:   m.c.Int("workers"),
+		ChunkRows: m.c.Int64("chunk-rows"),
+		RunName:   m.report.Run + ".copy",
+		Restart:   m.c.Bool("restart"),
+	}, display.event)
+	display.close()
+	if err != nil {
+		return err
+	}
+	pr.Rows, pr.Bytes = rep.Rows, rep.Bytes
+	pr.Note = fmt.Sprintf("%d chunks copied, %d already done", rep.ChunksCopied, rep.ChunksSkipped)
+	return nil
+}
+
+func (m *migration) foreignKeysPhase(ctx context.Context, _ *phaseReport) error {
+	return plan.ApplyForeignKeys(ctx, m.dst, m.plan)
+}
+
+func (m *migration) verifyPhase(ctx context.Context, pr *phaseReport) error {
+	if m.plan == nil || !m.planHasTenantColumns() {
+		if err := m.buildPlan(ctx); err != nil {
+			return err
+		}
+	}
+	res, err := verify.Run(ctx, m.src, m.dst, m.dstURL, m.plan, verify.Config{
+		Checksum: m.opts.Checksum,
+		Workers:  m.c.Int("workers"),
+	}, verifyProgress(m.c))
+	if err != nil {
+		return err
+	}
+	m.report.Verify = res
+	m.report.Match = res.Match
+	for _, t := range res.Summary.Tables {
+		pr.Rows += t.SourceRows
+	}
+	pr.Note = fmt.Sprintf("%d differences", len(res.Differences))
+	return nil
+}
+
+func (m *migration) planHasTenantColumns() bool {
+	for _, t := range m.plan.Distributed() {
+		if !t.HasTenantColumn {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *migration) printReport() {
+	w := stderrOf(m.c)
+	r := m.report
+	fmt.Fprintf(w, "\nmigrate run %q: %s -> %s", r.Run, r.Source, r.Target)
+	if r.Citus != "" {
+		fmt.Fprintf(w, " (Citus %s)", r.Citus)
+	}
+	fmt.Fprintln(w)
+	var rows [][]string
+	for _, p := range r.Phases {
+		rate := ""
+		if p.RowsPerSecond > 0 {
+			rate = fmt.Sprintf("%.0f rows/s", p.RowsPerSecond)
+		}
+		rows = append(rows, []string{p.Name, p.Status, fmt.Sprintf("%.1fs", p.Seconds), fmt.Sprint(p.Rows), rate, p.Note})
+	}
+	tabular(w, []string{"PHASE", "STATUS", "TIME", "ROWS", "THROUGHPUT", "NOTE"}, rows)
+	switch {
+	case !r.Finished:
+		fmt.Fprintln(w, "not finished: rerun the same command to resume")
+	case r.Match:
+		fmt.Fprintf(w, "verified: every tenant of every table matches (%.1fs in all)\n", r.Seconds)
+	default:
+		fmt.Fprintf(w, "verify found %d differences (run tenantmover verify --format json for the list)\n", len(r.Verify.Differences))
+	}
+}
+
+func (m *migration) writeReport() error {
+	path := m.c.String("report")
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(m.report, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
