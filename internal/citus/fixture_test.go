@@ -44,15 +44,17 @@ func createSkewedStores(t *testing.T, pool *pgxpool.Pool, s skew) {
 	}
 	exec(`CREATE TABLE country (code text PRIMARY KEY, name text)`)
 	exec(`CREATE TABLE store (id bigint PRIMARY KEY, name text NOT NULL, country text REFERENCES country)`)
-	exec(`CREATE TABLE product (store_id bigint NOT NULL REFERENCES store, id bigint NOT NULL, name text, price numeric(10,2),
+	exec(`CREATE TABLE product (store_id bigint NOT NULL, id bigint NOT NULL, name text, price numeric(10,2),
 		PRIMARY KEY (store_id, id))`)
 	exec(`CREATE TABLE purchase (store_id bigint NOT NULL, id bigint NOT NULL, product_id bigint NOT NULL,
-		amount numeric(12,2), billing_address text, PRIMARY KEY (store_id, id),
-		FOREIGN KEY (store_id, product_id) REFERENCES product (store_id, id))`)
+		amount numeric(12,2), billing_address text, PRIMARY KEY (store_id, id))`)
 	exec(`SELECT create_reference_table('country')`)
 	exec(`SELECT create_distributed_table('store', 'id', shard_count => $1)`, s.ShardCount)
 	exec(`SELECT create_distributed_table('product', 'store_id', colocate_with => 'store')`)
 	exec(`SELECT create_distributed_table('purchase', 'store_id', colocate_with => 'store')`)
+	// Foreign keys between distributed tables once both are distributed.
+	exec(`ALTER TABLE product ADD FOREIGN KEY (store_id) REFERENCES store`)
+	exec(`ALTER TABLE purchase ADD FOREIGN KEY (store_id, product_id) REFERENCES product (store_id, id)`)
 	exec(`INSERT INTO country VALUES ('nl', 'Netherlands'), ('fr', 'France')`)
 
 	sizes := append([]int{}, s.BigStores...)
@@ -62,7 +64,7 @@ func createSkewedStores(t *testing.T, pool *pgxpool.Pool, s skew) {
 	for i, rows := range sizes {
 		id := i + 1
 		products := max(rows/s.ProductRatio, 1)
-		exec(`INSERT INTO store VALUES ($1, 'store ' || $1, 'nl')`, id)
+		exec(`INSERT INTO store VALUES ($1::bigint, 'store ' || $1::bigint, 'nl')`, id)
 		exec(`INSERT INTO product SELECT $1, p, 'product ' || p, p % 100 FROM generate_series(1, $2::int) p`, id, products)
 		exec(`INSERT INTO purchase SELECT $1, n, 1 + n % $2::int, n % 1000, repeat('address ', 8)
 			FROM generate_series(1, $3::int) n`, id, products, rows)
