@@ -9,14 +9,16 @@ import (
 	"github.com/tenantmover/tenantmover/internal/schema"
 )
 
-// columns is what one side has of each table: the data columns by name
-// (generated columns left out: copy never writes them). A table absent
-// from the map does not exist on that side.
-type columns map[schema.Name]map[string]bool
+// columns is what one side has of each table: the data columns by name,
+// with their types as SQL text (format_type); generated columns are left
+// out because copy never writes them. A table absent from the map does not
+// exist on that side.
+type columns map[schema.Name]map[string]string
 
 // has reports whether table has column on this side.
 func (c columns) has(table schema.Name, column string) bool {
-	return column != "" && c[table][column]
+	_, ok := c[table][column]
+	return column != "" && ok
 }
 
 // readColumns reads the columns of the given tables on one side in one
@@ -28,25 +30,25 @@ func readColumns(ctx context.Context, s side, tables []schema.Name) (columns, er
 	}
 	out := columns{}
 	err := s.each(ctx, `
-		SELECT n.nspname, c.relname, a.attname
+		SELECT n.nspname, c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)
 		FROM unnest($1::text[], $2::text[]) AS w(nspname, relname)
 		JOIN pg_catalog.pg_namespace n ON n.nspname = w.nspname
 		JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = w.relname AND c.relkind IN ('r', 'p')
 		JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''`,
 		[]any{schemas, names}, func(r pgx.Rows) error {
 			var t schema.Name
-			var col string
-			if err := r.Scan(&t.Schema, &t.Name, &col); err != nil {
+			var col, typ string
+			if err := r.Scan(&t.Schema, &t.Name, &col, &typ); err != nil {
 				return err
 			}
 			if out[t] == nil {
-				out[t] = map[string]bool{}
+				out[t] = map[string]string{}
 			}
-			out[t][col] = true
+			out[t][col] = typ
 			return nil
 		})
 	if err != nil {
-		return nil, fmt.Errorf("reading the columns of the tables on the %s: %w", s.name, err)
+		return nil, fmt.Errorf("reading table columns: %w", err)
 	}
 	return out, nil
 }

@@ -15,6 +15,10 @@ type Config struct {
 	// shard placement on Citus. It reads every row's content, so it costs
 	// more than counting.
 	Checksum bool
+	// SkipInvariant skips the tenant invariant check (a nested row's tenant
+	// equals its parent's), which joins every nested table with its parent
+	// on the target.
+	SkipInvariant bool
 	// Tenants limits the comparison to these tenants (tenant key values as
 	// text). Empty means every tenant. Reference tables are compared whole
 	// regardless.

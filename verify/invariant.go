@@ -23,42 +23,59 @@ type invariantCheck struct {
 	cols   columns
 }
 
-// checkInvariants checks, on each side that has the tenant columns, that
-// every nested table's rows carry their parent's tenant (the first hop of
-// the plan's path) and that every alternative path's first hop agrees too.
-// Checking first hops is enough: by induction over the plan's order, a
-// table whose every row agrees with its parent agrees with the root along
-// any path.
+// checkInvariants checks that every nested table's rows carry their
+// parent's tenant (the first hop of the plan's path) and that every
+// alternative path's first hop agrees too. Checking first hops is enough:
+// by induction over the plan's order, a table whose every row agrees with
+// its parent agrees with the root along any path.
+//
+// The check runs on the target, which is what the application will use;
+// the source is checked only where the target shows violations (to tell a
+// backfill bug from a copy bug) or cannot be checked. Each check is an
+// anti-join of a table with its parent, so it costs about a scan of both.
 func (v *verifier) checkInvariants(ctx context.Context) error {
+	if v.cfg.SkipInvariant {
+		return nil
+	}
 	var checks []invariantCheck
 	for _, s := range v.specs {
 		if s.missing != "" {
 			continue
 		}
 		for _, hop := range invariantHops(v.p, s.t) {
-			parent := v.p.Table(hop.To)
-			for _, sd := range []struct {
-				on   side
-				cols columns
-			}{{v.src, v.srcCols}, {v.dst, v.dstCols}} {
-				if sd.cols.has(s.t.Name(), s.t.TenantColumn) && sd.cols.has(parent.Name(), parent.TenantColumn) {
-					checks = append(checks, invariantCheck{s: s, hop: hop, parent: parent, on: sd.on, cols: sd.cols})
-				}
+			c := invariantCheck{s: s, hop: hop, parent: v.p.Table(hop.To), on: v.dst, cols: v.dstCols}
+			if !c.possible() {
+				c.on, c.cols = v.src, v.srcCols
+			}
+			if c.possible() {
+				checks = append(checks, c)
 			}
 		}
 	}
 	tr := newTracker(v.onProgress, "invariant", int64(len(checks)))
 	return fanOut(ctx, v.cfg.Workers, checks, func(ctx context.Context, c invariantCheck) error {
-		d, err := v.checkInvariant(ctx, c)
+		diffs, err := v.checkInvariant(ctx, c)
+		if err == nil && len(diffs) > 0 && c.on.name == v.dst.name {
+			c.on, c.cols = v.src, v.srcCols
+			if c.possible() {
+				var more []Difference
+				more, err = v.checkInvariant(ctx, c)
+				diffs = append(diffs, more...)
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("checking the tenant of %s against %s on the %s: %w", c.s.name, c.parent.Name(), c.on.name, err)
 		}
-		if d != nil {
-			v.record(c.s.name, nil, []Difference{*d})
-		}
+		v.record(c.s.name, nil, diffs)
 		tr.add(c.s.name, 1)
 		return nil
 	})
+}
+
+// possible reports whether both the table and its parent have their tenant
+// columns on the check's side.
+func (c invariantCheck) possible() bool {
+	return c.cols.has(c.s.t.Name(), c.s.t.TenantColumn) && c.cols.has(c.parent.Name(), c.parent.TenantColumn)
 }
 
 // invariantHops are the parent hops of t to check: the first hop of its
@@ -102,7 +119,7 @@ func sameHop(a, b plan.Hop) bool {
 // checkInvariant streams the keys of child rows that have a parent key but
 // no parent row with that key and the same tenant. The anti-join is on the
 // tenant column too, so on Citus it runs shard by shard, pushed down.
-func (v *verifier) checkInvariant(ctx context.Context, c invariantCheck) (*Difference, error) {
+func (v *verifier) checkInvariant(ctx context.Context, c invariantCheck) ([]Difference, error) {
 	rel := c.s.dst
 	if c.on.name == v.src.name {
 		rel = c.s.src
@@ -134,7 +151,7 @@ func (v *verifier) checkInvariant(ctx context.Context, c invariantCheck) (*Diffe
 	if err != nil || n == 0 {
 		return nil, err
 	}
-	d := &Difference{Kind: KindInvariant, Table: c.s.name, Keys: keys,
+	d := Difference{Kind: KindInvariant, Table: c.s.name, Keys: keys,
 		Detail: fmt.Sprintf("%d rows on the %s whose %s differs from the %s of their %s row (%s → %s)",
 			n, c.on.name, db.QuoteIfNeeded(c.s.t.TenantColumn), db.QuoteIfNeeded(c.parent.TenantColumn), c.parent.Name(),
 			strings.Join(c.hop.FromColumns, ", "), strings.Join(c.hop.ToColumns, ", "))}
@@ -143,5 +160,5 @@ func (v *verifier) checkInvariant(ctx context.Context, c invariantCheck) (*Diffe
 	} else {
 		d.Target = n
 	}
-	return d, nil
+	return []Difference{d}, nil
 }

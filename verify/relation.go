@@ -21,9 +21,9 @@ type relation struct {
 	// key is a row's primary key as text (the whole row when the table has
 	// no primary key), the order rows are narrowed down in.
 	key string
-	// row is the canonical text of a row: the columns both sides have, in
-	// name order, as a record.
-	row string
+	// hash is a 64-bit hash of a row over the columns both sides have (see
+	// hasher); set only when checksums are compared.
+	hash string
 	// keyType is the tenant key's SQL type, to cast tenant values (bound as
 	// text) so comparisons use the column's own type and indexes.
 	keyType string
@@ -37,8 +37,7 @@ func buildRelation(p *plan.Plan, t *plan.Table, cols columns, base string, commo
 	if r.keyType == "" {
 		r.keyType = "text"
 	}
-	r.row = record("t0", common)
-	r.key = r.row
+	r.key = record("t0", common)
 	if pk := t.Source.PrimaryKey; pk != nil && len(pk.Columns) > 0 && containsAll(common, pk.Columns) {
 		if len(pk.Columns) == 1 {
 			r.key = "(t0." + db.Ident(pk.Columns[0]) + ")::text"
@@ -96,7 +95,7 @@ func equalities(a string, aCols []string, b string, bCols []string) string {
 
 // record is ROW(alias.c1, alias.c2, ...)::text: PostgreSQL's own record
 // output quotes and escapes every value, so distinct rows give distinct
-// text.
+// text. It is the key of rows of a table without a primary key.
 func record(alias string, cols []string) string {
 	parts := make([]string, len(cols))
 	for i, c := range cols {
@@ -118,10 +117,13 @@ func containsAll(set, want []string) bool {
 	return true
 }
 
-// rowHash is a 64-bit hash of the row text: the first 16 hex digits of its
-// md5 as a bigint. md5 gives the same value on every platform and version.
+// rowHash is the row hash expression; it fails loudly in SQL if used
+// without a hasher.
 func (r relation) rowHash() string {
-	return "('x' || substr(md5(" + r.row + "), 1, 16))::bit(64)::bigint"
+	if r.hash == "" {
+		return "NULL::bigint"
+	}
+	return r.hash
 }
 
 // tenantFilter restricts rows to the tenants bound as a text array in

@@ -181,6 +181,7 @@ func (v *verifier) shardRelation(t shardTask) (relation, error) {
 		return rel, err
 	}
 	rel.from = t.shard.Name.Quoted() + " AS t0"
+	rel.hash = t.s.dst.hash
 	rel.tenant = ""
 	if t.table.IsHashDistributed() {
 		rel.tenant = "t0." + db.Ident(t.table.DistColumn)

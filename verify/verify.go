@@ -125,6 +125,30 @@ func (v *verifier) resolve(ctx context.Context, tables []*plan.Table) error {
 		}
 		v.specs = append(v.specs, s)
 	}
+	if v.cfg.Checksum {
+		return v.prepareHashes(ctx)
+	}
+	return nil
+}
+
+// prepareHashes sets the row hash of every table on both sides.
+func (v *verifier) prepareHashes(ctx context.Context) error {
+	var types []string
+	for _, s := range v.specs {
+		for _, c := range s.common {
+			types = append(types, v.srcCols[s.t.Name()][c])
+		}
+	}
+	h, err := newHasher(ctx, []side{v.src, v.dst}, types)
+	if err != nil {
+		return err
+	}
+	for _, s := range v.specs {
+		if s.missing == "" {
+			s.src.hash = h.rowHash(s.common, v.srcCols[s.t.Name()], v.dstCols[s.t.Name()])
+			s.dst.hash = s.src.hash
+		}
+	}
 	return nil
 }
 
@@ -139,7 +163,7 @@ func (v *verifier) newSpec(t *plan.Table, srcCols, dstCols columns) (*spec, erro
 		return s, nil
 	}
 	for c := range srcCols[t.Name()] {
-		if dstCols[t.Name()][c] {
+		if dstCols.has(t.Name(), c) {
 			s.common = append(s.common, c)
 		}
 	}

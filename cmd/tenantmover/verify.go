@@ -17,6 +17,7 @@ import (
 func verifyCommand() *cli.Command {
 	flags := commonFlags(sourceFlag, targetFlag, formatFlag,
 		&cli.BoolFlag{Name: "checksum", Usage: "also compare a content hash per tenant per table (reads every row's content)"},
+		&cli.BoolFlag{Name: "skip-invariant", Usage: "skip checking that nested rows carry their parent's tenant (a join of each nested table with its parent)"},
 		&cli.StringSliceFlag{Name: "tenants", Usage: "only these tenants (tenant key values, comma-separated or repeated)"},
 		&cli.StringFlag{Name: "tenants-file", Usage: "only the tenants listed in this file, one per line"},
 		&cli.StringSliceFlag{Name: "tables", Usage: "only these tables, as in SQL (comma-separated or repeated)"},
@@ -100,11 +101,12 @@ func runVerify(c *cli.Context) error {
 // verifyConfig reads verify's own flags.
 func verifyConfig(c *cli.Context) (verify.Config, error) {
 	cfg := verify.Config{
-		Checksum:   c.Bool("checksum"),
-		Tenants:    c.StringSlice("tenants"),
-		Tables:     c.StringSlice("tables"),
-		MaxSamples: c.Int("max-samples"),
-		Workers:    c.Int("workers"),
+		Checksum:      c.Bool("checksum"),
+		SkipInvariant: c.Bool("skip-invariant"),
+		Tenants:       c.StringSlice("tenants"),
+		Tables:        c.StringSlice("tables"),
+		MaxSamples:    c.Int("max-samples"),
+		Workers:       c.Int("workers"),
 	}
 	if cfg.MaxSamples < 1 {
 		return cfg, usageError("--max-samples must be at least 1")
