@@ -76,5 +76,6 @@ func commands() []*cli.Command {
 		verifyCommand(),
 		rebalanceCommand(),
 		migrateCommand(),
+		demoCommand(),
 	}
 }

@@ -364,3 +364,23 @@ func tail(path string) string {
 	}
 	return string(b)
 }
+
+// Detach leaves the server running after this process exits: it is no
+// longer reaped as a stale server by the next Start. Stop it with
+// `pg_ctl -D <DataDir> stop` (as its owner) and remove Dir.
+func (s *Server) Detach() error {
+	err := os.Remove(filepath.Join(s.Dir, "owner.pid"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// StopCommand is the shell command that stops a detached server.
+func (s *Server) StopCommand() string {
+	cmd := fmt.Sprintf("%s -D %s -m fast stop && rm -rf %s", filepath.Join(s.BinDir, "pg_ctl"), s.DataDir(), s.Dir)
+	if s.cred != nil {
+		return fmt.Sprintf("runuser -u postgres -- %s -D %s -m fast stop && rm -rf %s", filepath.Join(s.BinDir, "pg_ctl"), s.DataDir(), s.Dir)
+	}
+	return cmd
+}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/localpg"
+	"github.com/tenantmover/tenantmover/scripts/monolith"
+)
+
+func demoCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "demo",
+		Usage: "run a whole migration on throwaway local databases (nothing to set up)",
+		Description: `Starts a throwaway local PostgreSQL as the source and, when the Citus extension
+is installed, a local Citus coordinator with two workers as the target
+(otherwise a second plain PostgreSQL, saying so). Fills the source with the
+sample shop (stores, products, purchases, refunds, and a company/user group),
+runs "tenantmover migrate --tenant-table store" on it with progress, shows
+"rebalance status" on Citus, prints the report, and removes everything.
+--keep leaves the servers running and prints their URLs.`,
+		Flags: commonFlags(
+			&cli.StringFlag{Name: "size", Value: "small", Usage: "sample size: small, medium (500k purchases) or large (5M purchases)"},
+			&cli.BoolFlag{Name: "keep", Usage: "leave the servers running and print their URLs and how to stop them"},
+			&cli.BoolFlag{Name: "plain", Usage: "use a plain PostgreSQL target even when Citus is installed"},
+			&cli.IntFlag{Name: "workers", Value: 2, Usage: "batches and chunks in flight at once"},
+		),
+		Action: runDemo,
+	}
+}
+
+// demo is the throwaway servers of one demo run.
+type demo struct {
+	c       *cli.Context
+	source  *localpg.Server
+	target  *localpg.Server
+	cluster *localpg.Cluster
+	srcURL  string
+	dstURL  string
+}
+
+func runDemo(c *cli.Context) error {
+	params, err := monolith.Size(c.String("size"))
+	if err != nil {
+		return usageError(err.Error())
+	}
+	d := &demo{c: c}
+	defer d.cleanup()
+	if err := d.startServers(c.Context); err != nil {
+		return err
+	}
+	if err := d.generate(c.Context, params); err != nil {
+		return err
+	}
+	if err := d.migrate(); err != nil {
+		return err
+	}
+	d.rebalanceStatus()
+	return nil
+}
+
+const demoDB = "shop"
+
+func (d *demo) say(format string, args ...any) {
+	fmt.Fprintf(stderrOf(d.c), "demo: "+format+"\n", args...)
+}
+
+func (d *demo) startServers(ctx context.Context) error {
+	var err error
+	d.say("starting a throwaway source PostgreSQL")
+	if d.source, err = localpg.Start(localpg.Options{}); err != nil {
+		return err
+	}
+	if err := d.source.CreateDatabase(ctx, demoDB); err != nil {
+		return err
+	}
+	d.srcURL = d.source.URL(demoDB)
+	if !d.c.Bool("plain") {
+		d.cluster, err = localpg.StartCluster(localpg.ClusterOptions{Workers: 2})
+		switch {
+		case err == nil:
+			d.say("starting a Citus coordinator and two workers as the target")
+			cdb, err := d.cluster.CreateDatabase(ctx, demoDB)
+			if err != nil {
+				return err
+			}
+			d.dstURL = cdb.Coordinator
+			return nil
+		case !localpg.IsCitusMissing(err):
+			return fmt.Errorf("starting the Citus cluster: %w", err)
+		}
+		d.say("Citus is not installed here (%v): the target is a second plain PostgreSQL, so there is no distribution and no rebalance", err)
+	}
+	if d.target, err = localpg.Start(localpg.Options{}); err != nil {
+		return err
+	}
+	if err := d.target.CreateDatabase(ctx, demoDB); err != nil {
+		return err
+	}
+	d.dstURL = d.target.URL(demoDB)
+	return nil
+}
+
+func (d *demo) generate(ctx context.Context, p monolith.Params) error {
+	d.say("generating the sample shop: %d stores, %d products, %d purchases, %d refunds", p.Stores, p.Products, p.Purchases, p.Refunds)
+	pool, err := db.Open(ctx, d.srcURL, db.Options{MaxConns: 4})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	started := time.Now()
+	if err := monolith.Generate(ctx, pool, p); err != nil {
+		return fmt.Errorf("generating the sample: %w", err)
+	}
+	d.say("generated in %.1fs", time.Since(started).Seconds())
+	return nil
+}
+
+// migrate runs the migrate command in-process, exactly as a user would.
+func (d *demo) migrate() error {
+	d.say("running: tenantmover migrate --source %s --target %s --tenant-table store", d.srcURL, d.dstURL)
+	return d.subcommand("migrate", "--source", d.srcURL, "--target", d.dstURL, "--tenant-table", "store",
+		"--workers", strconv.Itoa(d.c.Int("workers")), "--checksum")
+}
+
+func (d *demo) rebalanceStatus() {
+	if d.cluster == nil {
+		return
+	}
+	d.say("running: tenantmover rebalance status --target %s", d.dstURL)
+	if err := d.subcommand("rebalance", "status", "--target", d.dstURL); err != nil {
+		d.say("rebalance status: %v", err)
+	}
+}
+
+// subcommand runs another tenantmover command in this process, passing on
+// the common flags.
+func (d *demo) subcommand(args ...string) error {
+	argv := append([]string{"tenantmover"}, args...)
+	argv = append(argv, "--log-format", d.c.String("log-format"))
+	if d.c.Bool("no-progress") {
+		argv = append(argv, "--no-progress")
+	}
+	return newApp(stdoutOf(d.c), stderrOf(d.c)).RunContext(d.c.Context, argv)
+}
+
+func (d *demo) servers() []*localpg.Server {
+	var out []*localpg.Server
+	for _, s := range []*localpg.Server{d.source, d.target} {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	if d.cluster != nil {
+		out = append(out, d.cluster.Coordinator)
+		out = append(out, d.cluster.Workers...)
+	}
+	return out
+}
+
+// cleanup stops every server, or with --keep leaves them and says how to
+// reach and stop them.
+func (d *demo) cleanup() {
+	if d.c.Bool("keep") {
+		d.say("kept the servers running:")
+		fmt.Fprintf(stdoutOf(d.c), "export TENANTMOVER_SOURCE='%s'\nexport TENANTMOVER_TARGET='%s'\n", d.srcURL, d.dstURL)
+		for _, s := range d.servers() {
+			_ = s.Detach()
+			d.say("stop with: %s", s.StopCommand())
+		}
+		return
+	}
+	for _, s := range d.servers() {
+		_ = s.Close()
+	}
+	d.say("removed the throwaway servers")
+}
