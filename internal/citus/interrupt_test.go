@@ -117,6 +117,8 @@ func lockShards(t *testing.T, workerURL string, q citus.Querier) []string {
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	tx, err := conn.Begin(ctx)
 	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "SET LOCAL citus.enable_manual_changes_to_shards = on")
+	require.NoError(t, err)
 	var names []string
 	for _, tb := range []string{"store", "product", "purchase"} {
 		shards, err := citus.Shards(ctx, q, name(tb))

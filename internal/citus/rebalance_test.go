@@ -18,6 +18,11 @@ import (
 func TestRebalanceOntoThirdWorker(t *testing.T) {
 	t.Parallel()
 	cluster := env.Cluster(t)
+	// Started before the database so its cleanup (stopping it) runs after
+	// the database's (dropping it on every node).
+	third, err := cluster.StartNode()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = third.Close() })
 	cdb := env.NewCitusDB(t)
 	ctx := context.Background()
 	pool := openPool(t, cdb.Coordinator)
@@ -27,9 +32,6 @@ func TestRebalanceOntoThirdWorker(t *testing.T) {
 	before, err := citus.CountTenants(ctx, pool, tables)
 	require.NoError(t, err)
 
-	third, err := cluster.StartNode()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = third.Close() })
 	cdb.AddNode(t, third)
 
 	opts := citus.RebalanceOptions{Strategy: "by_shard_count"}
