@@ -21,7 +21,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"reflect"
+	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -75,10 +77,24 @@ func (e *ErrOptionsChanged) Error() string {
 }
 
 // ErrRunLocked is returned when another process holds the run.
-type ErrRunLocked struct{ Run string }
+type ErrRunLocked struct {
+	Run string
+	// Holder describes the session holding the lock (pid, application,
+	// client, since when), when it could be read.
+	Holder string
+	PID    int
+}
 
 func (e *ErrRunLocked) Error() string {
-	return fmt.Sprintf("run %q is being worked on by another tenantmover process: wait for it to finish or stop it first", e.Run)
+	msg := fmt.Sprintf("run %q is being worked on by another tenantmover process", e.Run)
+	if e.Holder != "" {
+		msg += " (" + e.Holder + ")"
+	}
+	msg += ": wait for it to finish or stop it first"
+	if e.PID != 0 {
+		msg += fmt.Sprintf("; if that process is gone (its machine died), end its session with SELECT pg_terminate_backend(%d)", e.PID)
+	}
+	return msg
 }
 
 // Run is a named run in a Store.
@@ -136,27 +152,48 @@ func sameJSON(a, b []byte) bool {
 }
 
 // Lock takes the run's advisory lock on a dedicated connection and keeps it
-// until unlock is called or the process dies. It fails at once with
-// ErrRunLocked when another session holds it.
+// until unlock is called or the process dies. It waits up to LockWait for a
+// holder that is going away (the session of a process killed a moment ago
+// ends asynchronously), then fails with ErrRunLocked naming the holder.
 func (s *Store) Lock(ctx context.Context, name string) (unlock func(), err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockSpace, lockKey(name)).Scan(&ok); err != nil {
+	if err := waitAdvisoryLock(ctx, conn.Conn(), name); err != nil {
 		conn.Release()
-		return nil, fmt.Errorf("locking run %q: %w", name, err)
-	}
-	if !ok {
-		conn.Release()
-		return nil, &ErrRunLocked{Run: name}
+		return nil, err
 	}
 	return func() {
 		// Destroying the connection releases the lock even if ctx is done.
 		_ = conn.Conn().Close(context.Background())
 		conn.Release()
 	}, nil
+}
+
+// LockWait is how long Lock waits for another holder to let go.
+const LockWait = 5 * time.Second
+
+func waitAdvisoryLock(ctx context.Context, conn *pgx.Conn, name string) error {
+	_, err := conn.Exec(ctx, `SELECT set_config('lock_timeout', $1, false)`, fmt.Sprint(LockWait.Milliseconds()))
+	if err == nil {
+		_, err = conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, lockSpace, lockKey(name))
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == pgerrcode.LockNotAvailable {
+		locked := &ErrRunLocked{Run: name}
+		_ = conn.QueryRow(ctx, `SELECT a.pid, format('pid %s, %s from %s, since %s', a.pid, a.application_name, coalesce(a.client_addr::text, 'local'), date_trunc('second', a.backend_start))
+			FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+			WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::int::oid AND l.objid = $2::int::oid LIMIT 1`,
+			lockSpace, lockKey(name)).Scan(&locked.PID, &locked.Holder)
+		return locked
+	}
+	if err != nil {
+		return fmt.Errorf("locking run %q: %w", name, err)
+	}
+	// Back to the connection's own lock_timeout.
+	_, err = conn.Exec(ctx, `RESET lock_timeout`)
+	return err
 }
 
 // lockSpace is the first key of tenantmover's advisory locks, so they do not

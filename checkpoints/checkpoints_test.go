@@ -122,6 +122,8 @@ func TestLockIsExclusive(t *testing.T) {
 	_, err = store.Lock(ctx, "r")
 	var locked *checkpoints.ErrRunLocked
 	require.ErrorAs(t, err, &locked)
+	require.NotZero(t, locked.PID, "the error names the holding backend")
+	require.Contains(t, err.Error(), "pg_terminate_backend")
 	other, err := store.Lock(ctx, "other")
 	require.NoError(t, err)
 	other()

@@ -10,7 +10,8 @@
 # sets up a shell. When citus.so is not installed the target is a second plain
 # PostgreSQL, and the script says so.
 #
-# State lives in $TENANTMOVER_DEV_DIR (default /tmp/tenantmover-dev); ports start
+# TENANTMOVER_DEV_PLAIN=1 makes the target a plain PostgreSQL even when Citus is
+# installed. State lives in $TENANTMOVER_DEV_DIR (default /tmp/tenantmover-dev); ports start
 # at $TENANTMOVER_DEV_PORT (default 55432: source, then coordinator or target,
 # then workers). Binaries are found like internal/pgtest finds them:
 # $PGTEST_BINDIR, `pg_config --bindir`, initdb on PATH, newest /usr/lib/postgresql/*/bin.
@@ -149,7 +150,9 @@ setup_citus() {
 
 create_cluster() {
 	local citus=no i
-	if citus_installed; then
+	if [[ -n ${TENANTMOVER_DEV_PLAIN:-} ]]; then
+		log "TENANTMOVER_DEV_PLAIN is set: the target is a plain PostgreSQL"
+	elif citus_installed; then
 		citus=yes
 	else
 		log "citus.so is not installed next to $BIN: the target is a plain PostgreSQL, not Citus"

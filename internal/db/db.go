@@ -129,6 +129,14 @@ func Config(url string, opts Options) (*pgxpool.Config, error) {
 	rp["statement_timeout"] = ms(opts.StatementTimeout)
 	rp["lock_timeout"] = ms(opts.LockTimeout)
 	rp["idle_in_transaction_session_timeout"] = ms(opts.IdleInTransactionTimeout)
+	// If the machine running tenantmover dies, the server only learns it
+	// through TCP keepalives; without them its sessions (and the run's
+	// advisory lock) would linger for the kernel default of two hours.
+	for k, v := range map[string]string{"tcp_keepalives_idle": "30", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3"} {
+		if _, set := rp[k]; !set {
+			rp[k] = v
+		}
+	}
 	for k, v := range opts.Settings {
 		rp[k] = v
 	}
