@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
@@ -19,9 +20,17 @@ func (v *verifier) compareTables(ctx context.Context) error {
 		total += v.units(s, tenants)
 	}
 	tr := newTracker(v.onProgress, "compare", total)
-	return fanOut(ctx, v.cfg.Workers, v.specs, func(ctx context.Context, s *spec) error {
+	return fanOut(ctx, v.cfg.Workers, largestFirst(v.specs), func(ctx context.Context, s *spec) error {
 		return v.compareTable(ctx, s, tr.share(s.name, v.units(s, tenants)))
 	})
+}
+
+// largestFirst orders tables by size, biggest first, so the biggest table
+// never starts last and holds up the end while the other workers idle.
+func largestFirst(specs []*spec) []*spec {
+	out := append([]*spec(nil), specs...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].t.Source.Bytes > out[j].t.Source.Bytes })
+	return out
 }
 
 // units is what a table is worth in the compare phase's progress.
