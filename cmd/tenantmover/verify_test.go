@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/verify/verifytest"
 )
 
 // verifyFixture makes a source monolith and a plain target holding the
@@ -117,4 +120,62 @@ func TestVerifyCommandUsageErrors(t *testing.T) {
 	code, _, stderr = runCLI(t, "verify", "--source", "a", "--target", "b", "--tenant-table", "store", "--format", "yaml")
 	require.Equal(t, exitError, code)
 	require.Contains(t, stderr, "--format")
+}
+
+func TestVerifyCommandOnCitus(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cdb := env.NewCitusDB(t)
+	srcURL := env.NewDB(t)
+	verifytest.LoadCitus(t, srcURL, cdb.Coordinator, 1)
+	base := []string{"verify", "--source", srcURL, "--target", cdb.Coordinator, "--tenant-table", "store", "--no-progress", "--format", "json"}
+
+	code, stdout, stderr := runCLI(t, append(base, "--checksum")...)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, "shards")
+	var doc verifyJSON
+	require.NoError(t, json.Unmarshal([]byte(stdout), &doc), stdout)
+	require.True(t, doc.Match)
+
+	// A row of tenant 5 written directly into a shard on a worker that
+	// does not hold tenant 5's hash range.
+	dst, err := pgxpool.New(ctx, cdb.Coordinator)
+	require.NoError(t, err)
+	defer dst.Close()
+	var wrong, right int64
+	var shardName string
+	require.NoError(t, dst.QueryRow(ctx, `SELECT get_shard_id_for_distribution_column('refund', 5)`).Scan(&right))
+	require.NoError(t, dst.QueryRow(ctx, `SELECT shardid, shard_name('refund'::regclass, shardid) FROM pg_dist_shard
+		WHERE logicalrelid = 'refund'::regclass AND shardid <> $1 ORDER BY shardid LIMIT 1`, right).Scan(&wrong, &shardName))
+	var node string
+	var port int
+	require.NoError(t, dst.QueryRow(ctx, `SELECT nodename, nodeport FROM pg_dist_placement JOIN pg_dist_node USING (groupid)
+		WHERE shardid = $1`, wrong).Scan(&node, &port))
+	for _, w := range cdb.Workers {
+		if strings.Contains(w, fmt.Sprintf(":%d/", port)) {
+			wp, err := pgxpool.New(ctx, w)
+			require.NoError(t, err)
+			_, err = wp.Exec(ctx, `INSERT INTO `+shardName+` (id, purchase_id, reason, store_id) VALUES (777777, 1, 'stray', 5)`)
+			wp.Close()
+			require.NoError(t, err)
+		}
+	}
+	code, stdout, stderr = runCLI(t, base...)
+	require.Equal(t, exitDifferences, code, stderr)
+	doc = verifyJSON{}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &doc), stdout)
+	require.False(t, doc.Match)
+	var found bool
+	for _, d := range doc.Differences {
+		if d.Kind == "misplaced" {
+			found = true
+			require.Equal(t, "public.refund", d.Table)
+			require.Equal(t, "5", d.Tenant)
+			require.Equal(t, wrong, d.Shard)
+			require.Equal(t, []string{"777777"}, d.Keys)
+		}
+	}
+	require.True(t, found, stdout)
+	require.Contains(t, stderr, "misplaced")
+	require.Contains(t, stderr, fmt.Sprint(wrong))
 }
