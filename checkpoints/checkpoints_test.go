@@ -111,6 +111,12 @@ func TestCompleteIsAtomicWithWork(t *testing.T) {
 	require.EqualValues(t, 6, status[0].Tables[0].Rows)
 	require.Equal(t, 1, status[0].Tables[0].UnitsDone)
 	require.Equal(t, 2, status[0].Tables[0].Units)
+	require.Equal(t, checkpoints.Pending, status[0].Tables[0].State)
+
+	require.NoError(t, run.Complete(ctx, pool, "copy", "work", 1, 0, 0))
+	status, err = store.Status(ctx, "r")
+	require.NoError(t, err)
+	require.Equal(t, checkpoints.Done, status[0].Tables[0].State, "a table whose units are all done is done")
 }
 
 func TestLockIsExclusive(t *testing.T) {

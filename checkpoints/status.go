@@ -63,7 +63,11 @@ func (s *Store) Status(ctx context.Context, name string) ([]RunStatus, error) {
 }
 
 func (s *Store) tableStatus(ctx context.Context, run string) ([]TableStatus, error) {
-	rows, err := s.pool.Query(ctx, `SELECT t.phase, t.table_name, t.state, t.total_rows,
+	// A table whose units are all done is done, whatever state its phase
+	// last wrote for it.
+	rows, err := s.pool.Query(ctx, `SELECT t.phase, t.table_name,
+			CASE WHEN count(u.unit) > 0 AND bool_and(u.state = 'done') AND t.state = 'pending' THEN 'done' ELSE t.state END,
+			t.total_rows,
 			coalesce(sum(u.rows), 0)::bigint, coalesce(sum(u.bytes), 0)::bigint,
 			count(u.unit)::int, count(u.unit) FILTER (WHERE u.state = 'done')::int
 		FROM tenantmover.tables t
