@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // narrowing is the outcome of narrowing one tenant down to rows.
@@ -16,7 +17,17 @@ func (n narrowing) detail(a, b string) string {
 	if len(n.keys) == 0 {
 		return "no differing row found when re-reading the tenant's rows (did data change while verify ran?)"
 	}
-	return fmt.Sprintf("sampled rows: %d only on %s, %d only on %s, %d changed", n.onlyA, a, n.onlyB, b, n.changed)
+	var parts []string
+	if n.onlyA > 0 {
+		parts = append(parts, fmt.Sprintf("%d only on %s", n.onlyA, a))
+	}
+	if n.onlyB > 0 {
+		parts = append(parts, fmt.Sprintf("%d only on %s", n.onlyB, b))
+	}
+	if n.changed > 0 {
+		parts = append(parts, fmt.Sprintf("%d changed", n.changed))
+	}
+	return "sample rows: " + strings.Join(parts, ", ")
 }
 
 // narrow finds sample keys of the rows of one tenant (every row, for a

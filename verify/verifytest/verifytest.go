@@ -67,6 +67,8 @@ var copies = map[string]string{
 // schema on the target coordinator and copies every row over with COPY.
 func LoadCitus(t testing.TB, srcURL, coordinatorURL string, replication int) {
 	t.Helper()
+	Source(t, srcURL)
+	CitusTarget(t, coordinatorURL, replication)
 	ctx := context.Background()
 	src, err := pgx.Connect(ctx, srcURL)
 	if err != nil {
@@ -78,16 +80,47 @@ func LoadCitus(t testing.TB, srcURL, coordinatorURL string, replication int) {
 		t.Fatal(err)
 	}
 	defer dst.Close(ctx)
-	if err := generate(ctx, srcURL); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := dst.Exec(ctx, CitusSchema(replication)); err != nil {
-		t.Fatalf("creating the Citus schema: %v", err)
-	}
 	for _, table := range monolith.Tables() {
 		if err := copyTable(ctx, src, dst, table); err != nil {
 			t.Fatalf("copying %s: %v", table, err)
 		}
+	}
+}
+
+// Source generates the monolith (Params) in the database at url.
+func Source(t testing.TB, url string) {
+	t.Helper()
+	if err := generate(context.Background(), url); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// CitusTarget creates the distributed schema, empty, on the coordinator.
+func CitusTarget(t testing.TB, coordinatorURL string, replication int) {
+	t.Helper()
+	execAll(t, coordinatorURL, CitusSchema(replication))
+}
+
+// Backfill adds and fills store_id on purchase and refund, as the backfill
+// phase leaves the source.
+func Backfill(t testing.TB, url string) {
+	t.Helper()
+	execAll(t, url, `ALTER TABLE purchase ADD COLUMN store_id bigint;
+		UPDATE purchase p SET store_id = pr.store_id FROM product pr WHERE pr.id = p.product_id;
+		ALTER TABLE refund ADD COLUMN store_id bigint;
+		UPDATE refund r SET store_id = p.store_id FROM purchase p WHERE p.id = r.purchase_id`)
+}
+
+func execAll(t testing.TB, url, sql string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%v\n%s", err, sql)
 	}
 }
 
