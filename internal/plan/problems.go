@@ -65,6 +65,10 @@ const (
 	// CodeFKCycle: tables that reference each other through NOT NULL,
 	// non-deferrable keys: no load order satisfies them.
 	CodeFKCycle = "fk_cycle"
+	// CodePartitionedReference: a partitioned table with no path to the
+	// tenant; Citus distributes partitioned tables only by hash ("distributing
+	// partitioned tables in only supported for hash-distributed tables").
+	CodePartitionedReference = "partitioned_reference"
 	// CodeNoWorkers: the target Citus cluster has no active worker; Citus
 	// refuses to create tables ("replication_factor (1) exceeds number of
 	// worker nodes (0)", "There are no active worker nodes").
@@ -241,6 +245,15 @@ func fkCycle(cy schema.Cycle) Problem {
 		Code:     CodeFKCycle,
 		Message:  fmt.Sprintf("%s reference each other through NOT NULL, non-deferrable foreign keys: no load order satisfies them", strings.Join(ns, ", ")),
 		Remedy:   "make one of those foreign keys DEFERRABLE (ALTER TABLE ... ALTER CONSTRAINT ... DEFERRABLE) or its column nullable",
+		Blocking: true,
+	}
+}
+
+func partitionedReference(t *Table) Problem {
+	return Problem{
+		Code:     CodePartitionedReference,
+		Message:  fmt.Sprintf("%s is partitioned and has no path to the tenant, so it would be a reference table, which Citus does not allow for partitioned tables", t.Name()),
+		Remedy:   fmt.Sprintf("give it a path to the tenant (a foreign key, or --relation), or leave it out with --exclude %s", t.Name()),
 		Blocking: true,
 	}
 }

@@ -18,6 +18,9 @@ func (b *builder) checkRules() error {
 		if t.Source.PrimaryKey == nil {
 			t.problem(noPrimaryKey(t))
 		}
+		if t.Kind == Reference && t.Source.Partitioned {
+			t.problem(partitionedReference(t))
+		}
 		b.checkKeys(t)
 		b.checkForeignKeys(t)
 		b.checkManyToMany(t)
