@@ -26,6 +26,16 @@ var sessionSettings = map[string]string{
 	"standard_conforming_strings": "on",
 }
 
+// targetSettings are for the target's sessions only. A chunk's COPY into a
+// distributed table opens a connection to every shard it writes to; Citus
+// keeps one per worker after the transaction by default, so every chunk
+// paid for new (TLS) connections, about ten times the cost of the data on
+// small chunks. Keeping them cached across the session's chunks removes
+// that. Plain PostgreSQL accepts the setting as an inert placeholder.
+var targetSettings = map[string]string{
+	"citus.max_cached_conns_per_worker": "64",
+}
+
 // engine is one run of the copy.
 type engine struct {
 	cfg      Config
@@ -50,14 +60,14 @@ func Run(ctx context.Context, srcURL, dstURL string, p *plan.Plan, cfg Config, o
 	if err != nil {
 		return nil, err
 	}
-	src, err := openPool(ctx, srcURL, cfg.Workers+1)
+	src, err := openPool(ctx, srcURL, cfg.Workers+1, nil)
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
 	defer src.Close()
 	// Target: a connection per worker, the run's lock, and one for the
 	// checkpoint bookkeeping.
-	dst, err := openPool(ctx, dstURL, cfg.Workers+2)
+	dst, err := openPool(ctx, dstURL, cfg.Workers+2, targetSettings)
 	if err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
@@ -71,10 +81,15 @@ func Run(ctx context.Context, srcURL, dstURL string, p *plan.Plan, cfg Config, o
 	return e.execute(ctx)
 }
 
-func openPool(ctx context.Context, url string, conns int) (*pgxpool.Pool, error) {
+func openPool(ctx context.Context, url string, conns int, extra map[string]string) (*pgxpool.Pool, error) {
 	opts := db.ForPhase(db.PhaseCopy)
 	opts.MaxConns = int32(conns)
-	opts.Settings = sessionSettings
+	opts.Settings = map[string]string{}
+	for _, m := range []map[string]string{sessionSettings, extra} {
+		for k, v := range m {
+			opts.Settings[k] = v
+		}
+	}
 	return db.Open(ctx, url, opts)
 }
 
