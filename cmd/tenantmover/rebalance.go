@@ -372,7 +372,7 @@ func followJob(c *cli.Context, pool *pgxpool.Pool, id int64) (*citus.Job, error)
 		}
 	}
 	j, err := citus.FollowJob(c.Context, pool, id, citus.FollowOptions{MaxRetries: c.Int("retries")}, progress)
-	if m != nil {
+	if m != nil && err == nil {
 		m.Finish()
 	}
 	switch {
@@ -434,6 +434,9 @@ func checkCountsAfter(c *cli.Context, pool *pgxpool.Pool, tables []citus.Table, 
 		return fmt.Errorf("counting rows per tenant after the change: %w", err)
 	}
 	diffs := citus.Diff(before, after)
+	if diffs == nil {
+		diffs = []citus.CountDiff{} // JSON: [] rather than null
+	}
 	*out = &verifyCountsJSON{Tables: len(after), Tenants: after.Tenants(), Rows: after.Rows(), Differences: diffs}
 	if len(diffs) == 0 {
 		fmt.Fprintf(stderrOf(c), "Verified: %d rows of %d tenant/table pairs in %d tables, identical before and after.\n", after.Rows(), after.Tenants(), len(after))

@@ -113,6 +113,7 @@ func TestRebalanceCommandsOnCitus(t *testing.T) {
 	require.NotEqual(t, st.Tenants[0].Node.Name+":"+strconv.Itoa(st.Tenants[0].Node.Port), res.Node)
 	require.Len(t, res.Calls, 2)
 	require.Equal(t, int64(30+5000+29*20+2000), res.Verify.Rows)
+	require.NotNil(t, res.Verify.Differences, "an empty list, not null")
 	require.Empty(t, res.Verify.Differences)
 	require.Contains(t, stderr, "identical before and after")
 }

@@ -78,19 +78,6 @@ func RebalancePlan(ctx context.Context, q Querier, strategy string) (*Plan, erro
 	if err != nil {
 		return nil, fmt.Errorf("asking Citus for a rebalance plan: %w", err)
 	}
-	before, err := currentLoad(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	p := &Plan{Strategy: strategy, Moves: moves, Before: before}
-	p.After = predict(before, moves)
-	for _, m := range moves {
-		p.Bytes += m.Bytes
-	}
-	return p, nil
-}
-
-func currentLoad(ctx context.Context, q Querier) ([]NodeLoad, error) {
 	nodes, err := Nodes(ctx, q)
 	if err != nil {
 		return nil, err
@@ -99,11 +86,27 @@ func currentLoad(ctx context.Context, q Querier) ([]NodeLoad, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []NodeLoad
-	for _, n := range nodeLoads(nodes, sizes) {
-		out = append(out, NodeLoad{Node: n.Node.Addr(), Shards: n.Shards, Bytes: n.Bytes})
+	// The plan's shard_size is the legacy pg_dist_shard.shardlength (0
+	// for hash-distributed shards with some strategies): use real sizes.
+	bytes := map[int64]int64{}
+	for _, s := range sizes {
+		bytes[s.ShardID] = max(bytes[s.ShardID], s.Bytes)
 	}
-	return out, nil
+	for i := range moves {
+		if b, ok := bytes[moves[i].ShardID]; ok {
+			moves[i].Bytes = b
+		}
+	}
+	var before []NodeLoad
+	for _, n := range nodeLoads(nodes, sizes) {
+		before = append(before, NodeLoad{Node: n.Node.Addr(), Shards: n.Shards, Bytes: n.Bytes})
+	}
+	p := &Plan{Strategy: strategy, Moves: moves, Before: before}
+	p.After = predict(before, moves)
+	for _, m := range moves {
+		p.Bytes += m.Bytes
+	}
+	return p, nil
 }
 
 // predict applies moves to a copy of the load.

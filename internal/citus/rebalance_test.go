@@ -38,6 +38,9 @@ func TestRebalanceOntoThirdWorker(t *testing.T) {
 	plan, err := citus.RebalancePlan(ctx, pool, opts.Strategy)
 	require.NoError(t, err)
 	require.NotEmpty(t, plan.Moves)
+	for _, m := range plan.Moves {
+		require.Positive(t, m.Bytes, "shard %d: moves carry the shard's real size", m.ShardID)
+	}
 	require.Len(t, plan.After, 3)
 	for _, n := range plan.After {
 		require.Equal(t, int64(6), n.Shards, "%s: 18 shards over 3 nodes after the plan", n.Node)
