@@ -5,10 +5,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
 // The target backend of a chunk is terminated from another session while
@@ -17,8 +19,20 @@ import (
 // every row exactly once.
 func TestTargetConnectionLostMidChunkIsRetried(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	srcURL, dstURL, src, dst, p := monolithPair(t, tinyMonolith())
+	terminateMidChunk(t, srcURL, dstURL, src, dst, p)
+}
+
+// The same with the Citus coordinator's backend terminated: the
+// distributed transaction of the chunk aborts on every worker.
+func TestCoordinatorConnectionLostMidChunkIsRetried(t *testing.T) {
+	t.Parallel()
+	srcURL, dstURL, p := citusPair(t, tinyMonolith())
+	terminateMidChunk(t, srcURL, dstURL, open(t, srcURL), open(t, dstURL), p)
+}
+
+func terminateMidChunk(t *testing.T, srcURL, dstURL string, src, dst *pgxpool.Pool, p *plan.Plan) {
+	ctx := context.Background()
 
 	var mu sync.Mutex
 	var killed []uint32
