@@ -163,6 +163,23 @@ func (s *Server) writeConf() error {
 	return nil
 }
 
+// WriteConfigFile writes a configuration file such as pg_hba.conf into the
+// data directory, owned by the user the server runs as (it must be able to
+// read it after a reload). name is a plain file name.
+func (s *Server) WriteConfigFile(name, content string) error {
+	if name == "" || filepath.Base(name) != name {
+		return fmt.Errorf("config file name %q: want a plain file name", name)
+	}
+	path := filepath.Join(s.DataDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		return err
+	}
+	if s.cred != nil {
+		return os.Chown(path, int(s.cred.Uid), int(s.cred.Gid))
+	}
+	return nil
+}
+
 // Start starts a stopped server on its port.
 func (s *Server) Start() error {
 	out, err := s.run("pg_ctl", "-D", s.DataDir(), "-l", s.LogFile(), "-w", "-t", "60", "start")
