@@ -19,6 +19,9 @@ type shardTask struct {
 	s     *spec
 	table citus.Table
 	shard citus.Shard
+	// indexed: a btree index leads with the distribution column, so a
+	// shard's distinct tenants can be listed without reading its rows.
+	indexed bool
 }
 
 // maxShardRetries bounds how often a shard that keeps moving is re-read.
@@ -70,8 +73,12 @@ func (v *verifier) shardTasks(ctx context.Context) ([]shardTask, error) {
 		if err != nil {
 			return nil, err
 		}
+		indexed, err := leadsIndex(ctx, v.dst, ct)
+		if err != nil {
+			return nil, err
+		}
 		for _, sh := range shards {
-			tasks = append(tasks, shardTask{s: s, table: ct, shard: sh})
+			tasks = append(tasks, shardTask{s: s, table: ct, shard: sh, indexed: indexed})
 		}
 	}
 	return tasks, nil
@@ -106,7 +113,7 @@ func (v *verifier) checkShard(ctx context.Context, nodes *nodePools, t shardTask
 	}
 	for _, sh := range shards {
 		if sh.ShardID == t.shard.ShardID || (t.shard.HasRange && sh.HasRange && sh.MinValue <= t.shard.MaxValue && t.shard.MinValue <= sh.MaxValue && sh.ShardID > t.shard.ShardID) {
-			if err := v.checkShard(ctx, nodes, shardTask{s: t.s, table: t.table, shard: sh}, attempt+1); err != nil {
+			if err := v.checkShard(ctx, nodes, shardTask{s: t.s, table: t.table, shard: sh, indexed: t.indexed}, attempt+1); err != nil {
 				return err
 			}
 		}
@@ -139,6 +146,9 @@ func (v *verifier) checkPlacements(ctx context.Context, nodes *nodePools, t shar
 		return nil, err
 	}
 	hashed := rel.tenant != ""
+	if hashed && t.indexed && len(t.shard.Placements) == 1 {
+		return v.checkSinglePlacement(ctx, nodes, t, rel)
+	}
 	filter := hashed && len(v.cfg.Tenants) > 0
 	var args []any
 	if filter {
@@ -204,10 +214,7 @@ func (v *verifier) placementDiffs(t shardTask, readers []placementReader, at []*
 		tenant = ""
 	}
 	if hashed && !t.shard.Contains(first.hash) {
-		out = append(out, tenantDiff{key: first.key, Difference: Difference{Kind: KindMisplaced, Table: t.s.name, Tenant: tenant,
-			Shard: t.shard.ShardID, Target: first.rows,
-			Detail: fmt.Sprintf("%d rows of tenant %s sit in shard %d (hash range %d..%d), but the tenant hashes to %d: queries for the tenant never see them",
-				first.rows, tenant, t.shard.ShardID, t.shard.MinValue, t.shard.MaxValue, first.hash)}})
+		out = append(out, misplaced(t, first.key, first.rows, first.hash))
 	}
 	base := orZero(at[0], first)
 	for i := 1; i < len(at); i++ {
@@ -225,6 +232,15 @@ func (v *verifier) placementDiffs(t shardTask, readers []placementReader, at []*
 		out[len(out)-1].placement = i
 	}
 	return out
+}
+
+// misplaced is the difference for rows of a tenant in a shard whose range
+// does not hold the tenant's hash.
+func misplaced(t shardTask, tenant sortKey, rows int64, hash int32) tenantDiff {
+	return tenantDiff{key: tenant, Difference: Difference{Kind: KindMisplaced, Table: t.s.name, Tenant: tenant.String(),
+		Shard: t.shard.ShardID, Target: rows,
+		Detail: fmt.Sprintf("%d rows of tenant %s sit in shard %d (hash range %d..%d), but the tenant hashes to %d: queries for the tenant never see them",
+			rows, tenant, t.shard.ShardID, t.shard.MinValue, t.shard.MaxValue, hash)}}
 }
 
 // sampleShard fills in sample keys: the misplaced rows themselves, and the
