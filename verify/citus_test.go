@@ -140,6 +140,11 @@ func TestCitusRowInWrongShard(t *testing.T) {
 	require.Equal(t, int64(1), d[0].Target)
 	require.Equal(t, []string{"999999"}, d[0].Keys)
 	require.Contains(t, d[0].Detail, fmt.Sprint(h))
+
+	res = c.run(t, verify.Config{Tenants: []string{"3", "5"}, Tables: []string{"product"}})
+	require.Len(t, only(res, verify.KindMisplaced, "public.product"), 1, "%+v", res.Differences)
+	res = c.run(t, verify.Config{Tenants: []string{"4", "5"}})
+	require.True(t, res.Match, "tenant 3 is not asked about: %+v", res.Differences)
 }
 
 // One placement of a replicated shard loses a row, another placement's row
