@@ -203,6 +203,7 @@ func (e *StepError) Unwrap() error { return e.Err }
 // targetState is what already exists on the target.
 type targetState struct {
 	cat     *schema.Catalog
+	types   map[string]bool // type steps whose object exists, by Step.Object
 	hasRows map[schema.Name]bool
 	citus   map[uint32]citusTable // by table OID
 }
@@ -222,8 +223,11 @@ func readTarget(ctx context.Context, pool *pgxpool.Pool, p *Plan, target Target)
 	if err != nil {
 		return nil, fmt.Errorf("reading the target: %w", err)
 	}
-	st := &targetState{cat: cat, hasRows: map[schema.Name]bool{}, citus: map[uint32]citusTable{}}
+	st := &targetState{cat: cat, types: map[string]bool{}, hasRows: map[schema.Name]bool{}, citus: map[uint32]citusTable{}}
 	if err := st.readRows(ctx, pool, p); err != nil {
+		return nil, err
+	}
+	if err := st.readTypes(ctx, pool, p); err != nil {
 		return nil, err
 	}
 	if target.Citus != "" {
@@ -262,6 +266,24 @@ func (st *targetState) readRows(ctx context.Context, pool *pgxpool.Pool, p *Plan
 		st.hasRows[names[i]] = has
 	}
 	return rows.Err()
+}
+
+// readTypes finds which of the plan's enums and domains the target has.
+func (st *targetState) readTypes(ctx context.Context, pool *pgxpool.Pool, p *Plan) error {
+	for _, s := range typeSteps(p.usedTypes(p.included())) {
+		q, arg := `SELECT to_regtype($1) IS NOT NULL`, s.Object
+		if s.extension {
+			q = `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = $1)`
+		} else if n, err := db.ParseQualifiedName(s.Object, "public"); err == nil {
+			arg = n.Quoted()
+		}
+		var exists bool
+		if err := pool.QueryRow(ctx, q, arg).Scan(&exists); err != nil {
+			return fmt.Errorf("looking for %s on the target: %w", s.Object, err)
+		}
+		st.types[s.Object] = exists
+	}
+	return nil
 }
 
 func (st *targetState) readCitus(ctx context.Context, pool *pgxpool.Pool) error {
@@ -351,6 +373,10 @@ func (st *targetState) pending(steps []Step, target Target, skipFKs bool) []Step
 		switch s.Kind {
 		case StepTable:
 			if existing != nil {
+				continue
+			}
+		case StepType:
+			if st.types[s.Object] {
 				continue
 			}
 		case StepReference, StepDistribute:

@@ -48,8 +48,13 @@ func samplePlan(t *testing.T, pool *pgxpool.Pool, cfg plan.Config) *plan.Plan {
 // goldenDDL adds to the sample what exercises every part of the SQL: a
 // serial and an identity column, a generated column, checks, a unique index
 // needing the tenant column, a plain index, a self-reference, a schema and
-// names that need quotes, a partitioned table.
+// names that need quotes, a partitioned table, an enum, a domain and a type
+// from an extension.
 const goldenDDL = sampleDDL + `
+CREATE EXTENSION citext;
+CREATE TYPE mood AS ENUM ('happy', 'it''s ok');
+CREATE DOMAIN price AS numeric(10,2) DEFAULT 0 CHECK (VALUE >= 0);
+ALTER TABLE product ADD COLUMN mood mood DEFAULT 'happy', ADD COLUMN list_price price, ADD COLUMN code citext, ADD COLUMN moods mood[];
 CREATE INDEX product_name_idx ON product (lower(name));
 CREATE UNIQUE INDEX purchase_billing_key ON purchase (billing_address) INCLUDE (amount);
 ALTER TABLE refund ADD CONSTRAINT refund_amount_check CHECK (amount > 0);
@@ -126,6 +131,11 @@ func TestApplyPlainPostgres(t *testing.T) {
 	require.Equal(t, []string{"store_id", "ID"}, line.PrimaryKey.Columns)
 	require.Equal(t, []string{"store_id", "billing_address"}, cat.Table(pub("purchase")).Uniques[0].Columns)
 	require.Len(t, cat.Table(pub("event")).Partitions, 1)
+	product := cat.Table(pub("product"))
+	require.Equal(t, "public.mood", product.Column("mood").Type)
+	require.Equal(t, "public.mood[]", product.Column("moods").Type)
+	require.Equal(t, "public.price", product.Column("list_price").Type)
+	require.Equal(t, "public.citext", product.Column("code").Type)
 
 	again := samplePlan(t, target, plan.Config{TenantTable: "store"})
 	for _, tb := range again.Tables {
@@ -151,6 +161,14 @@ func TestApplyPlainPostgres(t *testing.T) {
 	require.ErrorAs(t, err, &notEmpty)
 	require.Equal(t, []schema.Name{pub("store")}, notEmpty.Tables)
 	require.True(t, plan.IsTargetRefusal(err))
+}
+
+func TestUnsupportedUserTypeIsNoted(t *testing.T) {
+	t.Parallel()
+	p := build(t, `CREATE TYPE pair AS (a int, b int);
+CREATE TABLE store (id bigint PRIMARY KEY, p pair);`, plan.Config{TenantTable: "store"})
+	require.Equal(t, []string{plan.CodeUserType}, codes(tbl(t, p, "store")))
+	require.Empty(t, p.Blocking())
 }
 
 func TestApplyRefusesMismatchAndBlocking(t *testing.T) {

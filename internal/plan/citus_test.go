@@ -246,8 +246,7 @@ CREATE TABLE purchase (id bigint PRIMARY KEY, product_id bigint NOT NULL REFEREN
 // TestNaiveSchemaFailsAsPlanPredicts runs each naive migration on real
 // Citus, checks it fails with the Citus error the notes met (by SQLSTATE),
 // and that plan, told the same choices, reported that table with that
-// problem code beforehand. Then the plan's own schema for the same source
-// applies cleanly.
+// problem code beforehand.
 func TestNaiveSchemaFailsAsPlanPredicts(t *testing.T) {
 	t.Parallel()
 	for _, sc := range naiveScenarios {
@@ -276,10 +275,11 @@ func TestNaiveSchemaFailsAsPlanPredicts(t *testing.T) {
 				require.Contains(t, sc.states, pgErr.Code, "%s: %s", pgErr.Message, pgErr.Detail)
 			}
 
+			// Left to itself, plan makes choices that have no blocking
+			// problem; TestApplyOnCitus applies them.
 			fixed, err := plan.FromCatalog(p.Catalog, plan.Config{TenantTable: sc.cfg.TenantTable})
 			require.NoError(t, err)
 			require.Empty(t, fixed.Blocking())
-			require.NoError(t, plan.Apply(ctx, citusPool(t, env.NewCitusDB(t).Coordinator), fixed))
 		})
 	}
 }

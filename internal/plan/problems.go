@@ -69,6 +69,9 @@ const (
 	// tenant; Citus distributes partitioned tables only by hash ("distributing
 	// partitioned tables in only supported for hash-distributed tables").
 	CodePartitionedReference = "partitioned_reference"
+	// CodeUserType: a column type tenantmover cannot recreate (composite,
+	// range or base type from C code); it must exist on the target first.
+	CodeUserType = "user_type"
 	// CodeNoWorkers: the target Citus cluster has no active worker; Citus
 	// refuses to create tables ("replication_factor (1) exceeds number of
 	// worker nodes (0)", "There are no active worker nodes").
@@ -255,6 +258,14 @@ func partitionedReference(t *Table) Problem {
 		Message:  fmt.Sprintf("%s is partitioned and has no path to the tenant, so it would be a reference table, which Citus does not allow for partitioned tables", t.Name()),
 		Remedy:   fmt.Sprintf("give it a path to the tenant (a foreign key, or --relation), or leave it out with --exclude %s", t.Name()),
 		Blocking: true,
+	}
+}
+
+func userType(t *Table, ty *schema.Type) Problem {
+	return Problem{
+		Code:    CodeUserType,
+		Message: fmt.Sprintf("%s uses type %s, which tenantmover does not recreate on the target", t.Name(), ty.Name),
+		Remedy:  fmt.Sprintf("create type %s on the target (coordinator; Citus propagates it to the workers) before plan --apply", ty.Name),
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 // sectionTitles head each group of statements in RenderSQL.
 var sectionTitles = map[StepKind]string{
 	StepSchema:     "Schemas",
+	StepType:       "Types",
 	StepSequence:   "Sequences",
 	StepTable:      "Tables, with the tenant column and composite keys",
 	StepReference:  "Reference tables",

@@ -25,6 +25,13 @@ func (b *builder) checkRules() error {
 		b.checkForeignKeys(t)
 		b.checkManyToMany(t)
 	}
+	for _, ty := range p.usedTypes(p.included()) {
+		if ty.Kind == "other" {
+			for _, t := range tablesUsing(p.included(), ty) {
+				t.problem(userType(t, ty))
+			}
+		}
+	}
 	for _, cy := range p.Cycles {
 		if cy.Breakable {
 			continue

@@ -16,6 +16,7 @@ type StepKind string
 // Step kinds.
 const (
 	StepSchema     StepKind = "schema"      // CREATE SCHEMA IF NOT EXISTS
+	StepType       StepKind = "type"        // CREATE EXTENSION IF NOT EXISTS, CREATE TYPE ... AS ENUM, CREATE DOMAIN
 	StepSequence   StepKind = "sequence"    // CREATE SEQUENCE IF NOT EXISTS (serial and free-standing)
 	StepTable      StepKind = "table"       // CREATE TABLE, its partitions, sequence ownership, indexes
 	StepReference  StepKind = "reference"   // create_reference_table
@@ -33,6 +34,8 @@ type Step struct {
 	// calls); when Exec is "", SQL runs as is (DDL takes no parameters).
 	Exec string
 	Args []any
+
+	extension bool // a CREATE EXTENSION step (Object is the extension)
 }
 
 // Steps returns the target schema as statements: schemas, sequences,
@@ -44,6 +47,7 @@ func Steps(p *Plan) []Step {
 	included := p.included()
 	var steps []Step
 	steps = append(steps, schemaSteps(included, p.Catalog)...)
+	steps = append(steps, typeSteps(p.usedTypes(included))...)
 	steps = append(steps, sequenceSteps(p, included)...)
 	for _, t := range included {
 		steps = append(steps, p.tableStep(t))
@@ -128,7 +132,90 @@ func schemaSteps(tables []*Table, cat *schema.Catalog) []Step {
 			add(q.Name.Schema)
 		}
 	}
+	for _, ty := range cat.Types {
+		if ty.Kind == "enum" || ty.Kind == "domain" || ty.Kind == "extension" {
+			add(ty.Name.Schema)
+		}
+	}
 	return steps
+}
+
+// usedTypes are the user-defined types the tables' columns use.
+func (p *Plan) usedTypes(tables []*Table) []*schema.Type {
+	var out []*schema.Type
+	for _, ty := range p.Catalog.Types {
+		if len(tablesUsing(tables, ty)) > 0 {
+			out = append(out, ty)
+		}
+	}
+	return out
+}
+
+// tablesUsing lists the tables with a column of type ty (or an array of
+// it). The catalog is read with an empty search path, so format_type
+// prints user types schema-qualified, the way Name.String does.
+func tablesUsing(tables []*Table, ty *schema.Type) []*Table {
+	var out []*Table
+	for _, t := range tables {
+		for _, c := range t.Source.Columns {
+			if strings.TrimSuffix(c.Type, "[]") == ty.Name.String() {
+				out = append(out, t)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// typeSteps recreates enums and domains, and the extensions that bring
+// other types (one CREATE EXTENSION each). Enums come before domains,
+// which may be based on them.
+func typeSteps(types []*schema.Type) []Step {
+	var steps []Step
+	exts := map[string]bool{}
+	for _, kind := range []string{"extension", "enum", "domain"} {
+		for _, ty := range types {
+			if ty.Kind != kind {
+				continue
+			}
+			s := Step{Kind: StepType, Object: ty.Name.String()}
+			switch kind {
+			case "extension":
+				if exts[ty.Extension] {
+					continue
+				}
+				exts[ty.Extension] = true
+				s.Object, s.extension = ty.Extension, true
+				s.SQL = fmt.Sprintf("CREATE EXTENSION IF NOT EXISTS %s WITH SCHEMA %s;", db.Ident(ty.Extension), db.Ident(ty.Name.Schema))
+			case "enum":
+				labels := make([]string, len(ty.Labels))
+				for i, l := range ty.Labels {
+					labels[i] = literal(l)
+				}
+				s.SQL = fmt.Sprintf("CREATE TYPE %s AS ENUM (%s);", ty.Name.Quoted(), strings.Join(labels, ", "))
+			case "domain":
+				s.SQL = domainSQL(ty)
+			}
+			steps = append(steps, s)
+		}
+	}
+	return steps
+}
+
+func domainSQL(ty *schema.Type) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CREATE DOMAIN %s AS %s", ty.Name.Quoted(), ty.BaseType)
+	if ty.Default != "" {
+		b.WriteString(" DEFAULT " + ty.Default)
+	}
+	if ty.NotNull {
+		b.WriteString(" NOT NULL")
+	}
+	for _, c := range ty.Checks {
+		b.WriteString(" " + c)
+	}
+	b.WriteString(";")
+	return b.String()
 }
 
 // nextval finds the sequences a default expression draws from.

@@ -42,6 +42,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, schemas []string) (*Catalog, 
 		{"indexes", l.indexes},
 		{"sequences", l.sequences},
 		{"partitions", l.partitions},
+		{"types", l.types},
 	}
 	for _, s := range steps {
 		if err := s.run(ctx); err != nil {
@@ -51,6 +52,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, schemas []string) (*Catalog, 
 	cat := NewCatalog(l.list)
 	cat.SearchPath = l.path
 	cat.Sequences = l.seqs
+	cat.Types = l.typs
 	return cat, nil
 }
 
@@ -62,6 +64,7 @@ type loader struct {
 	byOID map[uint32]*Table
 	oids  []uint32
 	seqs  []*Sequence
+	typs  []*Type
 }
 
 // searchPath records the user's search path, then empties it for the rest
@@ -351,6 +354,49 @@ ORDER BY p.partrelid, n.nspname, c.relname`, l.oids)
 		if ns != nil {
 			t.Partitions = append(t.Partitions, Partition{Name: Name{Schema: *ns, Name: *name}, Bound: *bound})
 		}
+	}
+	return rows.Err()
+}
+
+// types reads the user-defined types the columns use, looking through
+// arrays to their element type.
+func (l *loader) types(ctx context.Context) error {
+	rows, err := l.tx.Query(ctx, `
+SELECT n.nspname, t.typname, t.typtype::text,
+       coalesce((SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid), '{}'),
+       coalesce((SELECT x.extname::text FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid
+                 WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e' LIMIT 1), ''),
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) ELSE '' END,
+       t.typnotnull, coalesce(pg_get_expr(t.typdefaultbin, 0), ''),
+       coalesce((SELECT array_agg(pg_get_constraintdef(c.oid) ORDER BY c.conname) FROM pg_constraint c WHERE c.contypid = t.oid), '{}')
+FROM pg_type t
+JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND t.oid IN (SELECT CASE WHEN at.typcategory = 'A' AND at.typelem <> 0 THEN at.typelem ELSE at.oid END
+                FROM pg_attribute a JOIN pg_type at ON at.oid = a.atttypid
+                WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped)
+ORDER BY n.nspname, t.typname`, l.oids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		t := &Type{}
+		var typtype string
+		if err := rows.Scan(&t.Name.Schema, &t.Name.Name, &typtype, &t.Labels, &t.Extension, &t.BaseType, &t.NotNull, &t.Default, &t.Checks); err != nil {
+			return err
+		}
+		switch {
+		case t.Extension != "":
+			t.Kind = "extension"
+		case typtype == "e":
+			t.Kind = "enum"
+		case typtype == "d":
+			t.Kind = "domain"
+		default:
+			t.Kind = "other"
+		}
+		l.typs = append(l.typs, t)
 	}
 	return rows.Err()
 }

@@ -100,5 +100,6 @@ func (c *Catalog) Clone() *Catalog {
 	out := NewCatalog(tables)
 	out.SearchPath = append([]string(nil), c.SearchPath...)
 	out.Sequences = c.Sequences // read-only
+	out.Types = c.Types
 	return out
 }

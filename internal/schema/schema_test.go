@@ -112,7 +112,9 @@ func TestLoadSchemasPartitionsAndOddNames(t *testing.T) {
 	t.Parallel()
 	cat := load(t, `
 CREATE SCHEMA "Sales Ops";
-CREATE TYPE "Sales Ops"."Mood" AS ENUM ('ok');
+CREATE TYPE "Sales Ops"."Mood" AS ENUM ('ok', 'not ''ok''');
+CREATE DOMAIN public.posint AS int NOT NULL DEFAULT 1 CHECK (VALUE > 0);
+CREATE TABLE public.d (id int PRIMARY KEY, p posint, moods "Sales Ops"."Mood"[]);
 CREATE TABLE "Sales Ops"."Tenant" ("Tenant ID" uuid PRIMARY KEY, "select" text, "naïve" int, m "Sales Ops"."Mood");
 CREATE TABLE "Sales Ops"."Order ""x""" ("Tenant ID" uuid NOT NULL REFERENCES "Sales Ops"."Tenant", n int);
 CREATE TABLE public.event (id bigint, at date NOT NULL, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
@@ -120,7 +122,11 @@ CREATE TABLE public.event_2024 PARTITION OF public.event FOR VALUES FROM ('2024-
 CREATE TABLE public.event_2025 PARTITION OF public.event FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
 CREATE SCHEMA tenantmover; CREATE TABLE tenantmover.run (id int);
 `)
-	require.Equal(t, []string{`"Sales Ops"."Order ""x"""`, `"Sales Ops"."Tenant"`, "public.event"}, names(cat.Tables))
+	require.Equal(t, []string{`"Sales Ops"."Order ""x"""`, `"Sales Ops"."Tenant"`, "public.d", "public.event"}, names(cat.Tables))
+	require.Equal(t, []*schema.Type{
+		{Name: schema.Name{Schema: "Sales Ops", Name: "Mood"}, Kind: "enum", Labels: []string{"ok", "not 'ok'"}, Checks: []string{}},
+		{Name: name("posint"), Kind: "domain", Labels: []string{}, BaseType: "integer", NotNull: true, Default: "1", Checks: []string{"CHECK ((VALUE > 0))"}},
+	}, cat.Types)
 	event := cat.Table(name("event"))
 	require.True(t, event.Partitioned)
 	require.Equal(t, "RANGE (at)", event.PartitionKey)

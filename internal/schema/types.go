@@ -23,7 +23,27 @@ type Catalog struct {
 	// Sequences are the sequences of the schemas read and those owned by
 	// their columns, sorted by name.
 	Sequences []*Sequence
-	byName    map[Name]*Table
+	// Types are the user-defined types the tables' columns use (element
+	// types for arrays), sorted by name.
+	Types  []*Type
+	byName map[Name]*Table
+}
+
+// Type is a user-defined type a column uses.
+type Type struct {
+	Name Name
+	// Kind is "enum", "domain", "extension" (the type comes with an
+	// extension, named in Extension) or "other" (composite, range, base
+	// types from C code): the target needs it before its tables.
+	Kind      string
+	Labels    []string // enum labels in order
+	Extension string
+	// Domain is the domain's base type, NotNull, Default and Checks
+	// (pg_get_constraintdef).
+	BaseType string
+	NotNull  bool
+	Default  string
+	Checks   []string
 }
 
 // Sequence is one sequence with the options needed to recreate it.
