@@ -50,6 +50,8 @@ type config struct {
 	runs    int
 	workers int
 	reuse   bool
+	// countsOnly leaves out the slower verify variants.
+	countsOnly bool
 }
 
 func run(ctx context.Context) error {
@@ -58,8 +60,9 @@ func run(ctx context.Context) error {
 	runs := flag.Int("runs", 3, "timed runs of each (the median is reported), after one warm-up")
 	workers := flag.Int("workers", verify.DefaultWorkers, "verify workers; the baseline runs as many tables at a time")
 	reuse := flag.Bool("reuse", false, "keep and reuse the databases tm_bench_source/tm_bench_target if they exist")
+	countsOnly := flag.Bool("counts-only", false, "time only the baseline and verify --skip-invariant")
 	flag.Parse()
-	c := config{size: *size, runs: *runs, workers: *workers, reuse: *reuse}
+	c := config{size: *size, runs: *runs, workers: *workers, reuse: *reuse, countsOnly: *countsOnly}
 	if *admin == "" {
 		srv, err := pgtest.Start(pgtest.Options{Settings: map[string]string{"shared_buffers": "'2GB'", "work_mem": "'64MB'"}})
 		if err != nil {
@@ -192,6 +195,9 @@ func measure(ctx context.Context, c config) error {
 		{name: "verify --checksum --skip-invariant", fn: func() error {
 			return verifyWith(ctx, src, dst, c, p, verify.Config{Checksum: true, SkipInvariant: true})
 		}},
+	}
+	if c.countsOnly {
+		steps = steps[:2]
 	}
 	for r := 0; r <= c.runs; r++ {
 		for i := range steps {
