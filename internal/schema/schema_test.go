@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -199,7 +201,20 @@ func TestLoadIsAFewQueries(t *testing.T) {
 		fmt.Fprintf(&ddl, "CREATE TABLE t%d (id serial PRIMARY KEY, p int NOT NULL REFERENCES t%d, v text UNIQUE, CHECK (id > 0));\n", i, i-1)
 		fmt.Fprintf(&ddl, "CREATE INDEX ON t%d (v, p);\n", i)
 	}
-	cat := load(t, ddl.String())
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(env.NewDB(t))
+	require.NoError(t, err)
+	counter := &queryCounter{}
+	cfg.ConnConfig.Tracer = counter
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	_, err = pool.Exec(ctx, ddl.String())
+	require.NoError(t, err)
+	counter.n.Store(0)
+	cat, err := schema.Load(ctx, pool, nil)
+	require.NoError(t, err)
+	big := counter.n.Load()
 	require.Len(t, cat.Tables, 300)
 	order, cycles := cat.Order()
 	require.Empty(t, cycles)
@@ -210,4 +225,22 @@ func TestLoadIsAFewQueries(t *testing.T) {
 	require.Len(t, last.Uniques, 1)
 	require.Len(t, last.Indexes, 1)
 	require.Len(t, last.Checks, 1)
+
+	_, err = pool.Exec(ctx, "DROP SCHEMA public CASCADE; CREATE SCHEMA public; CREATE TABLE a (id int PRIMARY KEY)")
+	require.NoError(t, err)
+	counter.n.Store(0)
+	_, err = schema.Load(ctx, pool, nil)
+	require.NoError(t, err)
+	require.Equal(t, big, counter.n.Load(), "300 tables take the same statements as one")
+	require.LessOrEqual(t, big, int64(12))
 }
+
+// queryCounter counts the statements a pool sends.
+type queryCounter struct{ n atomic.Int64 }
+
+func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	q.n.Add(1)
+	return ctx
+}
+
+func (q *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
