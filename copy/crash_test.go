@@ -120,3 +120,37 @@ func crashAndResume(t *testing.T, bin, srcURL, dstURL string, src, dst *pgxpool.
 	}
 	require.Zero(t, count(t, dst, "SELECT count(*) FROM tenantmover.units WHERE state <> 'done'"))
 }
+
+// Ctrl-C stops the copy with exit status 130, the run is marked
+// interrupted, and the same command resumes it.
+func TestInterruptThenResume(t *testing.T) {
+	t.Parallel()
+	bin := buildTool(t)
+	srcURL, dstURL, src, dst, p := monolithPair(t, tinyMonolith())
+	listener := chunkListener(t, dstURL)
+	args := []string{"copy", "--source", srcURL, "--target", dstURL, "--tenant-table", "store", "--chunk-rows", "100", "--no-progress"}
+	cmd := osexec.Command(bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := listener.WaitForNotification(ctx)
+	require.NoError(t, err)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	err = cmd.Wait()
+	var exit *osexec.ExitError
+	require.ErrorAs(t, err, &exit, stderr.String())
+	require.Equal(t, 130, exit.ExitCode(), stderr.String())
+	require.Contains(t, stderr.String(), "rerun the same command to resume")
+	var status string
+	require.NoError(t, dst.QueryRow(ctx, "SELECT status FROM tenantmover.runs WHERE name = 'copy'").Scan(&status))
+	require.Equal(t, "interrupted", status)
+
+	out, err := osexec.Command(bin, append(args, "--format", "json")...).Output()
+	require.NoError(t, err)
+	var rep pgcopy.Report
+	require.NoError(t, json.Unmarshal(out, &rep))
+	require.Positive(t, rep.ChunksSkipped)
+	requireSame(t, src, dst, p)
+}

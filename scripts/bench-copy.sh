@@ -41,8 +41,6 @@ log() { echo "bench-copy: $*" >&2; }
 [[ -x /usr/bin/time ]] || { log "/usr/bin/time is missing: apt-get install -y time"; exit 1; }
 BIN=$(mktemp -d)/tenantmover
 go build -o "$BIN" ./cmd/tenantmover
-fresh=no
-[[ -f $TENANTMOVER_DEV_DIR/nodes ]] || fresh=yes
 if [[ $KEEP == no ]]; then trap 'scripts/dev-cluster.sh stop' EXIT; fi
 exports=$(scripts/dev-cluster.sh start)
 eval "$exports"
@@ -53,13 +51,15 @@ PLAIN="postgres://postgres@127.0.0.1:$TARGET_PORT/tm_plain?sslmode=disable"
 
 q() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 
-if [[ $fresh == yes ]]; then
+# The source is generated once per size and kept with --keep.
+if [[ $(cat "$TENANTMOVER_DEV_DIR/bench-size" 2>/dev/null) != "$SIZE" ]]; then
 	log "generating the $SIZE monolith and backfilling store_id"
-	go run ./scripts/gen-monolith --url "$SRC" --size "$SIZE" --workers 2 >&2
+	go run ./scripts/gen-monolith --url "$SRC" --size "$SIZE" --workers 2 --drop >&2
 	q "$SRC" -c "ALTER TABLE purchase ADD COLUMN store_id bigint;
 		UPDATE purchase p SET store_id = pr.store_id FROM product pr WHERE pr.id = p.product_id;
 		ALTER TABLE refund ADD COLUMN store_id bigint;
 		UPDATE refund r SET store_id = p.store_id FROM purchase p WHERE p.id = r.purchase_id" -c "VACUUM ANALYZE"
+	echo "$SIZE" >"$TENANTMOVER_DEV_DIR/bench-size"
 fi
 
 # targets lists "name url" of the targets to measure, creating their schema.
