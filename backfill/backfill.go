@@ -154,7 +154,7 @@ func (b *backfiller) prepare(ctx context.Context, tgts []*target) ([]*job, error
 	}
 	var jobs []*job
 	for _, t := range tgts {
-		j := &job{target: t, sizer: newSizer(b.cfg), filled: make(chan struct{}), started: time.Now(),
+		j := &job{target: t, sizer: newSizer(b.cfg), filled: make(chan struct{}),
 			rep: &TableReport{Table: t.name, Column: t.column, Parent: t.hop.To.String(), ParentColumn: t.parentColumn}}
 		b.report.Tables = append(b.report.Tables, j.rep)
 		onRetry := func(error) { j.rep.retried() }
@@ -220,6 +220,7 @@ func (b *backfiller) finish(ctx context.Context, jobs []*job) error {
 
 func (b *backfiller) finishTable(ctx context.Context, j *job) error {
 	rep := j.rep
+	start := time.Now()
 	b.progress.send(Progress{Table: j.name, Stage: StageIndex, Done: rep.RowsVisitedBefore + rep.RowsVisited, Total: j.total, Updated: rep.RowsUpdated, Batches: rep.Batches})
 	var err error
 	if rep.Index, err = ensureIndex(ctx, b.pool, j.target); err != nil {
@@ -234,7 +235,7 @@ func (b *backfiller) finishTable(ctx context.Context, j *job) error {
 		}
 		rep.NotNullAdded = true
 	}
-	rep.DurationMS = time.Since(j.started).Milliseconds()
+	rep.DurationMS = rep.FillMS + time.Since(start).Milliseconds()
 	info := tableInfo{Orphans: rep.Orphans, Index: rep.Index, NotNull: rep.NotNullAdded}
 	if err := b.ckpt.SetTableState(ctx, nil, phase, j.name, "done", info); err != nil {
 		return err

@@ -76,8 +76,23 @@ func (f *filler) runUnit(ctx context.Context, j *job, u checkpoints.Unit) error 
 // retryBatch runs the next batch after *cursor, retrying lock timeouts
 // (with half the rows), conflicts and lost connections with backoff.
 func (f *filler) retryBatch(ctx context.Context, j *job, u checkpoints.Unit, cursor *[]string) (batchResult, error) {
+	reload := false
 	for attempt := 0; ; attempt++ {
-		res, err := f.batch(ctx, j, u, *cursor, j.sizer.next())
+		var res batchResult
+		var err error
+		if reload {
+			// The connection died, perhaps after the commit went
+			// through: continue from what the checkpoint says.
+			var done bool
+			if done, err = f.reloadCursor(ctx, j, u.ID, cursor); err == nil && done {
+				// The unit's last batch committed; how many keys
+				// it walked is in the checkpoint only.
+				return batchResult{end: u.Hi, last: true}, nil
+			}
+		}
+		if err == nil {
+			res, err = f.batch(ctx, j, u, *cursor, j.sizer.next())
+		}
 		if err == nil {
 			return res, nil
 		}
@@ -86,19 +101,13 @@ func (f *filler) retryBatch(ctx context.Context, j *job, u checkpoints.Unit, cur
 			return res, fmt.Errorf("backfilling %s (unit %d): %w", j.name, u.ID, err)
 		}
 		if attempt+1 >= f.cfg.MaxRetries {
-			return res, fmt.Errorf("backfilling %s (unit %d): giving up after %d attempts (%s): the rows are busy; rerun to resume, or raise --max-retries or the lock timeout: %w",
+			return res, fmt.Errorf("backfilling %s (unit %d): giving up after %d attempts (%s): the rows are busy or the server unreachable; rerun to resume, or raise --max-retries or --lock-timeout: %w",
 				j.name, u.ID, attempt+1, class, err)
 		}
 		j.rep.retried()
-		switch class {
-		case db.LockTimeout:
+		reload = reload || class == db.ConnectionLost
+		if class == db.LockTimeout {
 			j.sizer.halve()
-		case db.ConnectionLost:
-			// The commit may have happened before the connection
-			// died: continue from what the checkpoint says.
-			if err := f.reloadCursor(ctx, j, u.ID, cursor); err != nil && !db.IsRetryable(err) {
-				return res, err
-			}
 		}
 		if err := f.cfg.Backoff.Wait(ctx, attempt); err != nil {
 			return res, err
@@ -106,17 +115,20 @@ func (f *filler) retryBatch(ctx context.Context, j *job, u checkpoints.Unit, cur
 	}
 }
 
-func (f *filler) reloadCursor(ctx context.Context, j *job, id int, cursor *[]string) error {
+// reloadCursor reads unit id's cursor from its checkpoint, and whether the
+// unit is complete.
+func (f *filler) reloadCursor(ctx context.Context, j *job, id int, cursor *[]string) (bool, error) {
 	units, err := f.run.Units(ctx, phase, j.name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, u := range units {
 		if u.ID == id {
 			*cursor = u.Cursor
+			return u.State == checkpoints.Done, nil
 		}
 	}
-	return nil
+	return false, fmt.Errorf("%s unit %d has no checkpoint: was the run restarted by another process?", j.name, id)
 }
 
 // batch fills the keys (cursor, end] of unit u, where end is size keys

@@ -156,3 +156,29 @@ func TestCancelledRunIsInterrupted(t *testing.T) {
 	fill(t, pool, p, fastConfig())
 	require.Zero(t, count(t, pool, storeWrong))
 }
+
+// A backend killed in the middle of a batch (here by a trigger of the
+// application's that terminates its own session the first three times it
+// sees a filled row) is a lost connection: the batch is retried from the
+// checkpointed cursor and the result is complete and counted once.
+func TestLostConnectionRetried(t *testing.T) {
+	t.Parallel()
+	pool, _ := source(t, storeSchema+`
+ALTER TABLE purchase ADD COLUMN store_id bigint;
+CREATE SEQUENCE kills;
+CREATE FUNCTION kill_session() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.store_id IS NOT NULL AND nextval('kills') <= 3 THEN
+    PERFORM pg_terminate_backend(pg_backend_pid());
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER kill_session BEFORE UPDATE ON purchase FOR EACH ROW EXECUTE FUNCTION kill_session();`)
+	p := buildPlan(t, pool, plan.Config{TenantTable: "store"})
+	rep := fill(t, pool, p, fastConfig())
+	purchase := tableReport(t, rep, "public.purchase")
+	require.GreaterOrEqual(t, purchase.Retries, 3)
+	require.EqualValues(t, 12000, purchase.RowsVisited)
+	require.EqualValues(t, 12000, count(t, pool, "SELECT sum(rows) FROM tenantmover.units WHERE table_name = 'public.purchase'"))
+	require.Zero(t, count(t, pool, storeWrong))
+}

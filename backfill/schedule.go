@@ -63,6 +63,7 @@ func (f *filler) fillTable(ctx context.Context, j *job, slots chan struct{}, par
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	j.rep.FillMS = time.Since(j.started).Milliseconds()
 	close(j.filled)
 	f.progress.send(Progress{Table: j.name, Stage: StageFilled, Done: j.rep.RowsVisitedBefore + j.rep.RowsVisited, Total: j.total,
 		Updated: j.rep.RowsUpdated, Batches: j.rep.Batches})

@@ -24,8 +24,11 @@ const phase = "backfill"
 // fills) never make the run longer, and a resume walks exactly the same
 // ranges.
 const (
-	maxUnits       = 64
-	sampleRowsEach = 64      // sampled keys per unit to pick bounds from
+	maxUnits = 64
+	// sampleRowsEach is how many sampled keys per unit place the bounds:
+	// SYSTEM sampling reads whole pages of neighbouring keys, so even bounds
+	// need many pages.
+	sampleRowsEach = 1000
 	exactCountMax  = 1 << 20 // count rows exactly below this estimate
 )
 
