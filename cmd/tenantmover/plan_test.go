@@ -125,3 +125,23 @@ func TestPlanCommandApplyPlainTarget(t *testing.T) {
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "already hold rows")
 }
+
+// TestPlanCommandApplyCitus: plan --apply builds the sample monolith's
+// schema on a real Citus cluster, every table distributed or reference.
+func TestPlanCommandApplyCitus(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := monolithDB(t)
+	dst := env.NewCitusDB(t).Coordinator
+	code, _, stderr := runCLI(t, "plan", "--source", src, "--tenant-table", "store", "--apply", "--target", dst, "--no-progress")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stderr, "4 distributed, 4 reference")
+	pool, err := pgxpool.New(ctx, dst)
+	require.NoError(t, err)
+	defer pool.Close()
+	var distributed, reference int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE citus_table_type = 'distributed'),
+		count(*) FILTER (WHERE citus_table_type = 'reference') FROM citus_tables`).Scan(&distributed, &reference))
+	require.Equal(t, 4, distributed)
+	require.Equal(t, 4, reference)
+}
