@@ -576,7 +576,9 @@ func twoProcesses(t *testing.T, tm tmBinary, command string) {
 		dstBefore = fingerprint(t, dst)
 	}
 
+	started := time.Now()
 	b := tm.run(t, args...)
+	t.Logf("B was refused after %s", time.Since(started).Round(100*time.Millisecond))
 	b.expect(t, exit1, `run "busy" is being worked on by another tenantmover process`, fmt.Sprintf("pid %d", holder))
 	requireUnchanged(t, srcBefore, src, "the source (B must not touch it)")
 	if dst != "" {
