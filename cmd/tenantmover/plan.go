@@ -130,7 +130,9 @@ func blockingError(c *cli.Context, format string, blocking map[schema.Name][]pla
 	if c.Bool("apply") {
 		msg += "; nothing was applied"
 	}
-	fmt.Fprintln(stderrOf(c), msg)
+	if format != "text" || c.Bool("apply") { // the text report already ends with the count
+		fmt.Fprintln(stderrOf(c), msg)
+	}
 	return &differencesError{msg: msg}
 }
 

@@ -47,8 +47,9 @@ const (
 	// supported as the referencing table of a foreign constraint").
 	CodeReferenceToDistributed = "reference_to_distributed"
 	// CodeManyToManyNotDistributed: a join table between a distributed table
-	// and another left undistributed; it fails at runtime ("consistency
-	// check on SPI tuple count failed") or at creation.
+	// and another, left undistributed; its key to the distributed table is
+	// not enforced (older Citus: "consistency check on SPI tuple count
+	// failed" at runtime; Citus 13: deletes leave orphans silently).
 	CodeManyToManyNotDistributed = "many_to_many_not_distributed"
 	// CodeNullablePath: the tenant path has a nullable key; rows with NULL
 	// there get no tenant (backfill reports them as orphans).
@@ -182,8 +183,8 @@ func referenceToDistributed(t *Table, fk schema.ForeignKey) Problem {
 func manyToManyNotDistributed(t *Table, fk schema.ForeignKey) Problem {
 	return Problem{
 		Code: CodeManyToManyNotDistributed,
-		Message: fmt.Sprintf("%s joins the distributed table %s to other tables but would not be distributed: its foreign-key checks against %s fail at runtime (\"consistency check on SPI tuple count failed\") or Citus refuses the key",
-			t.Name(), fk.RefTable, fk.RefTable),
+		Message: fmt.Sprintf("%s joins the distributed table %s to other tables but would not be distributed: its foreign key to %s cannot be enforced across nodes (older Citus fails at runtime with \"consistency check on SPI tuple count failed\"; Citus 13 lets a delete on %s leave rows here pointing at nothing)",
+			t.Name(), fk.RefTable, fk.RefTable, fk.RefTable),
 		Remedy:   fmt.Sprintf("distribute it with the tenant: drop --reference %s (it has a path through %s)", t.Name(), readable(fk.Columns)),
 		Blocking: true,
 	}
