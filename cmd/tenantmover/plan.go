@@ -130,9 +130,7 @@ func blockingError(c *cli.Context, format string, blocking map[schema.Name][]pla
 	if c.Bool("apply") {
 		msg += "; nothing was applied"
 	}
-	if format != "text" || c.Bool("apply") { // the text report already ends with the count
-		fmt.Fprintln(stderrOf(c), msg)
-	}
+	// run() prints msg as the command's last line.
 	return &differencesError{msg: msg}
 }
 
