@@ -110,16 +110,15 @@ func (v *verifier) mergeTable(ctx context.Context, s *spec, sum *TableSummary, p
 	if filter {
 		args = []any{v.cfg.Tenants}
 	}
-	sc, err := v.src.open(ctx, s.src.aggregateSQL(checksum, filter, false), args...)
+	cursors, err := openAll(ctx, []query{
+		{on: v.src, sql: s.src.aggregateSQL(checksum, filter, false), args: args},
+		{on: v.dst, sql: s.dst.aggregateSQL(checksum, filter, false), args: args},
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer sc.close()
-	dc, err := v.dst.open(ctx, s.dst.aggregateSQL(checksum, filter, false), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer dc.close()
+	defer closeAll(cursors)
+	sc, dc := cursors[0], cursors[1]
 
 	var diffs []tenantDiff
 	streams := []reader[group]{groupReader("source", sc, checksum, false), groupReader("target", dc, checksum, false)}

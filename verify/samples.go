@@ -41,16 +41,15 @@ func narrow(ctx context.Context, a, b side, ra, rb relation, tenant sortKey, che
 	if ra.tenant != "" && !tenant.null {
 		args = []any{tenant.text}
 	}
-	ca, err := a.open(ctx, ra.rowsSQL(checksum, tenant.null), args...)
+	cursors, err := openAll(ctx, []query{
+		{on: a, sql: ra.rowsSQL(checksum, tenant.null), args: args},
+		{on: b, sql: rb.rowsSQL(checksum, tenant.null), args: args},
+	})
 	if err != nil {
 		return out, err
 	}
-	defer ca.close()
-	cb, err := b.open(ctx, rb.rowsSQL(checksum, tenant.null), args...)
-	if err != nil {
-		return out, err
-	}
-	defer cb.close()
+	defer closeAll(cursors)
+	ca, cb := cursors[0], cursors[1]
 	streams := []reader[item]{itemReader(a.name, ca, checksum), itemReader(b.name, cb, checksum)}
 	err = mergeSorted(streams, func(it item) sortKey { return it.key }, func(at []*item) (bool, error) {
 		switch {

@@ -133,7 +133,6 @@ func (v *verifier) countShard(table string, placements int, diffs []Difference) 
 type placementReader struct {
 	p  citus.Placement
 	on side
-	c  *cursor
 }
 
 // checkPlacements aggregates per tenant on every placement of the shard at
@@ -155,28 +154,30 @@ func (v *verifier) checkPlacements(ctx context.Context, nodes *nodePools, t shar
 		args = []any{v.cfg.Tenants}
 	}
 	readers := make([]placementReader, len(t.shard.Placements))
-	streams := make([]reader[group], len(readers))
+	queries := make([]query, len(readers))
 	for i, p := range t.shard.Placements {
 		on, err := nodes.side(ctx, p.Node)
 		if err != nil {
 			return nil, err
 		}
-		c, err := on.open(ctx, rel.aggregateSQL(v.cfg.Checksum, filter, hashed), args...)
-		if err != nil {
-			return nil, err
-		}
-		defer c.close()
-		readers[i] = placementReader{p: p, on: on, c: c}
-		streams[i] = groupReader(on.name, c, v.cfg.Checksum, hashed)
+		readers[i] = placementReader{p: p, on: on}
+		queries[i] = query{on: on, sql: rel.aggregateSQL(v.cfg.Checksum, filter, hashed), args: args}
+	}
+	cursors, err := openAll(ctx, queries)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(cursors)
+	streams := make([]reader[group], len(readers))
+	for i, c := range cursors {
+		streams[i] = groupReader(readers[i].on.name, c, v.cfg.Checksum, hashed)
 	}
 	var diffs []tenantDiff
 	err = mergeSorted(streams, func(g group) sortKey { return g.key }, func(at []*group) (bool, error) {
 		diffs = append(diffs, v.placementDiffs(t, readers, at, hashed)...)
 		return false, nil
 	})
-	for _, r := range readers {
-		r.c.close()
-	}
+	closeAll(cursors)
 	if err != nil {
 		return nil, err
 	}

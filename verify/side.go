@@ -2,9 +2,11 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -107,4 +109,44 @@ func (s side) each(ctx context.Context, sql string, args []any, fn func(pgx.Rows
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
 	return nil
+}
+
+// query is one cursor to open: a side and its statement.
+type query struct {
+	on   side
+	sql  string
+	args []any
+}
+
+// openAll opens the queries at the same time and returns their cursors in
+// order. They must be opened concurrently: pgx's Query returns only once
+// the first row arrives, which for an aggregate is when the scan is done,
+// so opening them one after the other would run the scans one after the
+// other. On error every opened cursor is closed.
+func openAll(ctx context.Context, queries []query) ([]*cursor, error) {
+	cursors := make([]*cursor, len(queries))
+	errs := make([]error, len(queries))
+	var wg sync.WaitGroup
+	for i, q := range queries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cursors[i], errs[i] = q.on.open(ctx, q.sql, q.args...)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		closeAll(cursors)
+		return nil, err
+	}
+	return cursors, nil
+}
+
+// closeAll closes every opened cursor.
+func closeAll(cursors []*cursor) {
+	for _, c := range cursors {
+		if c != nil {
+			c.close()
+		}
+	}
 }
