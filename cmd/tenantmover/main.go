@@ -33,7 +33,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, args)
 	code := exitCode(ctx, err)
-	if err != nil && code != exitDifferences {
+	if err != nil {
 		fmt.Fprintln(stderr, "tenantmover:", errorMessage(ctx, err))
 	}
 	return code

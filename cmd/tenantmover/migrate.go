@@ -94,20 +94,20 @@ type phaseReport struct {
 	Note          string  `json:"note,omitempty"`
 }
 
-// phase is one named step of the migration. Phases record their completion
+// phase is one named step of the migration after plan (which runs before the
+// run is recorded, see runMigrate). Phases record their completion
 // in the run's checkpoint; resumable ones (backfill, copy) also resume
 // inside themselves, so a phase interrupted halfway continues where it was.
 type phase struct {
 	name string
 	// always phases run even when an earlier run completed them: they only
-	// read (plan, verify).
+	// read (verify).
 	always bool
 	do     func(ctx context.Context, pr *phaseReport) error
 }
 
 func (m *migration) phases() []phase {
 	return []phase{
-		{name: "plan", always: true, do: m.planPhase},
 		{name: "backfill", do: m.backfillPhase},
 		{name: "schema", do: m.schemaPhase},
 		{name: "copy", do: m.copyPhase},
@@ -122,12 +122,20 @@ func runMigrate(c *cli.Context) error {
 		return err
 	}
 	defer m.close()
+	started := time.Now()
+	// Plan before the run is recorded: a run that fails on a typo in its
+	// options has done nothing and must not pin those options.
+	planned := phaseReport{Name: "plan", Status: "done"}
+	if err := m.planPhase(c.Context, &planned); err != nil {
+		return err
+	}
+	planned.Seconds = time.Since(started).Seconds()
+	m.report.Phases = append(m.report.Phases, planned)
 	unlock, err := m.begin(c.Context)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	started := time.Now()
 	err = m.runPhases(c.Context)
 	m.report.Seconds = time.Since(started).Seconds()
 	m.printReport()
@@ -198,7 +206,43 @@ func (m *migration) begin(ctx context.Context) (func(), error) {
 		return nil, err
 	}
 	m.report.Resumed = m.run.Resumed
+	if m.c.Bool("restart") {
+		// The phases restart when they run, which may be after a crash:
+		// record that they must, so a resumed run still starts them over.
+		for _, ph := range restartablePhases {
+			if err := m.run.SetTableState(ctx, nil, "migrate", restartKey(ph), "pending", nil); err != nil {
+				unlock()
+				return nil, err
+			}
+		}
+	}
 	return unlock, nil
+}
+
+// restartablePhases are the phases with checkpoints of their own, which a
+// --restart must start over.
+var restartablePhases = []string{"backfill", "copy"}
+
+func restartKey(phase string) string { return "restart " + phase }
+
+// restartPending reports whether a --restart of this run still has to
+// start phase over.
+func (m *migration) restartPending(ctx context.Context, phase string) (bool, error) {
+	states, err := m.run.Tables(ctx, "migrate")
+	if err != nil {
+		return false, err
+	}
+	for _, s := range states {
+		if s.Table == restartKey(phase) {
+			return s.State == "pending", nil
+		}
+	}
+	return false, nil
+}
+
+// restartDone records that phase was started over.
+func (m *migration) restartDone(ctx context.Context, phase string) error {
+	return m.run.SetTableState(ctx, nil, "migrate", restartKey(phase), "done", nil)
 }
 
 // runPhases runs each phase in order, skipping those an earlier run of the
@@ -273,13 +317,20 @@ func (m *migration) buildPlan(ctx context.Context) error {
 }
 
 func (m *migration) backfillPhase(ctx context.Context, pr *phaseReport) error {
+	restart, err := m.restartPending(ctx, "backfill")
+	if err != nil {
+		return err
+	}
 	rep, err := backfill.Run(ctx, m.src, m.plan, backfill.Config{
 		Workers:   m.c.Int("workers"),
 		BatchTime: m.c.Duration("batch-time"),
 		RunName:   m.report.Run + ".backfill",
-		Restart:   m.c.Bool("restart"),
+		Restart:   restart,
 	}, backfillMeter(m.c))
 	if err != nil {
+		return err
+	}
+	if err := m.restartDone(ctx, "backfill"); err != nil {
 		return err
 	}
 	for _, t := range rep.Tables {
@@ -297,7 +348,14 @@ func (m *migration) backfillPhase(ctx context.Context, pr *phaseReport) error {
 func (m *migration) schemaPhase(ctx context.Context, pr *phaseReport) error {
 	err := plan.Apply(ctx, m.dst, m.plan, plan.WithoutForeignKeys())
 	var notEmpty *plan.TargetNotEmptyError
-	if errors.As(err, &notEmpty) && m.c.Bool("restart") {
+	if !errors.As(err, &notEmpty) {
+		return err
+	}
+	restart, perr := m.restartPending(ctx, "copy")
+	if perr != nil {
+		return perr
+	}
+	if restart {
 		// The tables exist from the run being restarted; copy empties them.
 		pr.Note = "tables exist; the restarted copy empties them"
 		return nil
@@ -311,15 +369,22 @@ func (m *migration) copyPhase(ctx context.Context, pr *phaseReport) error {
 	if err := m.buildPlan(ctx); err != nil {
 		return err
 	}
+	restart, err := m.restartPending(ctx, "copy")
+	if err != nil {
+		return err
+	}
 	display := newCopyDisplay(m.c, false)
 	rep, err := pgcopy.Run(ctx, m.srcURL, m.dstURL, m.plan, pgcopy.Config{
 		Workers:   m.c.Int("workers"),
 		ChunkRows: m.c.Int64("chunk-rows"),
 		RunName:   m.report.Run + ".copy",
-		Restart:   m.c.Bool("restart"),
+		Restart:   restart,
 	}, display.event)
 	display.close()
 	if err != nil {
+		return err
+	}
+	if err := m.restartDone(ctx, "copy"); err != nil {
 		return err
 	}
 	pr.Rows, pr.Bytes = rep.Rows, rep.Bytes
@@ -381,7 +446,7 @@ func (m *migration) printReport() {
 	tabular(w, []string{"PHASE", "STATUS", "TIME", "ROWS", "THROUGHPUT", "NOTE"}, rows)
 	switch {
 	case !r.Finished:
-		fmt.Fprintln(w, "not finished: rerun the same command to resume")
+		fmt.Fprintln(w, "not finished: finished work is kept; once the error below is dealt with, rerun the same command to resume")
 	case r.Match:
 		fmt.Fprintf(w, "verified: every tenant of every table matches (%.1fs in all)\n", r.Seconds)
 	default:

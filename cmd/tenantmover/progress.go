@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
@@ -78,8 +81,15 @@ func (m *meter) rate() int64 {
 	return int64(float64(m.done) / s)
 }
 
-// tabular writes aligned columns for human output.
+// tabular writes aligned columns for human output. Cells are shown on one
+// line: control characters in names and tenant values (a newline in a text
+// key) are escaped, so they cannot split or forge a row.
 func tabular(w io.Writer, header []string, rows [][]string) {
+	for _, r := range rows {
+		for i, cell := range r {
+			r[i] = oneLineCell(cell)
+		}
+	}
 	widths := make([]int, len(header))
 	for i, h := range header {
 		widths[i] = len([]rune(h))
@@ -104,4 +114,14 @@ func tabular(w io.Writer, header []string, rows [][]string) {
 	for _, r := range rows {
 		line(r)
 	}
+}
+
+// oneLineCell escapes control characters as Go does in strings (\n, \t,
+// \x1b), leaving every other character, quotes included, as it is.
+func oneLineCell(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	q := strconv.Quote(s)
+	return strings.ReplaceAll(q[1:len(q)-1], `\"`, `"`)
 }

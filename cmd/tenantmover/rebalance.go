@@ -442,9 +442,8 @@ func checkCountsAfter(c *cli.Context, pool *pgxpool.Pool, tables []citus.Table, 
 		fmt.Fprintf(stderrOf(c), "Verified: %d rows of %d tenant/table pairs in %d tables, identical before and after.\n", after.Rows(), after.Tenants(), len(after))
 		return nil
 	}
-	msg := (&citus.CountsChangedError{Diffs: diffs}).Error()
-	fmt.Fprintln(stderrOf(c), "VERIFY FAILED:", msg)
-	return &differencesError{msg: msg}
+	fmt.Fprintln(stderrOf(c), "VERIFY FAILED:", (&citus.CountsChangedError{Diffs: diffs}).Error())
+	return &differencesError{msg: fmt.Sprintf("per-tenant row counts changed for %d tenant/table pairs (listed above)", len(diffs))}
 }
 
 // ---- stop ----
