@@ -152,8 +152,12 @@ func printCopySummary(w io.Writer, r *pgcopy.Report) {
 	tabular(w, []string{"TABLE", "KIND", "ROWS", "BYTES", "CHUNKS COPIED", "SKIPPED (DONE BEFORE)", "SECONDS", "NOTE"}, rows)
 	fmt.Fprintf(w, "\ncopied %d rows (%s) of %d tables in %.1fs: %.0f rows/s, %s/s; %d chunks copied, %d done before\n",
 		r.Rows, humanBytes(r.Bytes), len(r.Tables), r.Seconds, r.RowsPerSecond, humanBytes(int64(r.BytesPerSecond)), r.ChunksCopied, r.ChunksSkipped)
-	for _, s := range r.Sequences {
-		fmt.Fprintf(w, "sequence %s (%s.%s) set to %d\n", s.Sequence, s.Table, db.QuoteIfNeeded(s.Column), s.Value)
+	if len(r.Sequences) > 0 {
+		var seqs []string
+		for _, s := range r.Sequences {
+			seqs = append(seqs, fmt.Sprintf("%s=%d", s.Sequence, s.Value))
+		}
+		fmt.Fprintf(w, "sequences set past the copied values: %s\n", strings.Join(seqs, ", "))
 	}
 }
 

@@ -75,8 +75,14 @@ func (d *copyDisplay) event(p pgcopy.Progress) {
 	case pgcopy.EventTruncating:
 		d.say("restart: emptying " + strings.Join(p.Tables, ", "))
 	case pgcopy.EventTableStarted:
+		if d.terminal && d.overall == nil { // every table is planned by now
+			d.overall = newBar(max(d.total, -1), "")
+			d.overall.StartWithoutRender()
+		}
 		if d.terminal {
-			d.active[p.Table] = &tableBar{bar: newBar(max(p.TotalRows, 1), p.Table)}
+			tb := &tableBar{bar: newBar(max(p.TotalRows, 1), fmt.Sprintf("%-28s %9s", p.Table, humanBytes(0)))}
+			tb.bar.StartWithoutRender() // rates count from the table's start
+			d.active[p.Table] = tb
 		}
 	case pgcopy.EventChunkDone:
 		d.rows += p.Rows
@@ -128,9 +134,6 @@ func (d *copyDisplay) activeNames() []string {
 // draw replaces the previously drawn lines with the overall bar and one
 // line per active table.
 func (d *copyDisplay) draw() {
-	if d.overall == nil {
-		d.overall = newBar(max(d.total, -1), "")
-	}
 	if d.total >= 0 && d.rows > d.overall.GetMax64() {
 		d.overall.ChangeMax64(d.rows)
 	}
@@ -138,7 +141,9 @@ func (d *copyDisplay) draw() {
 	_ = d.overall.Set64(d.rows)
 	lines := []string{d.overall.String()}
 	for _, n := range d.activeNames() {
-		lines = append(lines, d.active[n].bar.String())
+		if l := d.active[n].bar.String(); l != "" { // not rendered before its first chunk
+			lines = append(lines, l)
+		}
 	}
 	d.clear()
 	for _, l := range lines {
