@@ -58,7 +58,12 @@ type ErrTargetNotEmpty struct {
 func (e *ErrTargetNotEmpty) Error() string {
 	var parts []string
 	for _, t := range e.Tables {
-		parts = append(parts, fmt.Sprintf("%s (%s)", t.Table, strings.Join(t.Chunks, ", ")))
+		shown := t.Chunks
+		more := ""
+		if len(shown) > 5 {
+			shown, more = shown[:5], fmt.Sprintf(" and %d more", len(t.Chunks)-5)
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s%s)", t.Table, strings.Join(shown, ", "), more))
 	}
 	return fmt.Sprintf("the target already holds rows that run %q did not copy, in: %s: "+
 		"rerun with --restart to empty these tables and start over (or --replace with --tenants), "+

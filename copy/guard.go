@@ -77,31 +77,11 @@ func (e *engine) guard(ctx context.Context) error {
 	refusal := &ErrTargetNotEmpty{Run: e.cfg.RunName}
 	for _, j := range e.jobs {
 		if j.skip != "" || (j.byTenant && e.replace) {
-			continue
+			continue // replaced tenants' rows are deleted before their copy
 		}
-		pending := pendingUnits(j)
-		if len(pending) == 0 {
-			continue
-		}
-		empty, err := e.targetEmpty(ctx, j)
-		if err != nil || empty {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		var found []string
-		for _, u := range pending {
-			b := params()
-			cond := j.unitCond(b, u)
-			sql := "SELECT EXISTS (SELECT 1 FROM " + j.name.Quoted() + where(cond) + ")"
-			var exists bool
-			if err := e.dst.QueryRow(ctx, sql, b.args...).Scan(&exists); err != nil {
-				return fmt.Errorf("checking target table %s for rows in chunk %d: %w", j.key, u.ID, err)
-			}
-			if exists {
-				found = append(found, fmt.Sprintf("chunk %d %s", u.ID, j.describe(u)))
-			}
+		found, err := e.foreignRows(ctx, j)
+		if err != nil {
+			return err
 		}
 		if len(found) > 0 {
 			refusal.Tables = append(refusal.Tables, ForeignRows{Table: j.key, Chunks: found})
@@ -111,6 +91,30 @@ func (e *engine) guard(ctx context.Context) error {
 		return refusal
 	}
 	return nil
+}
+
+// foreignRows lists the pending units of j whose range holds target rows.
+func (e *engine) foreignRows(ctx context.Context, j *job) ([]string, error) {
+	pending := pendingUnits(j)
+	if len(pending) == 0 {
+		return nil, nil
+	}
+	if empty, err := e.targetEmpty(ctx, j); err != nil || empty {
+		return nil, err
+	}
+	var found []string
+	for _, u := range pending {
+		b := params()
+		sql := "SELECT EXISTS (SELECT 1 FROM " + j.name.Quoted() + where(j.unitCond(b, u)) + ")"
+		var exists bool
+		if err := e.dst.QueryRow(ctx, sql, b.args...).Scan(&exists); err != nil {
+			return nil, fmt.Errorf("checking target table %s for rows in chunk %d: %w", j.key, u.ID, err)
+		}
+		if exists {
+			found = append(found, fmt.Sprintf("chunk %d %s", u.ID, j.describe(u)))
+		}
+	}
+	return found, nil
 }
 
 func where(cond string) string {
