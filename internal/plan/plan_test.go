@@ -293,6 +293,15 @@ CREATE TABLE line (id bigint PRIMARY KEY, purchase_id bigint NOT NULL, pos int N
 		_, err := plan.Build(ctx, pool, plan.Config{TenantTable: "store", Relations: []string{bad}})
 		require.Error(t, err, bad)
 	}
+
+	// Columns that cannot be joined are refused, naming both types.
+	_, err = pool.Exec(ctx, "ALTER TABLE line ADD COLUMN note text")
+	require.NoError(t, err)
+	_, err = plan.Build(ctx, pool, plan.Config{TenantTable: "store", Relations: []string{"line.note=purchase.id"}})
+	require.ErrorContains(t, err, "line.note is text but public.purchase.id is bigint")
+	// int referencing bigint joins fine.
+	_, err = plan.Build(ctx, pool, plan.Config{TenantTable: "store", Relations: []string{"line.pos=purchase.id"}})
+	require.NoError(t, err)
 }
 
 func TestTenantColumnUnderAnotherName(t *testing.T) {

@@ -102,6 +102,13 @@ func declare(cat *schema.Catalog, raw string) (schema.ForeignKey, error) {
 			}
 		}
 	}
+	for i, c := range r.childCols {
+		ct, pt := child.Column(c).Type, parent.Column(r.parentCols[i]).Type
+		if !comparableTypes(ct, pt) {
+			return schema.ForeignKey{}, fmt.Errorf("--relation %q: %s.%s is %s but %s.%s is %s: the two cannot be joined; name columns of the same type (or fix the column's type)",
+				raw, child.Name, db.QuoteIfNeeded(c), ct, parent.Name, db.QuoteIfNeeded(r.parentCols[i]), pt)
+		}
+	}
 	return schema.ForeignKey{
 		Table: child.Name, Columns: r.childCols,
 		RefTable: parent.Name, RefColumns: r.parentCols,
@@ -146,4 +153,20 @@ func splitOutsideQuotes(s string, sep byte) []string {
 		}
 		s = b
 	}
+}
+
+// comparableTypes reports whether values of two column types can be joined
+// with =, as a foreign key between them would need: the same type, or two
+// of the integer/numeric family, or two of the character family.
+func comparableTypes(a, b string) bool {
+	family := func(t string) string {
+		switch {
+		case t == "smallint" || t == "integer" || t == "bigint" || strings.HasPrefix(t, "numeric"):
+			return "number"
+		case t == "text" || strings.HasPrefix(t, "character"):
+			return "text"
+		}
+		return t
+	}
+	return a == b || family(a) == family(b)
 }
