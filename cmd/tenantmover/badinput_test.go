@@ -417,9 +417,10 @@ func planInputs(t *testing.T, tm tmBinary) {
 		{"--relation names a missing table", "", []string{"--tenant-table", "store", "--relation", "nosuch.store_id=store.id"}, every, exit1,
 			[]string{"--relation", "nosuch"}},
 		// loose reaches store only through the declared relation, whose
-		// types differ: a blocking problem, so plan and migrate exit 2.
+		// types cannot be joined: a bad --relation, refused like a missing
+		// column (exit 1), naming both columns and types.
 		{"--relation with mismatched types on the tenant path", "", []string{"--tenant-table", "store", "--relation", "loose.store_ref=store.id"},
-			[]string{"plan", "migrate"}, exit2, []string{"public.loose", "store_ref", "text", "bigint"}},
+			[]string{"plan", "migrate"}, []int{exitError}, []string{"public.loose", "store_ref", "text", "bigint"}},
 		// refund.reason (text) cannot reference purchase.id (bigint): a
 		// declared relation PostgreSQL would refuse as a foreign key must be
 		// refused, not silently ignored because a catalog path exists.
