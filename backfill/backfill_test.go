@@ -310,3 +310,31 @@ func TestConfigValidation(t *testing.T) {
 	}
 	require.False(t, errors.Is(err, backfill.ErrStopped))
 }
+
+// A partitioned nested table: the trigger goes on the partitioned parent
+// (PostgreSQL 13+), batches update through it, and no index is built
+// (CREATE INDEX CONCURRENTLY cannot run on a partitioned table).
+func TestPartitionedNestedTable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := source(t, `
+CREATE TABLE store (id bigint PRIMARY KEY);
+CREATE TABLE product (id bigint PRIMARY KEY, store_id bigint NOT NULL REFERENCES store);
+CREATE TABLE event (id bigint, at date NOT NULL, product_id bigint NOT NULL REFERENCES product, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE event_2024 PARTITION OF event FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE event_2025 PARTITION OF event FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+INSERT INTO store SELECT g FROM generate_series(1, 10) g;
+INSERT INTO product SELECT g, 1 + g % 10 FROM generate_series(1, 100) g;
+INSERT INTO event SELECT g, date '2024-01-01' + (g % 700), 1 + g % 100 FROM generate_series(1, 6000) g;
+ANALYZE;`)
+	p := buildPlan(t, pool, plan.Config{TenantTable: "store"})
+	cfg := fastConfig()
+	cfg.KeepTriggers = true
+	rep := fill(t, pool, p, cfg)
+	event := tableReport(t, rep, "public.event")
+	require.EqualValues(t, 6000, event.RowsUpdated)
+	require.Empty(t, event.Index)
+	_, err := pool.Exec(ctx, `INSERT INTO event (id, at, product_id) VALUES (7000, '2025-06-01', 3)`)
+	require.NoError(t, err)
+	require.Zero(t, count(t, pool, `SELECT count(*) FROM event e JOIN product p ON p.id = e.product_id WHERE e.store_id IS DISTINCT FROM p.store_id`))
+}

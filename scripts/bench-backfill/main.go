@@ -12,7 +12,9 @@
 // that were due while the writer waited count, as in HdrHistogram). The
 // longest time any batch held its locks is printed against 4 x --batch-time.
 //
-// The backfill fills purchase only (refund is excluded from its plan), like
+// Both run -rounds times, alternating which goes first, on fresh copies,
+// because a shared machine's load drifts; medians and each round's ratio
+// are printed. The backfill fills purchase only (refund is excluded from its plan), like
 // the statement. Its total includes what the statement does not do: the
 // trigger, the index on the column and the completeness proof; the fill
 // phase alone is printed too, and the statement plus a CREATE INDEX for a
@@ -59,6 +61,7 @@ type config struct {
 	reuse      bool
 	indexFirst bool
 	writeRate  int
+	rounds     int
 }
 
 const (
@@ -77,6 +80,7 @@ func run(ctx context.Context) error {
 	flag.BoolVar(&c.reuse, "reuse", false, "reuse the generated monolith in database "+baseDB+" if it exists")
 	flag.BoolVar(&c.indexFirst, "index-first", false, "also time the fill with the index on the column created before it")
 	flag.IntVar(&c.writeRate, "write-rate", 200, "single-row writes per second during each run")
+	flag.IntVar(&c.rounds, "rounds", 2, "rounds of plain UPDATE and backfill, alternating which goes first (the machine's load drifts)")
 	flag.Parse()
 	if *admin == "" {
 		srv, err := pgtest.Start(pgtest.Options{Settings: map[string]string{
@@ -103,7 +107,7 @@ func run(ctx context.Context) error {
 	return measure(ctx, c, purchases)
 }
 
-// prepare generates the monolith once and copies it for each contender.
+// prepare generates the monolith once; each contender works on a copy.
 func prepare(ctx context.Context, c config) (int64, error) {
 	adminPool, err := db.Open(ctx, c.url("postgres"), db.Options{})
 	if err != nil {
@@ -118,20 +122,6 @@ func prepare(ctx context.Context, c config) (int64, error) {
 		if err := generate(ctx, c, adminPool); err != nil {
 			return 0, err
 		}
-	}
-	copies := []string{plainDB, toolDB}
-	if c.indexFirst {
-		copies = append(copies, firstDB)
-	}
-	for _, name := range copies {
-		start := time.Now()
-		for _, sql := range []string{"DROP DATABASE IF EXISTS " + db.Ident(name) + " WITH (FORCE)",
-			"CREATE DATABASE " + db.Ident(name) + " TEMPLATE " + db.Ident(baseDB)} {
-			if _, err := adminPool.Exec(ctx, sql); err != nil {
-				return 0, err
-			}
-		}
-		logf("copied %s in %s", name, time.Since(start).Round(time.Second))
 	}
 	pool, err := db.Open(ctx, c.url(baseDB), db.Options{})
 	if err != nil {
@@ -176,25 +166,62 @@ type result struct {
 	index    time.Duration // plain: a CREATE INDEX after the UPDATE
 	maxBatch time.Duration
 	writes   latencies
+	// writeErrors are the writer's failed statements (none expected: it
+	// has no lock_timeout, like an application).
+	writeErrors int
 }
 
 func measure(ctx context.Context, c config, purchases int64) error {
-	plain, err := runPlain(ctx, c, purchases)
-	if err != nil {
-		return err
-	}
-	tool, err := runTool(ctx, c, purchases, toolDB, false)
-	if err != nil {
-		return err
+	var plains, tools []*result
+	for round := 0; round < c.rounds; round++ {
+		order := []bool{false, true} // plain first on even rounds
+		if round%2 == 1 {
+			order = []bool{true, false}
+		}
+		for _, tool := range order {
+			var r *result
+			var err error
+			if tool {
+				r, err = onCopy(ctx, c, toolDB, func() (*result, error) { return runTool(ctx, c, purchases, toolDB, false) })
+				tools = append(tools, r)
+			} else {
+				r, err = onCopy(ctx, c, plainDB, func() (*result, error) { return runPlain(ctx, c, purchases) })
+				plains = append(plains, r)
+			}
+			if err != nil {
+				return err
+			}
+		}
 	}
 	var first *result
 	if c.indexFirst {
-		if first, err = runTool(ctx, c, purchases, firstDB, true); err != nil {
+		var err error
+		if first, err = onCopy(ctx, c, firstDB, func() (*result, error) { return runTool(ctx, c, purchases, firstDB, true) }); err != nil {
 			return err
 		}
 	}
-	report(c, purchases, plain, tool, first)
+	report(c, purchases, plains, tools, first)
 	return nil
+}
+
+// onCopy runs fn on a fresh copy of the monolith called name, dropped after.
+func onCopy(ctx context.Context, c config, name string, fn func() (*result, error)) (*result, error) {
+	adminPool, err := db.Open(ctx, c.url("postgres"), db.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer adminPool.Close()
+	drop := "DROP DATABASE IF EXISTS " + db.Ident(name) + " WITH (FORCE)"
+	for _, sql := range []string{drop, "CREATE DATABASE " + db.Ident(name) + " TEMPLATE " + db.Ident(baseDB)} {
+		if _, err := adminPool.Exec(ctx, sql); err != nil {
+			return nil, err
+		}
+	}
+	r, err := fn()
+	if _, derr := adminPool.Exec(ctx, drop); err == nil {
+		err = derr
+	}
+	return r, err
 }
 
 // runPlain times the single UPDATE (and, apart, an index on the column).
@@ -208,11 +235,14 @@ func runPlain(ctx context.Context, c config, purchases int64) (*result, error) {
 		return nil, err
 	}
 	r := &result{name: "plain UPDATE"}
-	w := startWriter(ctx, pool, purchases, c.writeRate)
+	w, err := startWriter(ctx, c.url(plainDB), purchases, c.writeRate)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	_, err = pool.Exec(ctx, "UPDATE purchase SET store_id = product.store_id FROM product WHERE product.id = purchase.product_id")
 	r.took = time.Since(start)
-	r.writes = w.stop()
+	r.writes, r.writeErrors = w.stop()
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +280,10 @@ func runTool(ctx context.Context, c config, purchases int64, dbname string, inde
 	}
 	r := &result{name: name}
 	var fillStart, filled time.Time
-	w := startWriter(ctx, pool, purchases, c.writeRate)
+	w, err := startWriter(ctx, c.url(dbname), purchases, c.writeRate)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	rep, err := backfill.Run(ctx, pool, p, backfill.Config{Workers: c.workers, BatchTime: c.batchTime, RunName: "bench"}, func(pr backfill.Progress) {
 		switch pr.Stage {
@@ -261,7 +294,7 @@ func runTool(ctx context.Context, c config, purchases int64, dbname string, inde
 		}
 	})
 	r.took = time.Since(start)
-	r.writes = w.stop()
+	r.writes, r.writeErrors = w.stop()
 	if err != nil {
 		return nil, err
 	}
@@ -307,20 +340,27 @@ func (l latencies) pct(p float64) time.Duration {
 }
 
 type writer struct {
+	pool     *pgxpool.Pool
 	quit     chan struct{}
 	wg       sync.WaitGroup
 	interval time.Duration
 	lat      latencies
+	errors   int
 }
 
-// startWriter updates one random purchase every 1/rate seconds, the way an
-// application would, timing each statement. A write that waits for a lock
-// also delays the writes that were due meanwhile; they are recorded too
-// (the HdrHistogram correction for coordinated omission), so a writer
+// startWriter updates one random purchase every 1/rate seconds on its own
+// connection with the server's default settings (no lock_timeout), the way
+// an application would, timing each statement. A write that waits for a
+// lock also delays the writes that were due meanwhile; they are recorded
+// too (the HdrHistogram correction for coordinated omission), so a writer
 // stuck behind the plain UPDATE shows in the percentiles, not only in the
 // maximum.
-func startWriter(ctx context.Context, pool *pgxpool.Pool, purchases int64, rate int) *writer {
-	w := &writer{quit: make(chan struct{}), interval: time.Second / time.Duration(max(rate, 1))}
+func startWriter(ctx context.Context, url string, purchases int64, rate int) (*writer, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{pool: pool, quit: make(chan struct{}), interval: time.Second / time.Duration(max(rate, 1))}
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
@@ -338,12 +378,13 @@ func startWriter(ctx context.Context, pool *pgxpool.Pool, purchases int64, rate 
 			// its wait is the figure that matters.
 			start := time.Now()
 			if _, err := pool.Exec(ctx, "UPDATE purchase SET amount = amount WHERE id = $1", 1+rand.Int64N(purchases)); err != nil {
-				return
+				w.errors++
+				continue
 			}
 			w.record(time.Since(start))
 		}
 	}()
-	return w
+	return w, nil
 }
 
 func (w *writer) record(d time.Duration) {
@@ -353,37 +394,68 @@ func (w *writer) record(d time.Duration) {
 	}
 }
 
-func (w *writer) stop() latencies {
+func (w *writer) stop() (latencies, int) {
 	close(w.quit)
 	w.wg.Wait()
-	return w.lat
+	w.pool.Close()
+	return w.lat, w.errors
 }
 
-func report(c config, purchases int64, plain, tool, first *result) {
-	fmt.Printf("\nbench-backfill: %d purchases, --workers %d, --batch-time %s, writer %d/s\n\n", purchases, c.workers, c.batchTime, c.writeRate)
-	fmt.Printf("%-34s %10s   %s\n", "", "time", "concurrent single-row writer: p50 / p99 / max (writes due)")
+func report(c config, purchases int64, plains, tools []*result, first *result) {
+	fmt.Printf("\nbench-backfill: %d purchases, --workers %d, --batch-time %s, writer %d/s, %d rounds\n\n", purchases, c.workers, c.batchTime, c.writeRate, c.rounds)
+	fmt.Printf("%-34s %10s   %s\n", "", "time", "concurrent single-row writer: p50 / p99 / max (writes due, errors)")
 	line := func(name string, took time.Duration, r *result) {
-		fmt.Printf("%-34s %9.1fs   %s / %s / %s (%d)\n", name, took.Seconds(),
+		fmt.Printf("%-34s %9.1fs   %s / %s / %s (%d, %d)\n", name, took.Seconds(),
 			r.writes.pct(0.5).Round(100*time.Microsecond), r.writes.pct(0.99).Round(100*time.Microsecond),
-			r.writes.pct(1).Round(time.Millisecond), len(r.writes))
+			r.writes.pct(1).Round(time.Millisecond), len(r.writes), r.writeErrors)
 	}
-	line(plain.name, plain.took, plain)
-	line(tool.name, tool.took, tool)
-	fmt.Printf("%-34s %9.1fs\n", "  of which the fill phase", tool.fill.Seconds())
+	var maxBatch time.Duration
+	for i := range plains {
+		fmt.Printf("round %d\n", i+1)
+		line("  "+plains[i].name, plains[i].took, plains[i])
+		line("  "+tools[i].name, tools[i].took, tools[i])
+		fmt.Printf("%-34s %9.1fs\n", "    of which the fill phase", tools[i].fill.Seconds())
+		fmt.Printf("%-34s %9.1fs\n", "  plain UPDATE + CREATE INDEX", (plains[i].took + plains[i].index).Seconds())
+		fmt.Printf("  ratio backfill / plain UPDATE: %.2fx\n", ratio(tools[i].took, plains[i].took))
+		maxBatch = max(maxBatch, tools[i].maxBatch)
+	}
 	if first != nil {
 		line(first.name, first.took, first)
 		fmt.Printf("%-34s %9.1fs\n", "  of which the fill phase", first.fill.Seconds())
 	}
-	fmt.Printf("%-34s %9.1fs\n", "plain UPDATE + CREATE INDEX", (plain.took + plain.index).Seconds())
+	plain, tool := median(plains, func(r *result) time.Duration { return r.took }), median(tools, func(r *result) time.Duration { return r.took })
+	fill := median(tools, func(r *result) time.Duration { return r.fill })
+	withIndex := median(plains, func(r *result) time.Duration { return r.took + r.index })
 	fmt.Println()
-	fmt.Printf("ratio backfill / plain UPDATE:                 %.2fx (target <= 1.3x)\n", ratio(tool.took, plain.took))
-	fmt.Printf("ratio backfill fill phase / plain UPDATE:      %.2fx\n", ratio(tool.fill, plain.took))
-	fmt.Printf("ratio backfill / (plain UPDATE + CREATE INDEX): %.2fx\n", ratio(tool.took, plain.took+plain.index))
+	fmt.Printf("median plain UPDATE %.1fs, backfill %.1fs (fill phase %.1fs)\n", plain.Seconds(), tool.Seconds(), fill.Seconds())
+	fmt.Printf("ratio backfill / plain UPDATE:                  %.2fx (target <= 1.3x)\n", ratio(tool, plain))
+	fmt.Printf("ratio backfill fill phase / plain UPDATE:       %.2fx\n", ratio(fill, plain))
+	fmt.Printf("ratio backfill / (plain UPDATE + CREATE INDEX): %.2fx\n", ratio(tool, withIndex))
 	if first != nil {
-		fmt.Printf("ratio fill with index first / fill without:    %.2fx\n", ratio(first.fill, tool.fill))
+		fmt.Printf("ratio fill with index first / fill without:     %.2fx\n", ratio(first.fill, fill))
 	}
-	fmt.Printf("longest batch lock hold: %s (limit about 4 x --batch-time = %s)\n", tool.maxBatch, 4*c.batchTime)
-	fmt.Printf("writer p99: plain UPDATE %s, backfill %s\n", plain.writes.pct(0.99).Round(time.Millisecond), tool.writes.pct(0.99).Round(time.Millisecond))
+	fmt.Printf("longest batch lock hold: %s (limit about 4 x --batch-time = %s)\n", maxBatch, 4*c.batchTime)
+	fmt.Printf("writer p99 over all rounds: plain UPDATE %s, backfill %s\n", pooled(plains).pct(0.99).Round(time.Millisecond), pooled(tools).pct(0.99).Round(time.Millisecond))
+}
+
+func median(rs []*result, f func(*result) time.Duration) time.Duration {
+	ds := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		ds[i] = f(r)
+	}
+	slices.Sort(ds)
+	if len(ds)%2 == 1 {
+		return ds[len(ds)/2]
+	}
+	return (ds[len(ds)/2-1] + ds[len(ds)/2]) / 2
+}
+
+func pooled(rs []*result) latencies {
+	var all latencies
+	for _, r := range rs {
+		all = append(all, r.writes...)
+	}
+	return all
 }
 
 func ratio(a, b time.Duration) float64 {
