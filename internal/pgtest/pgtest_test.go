@@ -87,6 +87,9 @@ func TestCitusClusterDistributedTable(t *testing.T) {
 	for _, w := range db.Workers {
 		wc, err := pgx.Connect(ctx, w)
 		require.NoError(t, err)
+		// Citus hides shard tables from pg_class unless told otherwise.
+		_, err = wc.Exec(ctx, "SET citus.override_table_visibility TO false")
+		require.NoError(t, err)
 		var shards int
 		require.NoError(t, wc.QueryRow(ctx, "SELECT count(*) FROM pg_class WHERE relname LIKE 'store\\_%' AND relkind = 'r'").Scan(&shards))
 		require.Positive(t, shards, "worker holds no shard of store")
