@@ -55,18 +55,11 @@ where it stopped. 'tenantmover status --source URL' shows the progress.`,
 }
 
 func runBackfill(c *cli.Context) error {
-	format, err := validateFormat(c, "text", "json")
+	in, err := readCommandInputs(c, false, "text", "json")
 	if err != nil {
 		return err
 	}
-	pcfg, err := planConfig(c)
-	if err != nil {
-		return err
-	}
-	srcURL, err := requireURL(c, "source")
-	if err != nil {
-		return err
-	}
+	format, pcfg, srcURL := in.format, in.plan, in.source
 	cfg, err := backfill.NewConfig(backfill.Config{
 		Workers:       c.Int("workers"),
 		BatchTime:     c.Duration("batch-time"),

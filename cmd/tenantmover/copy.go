@@ -43,22 +43,11 @@ re-syncs tenants already there. Sequences are set past the copied values.`,
 }
 
 func runCopy(c *cli.Context) error {
-	format, err := validateFormat(c, "text", "json")
+	in, err := readCommandInputs(c, true, "text", "json")
 	if err != nil {
 		return err
 	}
-	pcfg, err := planConfig(c)
-	if err != nil {
-		return err
-	}
-	srcURL, err := requireURL(c, "source")
-	if err != nil {
-		return err
-	}
-	dstURL, err := requireURL(c, "target")
-	if err != nil {
-		return err
-	}
+	format, pcfg, srcURL, dstURL := in.format, in.plan, in.source, in.target
 	cfg, err := copyConfig(c)
 	if err != nil {
 		return err

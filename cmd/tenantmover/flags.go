@@ -118,3 +118,30 @@ func stdoutOf(c *cli.Context) io.Writer { return c.App.Writer }
 
 // stderrOf is where human output goes.
 func stderrOf(c *cli.Context) io.Writer { return c.App.ErrWriter }
+
+// commandInputs are what the commands built on the tenant plan read first: the
+// output format, the tenant flags and the connection URLs.
+type commandInputs struct {
+	format string
+	plan   plan.Config
+	source string
+	target string // "" unless asked for
+}
+
+// readCommandInputs validates --format against formats, reads the tenant
+// flags and --source, and --target when withTarget.
+func readCommandInputs(c *cli.Context, withTarget bool, formats ...string) (in commandInputs, err error) {
+	if in.format, err = validateFormat(c, formats...); err != nil {
+		return in, err
+	}
+	if in.plan, err = planConfig(c); err != nil {
+		return in, err
+	}
+	if in.source, err = requireURL(c, "source"); err != nil {
+		return in, err
+	}
+	if withTarget {
+		in.target, err = requireURL(c, "target")
+	}
+	return in, err
+}

@@ -41,18 +41,11 @@ Exit status 0, or 2 when blocking problems remain (each is listed), 1 on error.`
 }
 
 func runPlan(c *cli.Context) error {
-	format, err := validateFormat(c, "text", "json", "sql")
+	in, err := readCommandInputs(c, false, "text", "json", "sql")
 	if err != nil {
 		return err
 	}
-	cfg, err := planConfig(c)
-	if err != nil {
-		return err
-	}
-	srcURL, err := requireURL(c, "source")
-	if err != nil {
-		return err
-	}
+	format, cfg, srcURL := in.format, in.plan, in.source
 	if c.Bool("apply") && c.String("target") == "" {
 		return usageError("--apply needs --target (or TENANTMOVER_TARGET): the database to create the schema on")
 	}
