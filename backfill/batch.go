@@ -8,7 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantmover/tenantmover/checkpoints"
@@ -97,16 +99,21 @@ func (f *filler) retryBatch(ctx context.Context, j *job, u checkpoints.Unit, cur
 			return res, nil
 		}
 		class := db.Classify(err)
-		if !db.IsRetryable(err) {
+		timedOut := ctx.Err() == nil && isQueryCanceled(err)
+		if !db.IsRetryable(err) && !timedOut {
 			return res, fmt.Errorf("backfilling %s (unit %d): %w", j.name, u.ID, err)
 		}
 		if attempt+1 >= f.cfg.MaxRetries {
-			return res, fmt.Errorf("backfilling %s (unit %d): giving up after %d attempts (%s): the rows are busy or the server unreachable; rerun to resume, or raise --max-retries or --lock-timeout: %w",
-				j.name, u.ID, attempt+1, class, err)
+			what := class.String()
+			if timedOut {
+				what = fmt.Sprintf("batches of %d rows take longer than %s", j.sizer.next(), f.cfg.BatchTimeout)
+			}
+			return res, fmt.Errorf("backfilling %s (unit %d): giving up after %d attempts (%s): the rows are busy, the server overloaded or unreachable; rerun to resume, or raise --max-retries, --lock-timeout or --batch-time: %w",
+				j.name, u.ID, attempt+1, what, err)
 		}
 		j.rep.retried()
 		reload = reload || class == db.ConnectionLost
-		if class == db.LockTimeout {
+		if class == db.LockTimeout || timedOut {
 			j.sizer.halve()
 		}
 		if err := f.cfg.Backoff.Wait(ctx, attempt); err != nil {
@@ -169,11 +176,14 @@ func (f *filler) write(ctx context.Context, j *job, u checkpoints.Unit, cursor [
 		return 0, err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	// Batches touch a few thousand rows: a nested loop over the parent's
-	// key is always the right plan, and forbidding the others means a
-	// misestimate can never turn a batch into a scan of the whole parent.
-	if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true), set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`,
-		fmt.Sprintf("%dms", f.cfg.LockTimeout.Milliseconds())); err != nil {
+	// The timeouts bound how long the batch holds the row locks it takes:
+	// past them it is cancelled and retried with half the rows. Batches
+	// touch a few thousand rows: a nested loop over the parent's key is
+	// always the right plan, and forbidding the others means a misestimate
+	// can never turn a batch into a scan of the whole parent table.
+	if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true),
+		set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`,
+		millis(f.cfg.LockTimeout), millis(f.cfg.BatchTimeout)); err != nil {
 		return 0, err
 	}
 	tag, err := tx.Exec(ctx, j.updateSQL(cursor != nil), args...)
@@ -208,6 +218,15 @@ func (f *filler) batchEnd(ctx context.Context, j *job, cursor, hi []string, size
 		return hi, 0, nil
 	}
 	return end, n, err
+}
+
+func millis(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
+
+// isQueryCanceled reports a statement cancelled by the server: with our
+// own context still live, that is the batch's statement_timeout.
+func isQueryCanceled(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.QueryCanceled
 }
 
 func strArgs(key []string) []any {

@@ -22,8 +22,14 @@ type Config struct {
 	// Defaults 100 and 50000.
 	MinBatchRows, MaxBatchRows int
 	// LockTimeout bounds how long a batch waits for a row lock held by the
-	// application before it gives up, halves and retries. Default 1s.
+	// application before it gives up, halves and retries. Default
+	// 2 x BatchTime.
 	LockTimeout time.Duration
+	// BatchTimeout cancels a batch's transaction that runs longer (a load
+	// spike, a lock wait, a slow disk), which is then retried with half the
+	// rows, so no batch holds its row locks much longer than this. Default
+	// 3 x BatchTime.
+	BatchTimeout time.Duration
 	// DDLLockTimeout bounds the wait for the short ACCESS EXCLUSIVE locks of
 	// ADD COLUMN, CREATE TRIGGER and SET NOT NULL: while such a lock waits,
 	// every query on the table queues behind it, so it must give up fast
@@ -75,7 +81,6 @@ const (
 	DefaultBatchTime      = 200 * time.Millisecond
 	DefaultMinBatchRows   = 100
 	DefaultMaxBatchRows   = 50000
-	DefaultLockTimeout    = time.Second
 	DefaultDDLLockTimeout = 300 * time.Millisecond
 	DefaultMaxRetries     = 10
 	DefaultRunName        = "backfill"
@@ -92,7 +97,8 @@ func NewConfig(c Config) (Config, error) {
 	setDefault(&c.BatchTime, DefaultBatchTime)
 	setDefault(&c.MinBatchRows, DefaultMinBatchRows)
 	setDefault(&c.MaxBatchRows, DefaultMaxBatchRows)
-	setDefault(&c.LockTimeout, DefaultLockTimeout)
+	setDefault(&c.LockTimeout, 2*c.BatchTime)
+	setDefault(&c.BatchTimeout, 3*c.BatchTime)
 	setDefault(&c.DDLLockTimeout, DefaultDDLLockTimeout)
 	setDefault(&c.MaxRetries, DefaultMaxRetries)
 	setDefault(&c.LagCheckInterval, time.Second)
@@ -106,8 +112,10 @@ func NewConfig(c Config) (Config, error) {
 		return c, fmt.Errorf("batch time %s is too short: use at least 1ms", c.BatchTime)
 	case c.MinBatchRows < 1 || c.MaxBatchRows < c.MinBatchRows:
 		return c, fmt.Errorf("batch rows must satisfy 1 <= min (%d) <= max (%d)", c.MinBatchRows, c.MaxBatchRows)
-	case c.LockTimeout < time.Millisecond || c.DDLLockTimeout < time.Millisecond:
+	case c.LockTimeout < time.Millisecond || c.DDLLockTimeout < time.Millisecond || c.BatchTimeout < time.Millisecond:
 		return c, errors.New("lock timeouts must be at least 1ms (0 would wait forever and queue the application behind the backfill)")
+	case c.BatchTimeout < c.BatchTime:
+		return c, fmt.Errorf("batch timeout %s is shorter than the batch time %s", c.BatchTimeout, c.BatchTime)
 	case c.MaxRetries < 1:
 		return c, fmt.Errorf("max retries must be at least 1, not %d", c.MaxRetries)
 	case c.UnitRows < 1:

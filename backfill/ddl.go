@@ -156,12 +156,12 @@ func triggerExists(ctx context.Context, q pgxQuerier, t *target) (bool, error) {
 
 // The index on the tenant column is built after the fill, not before:
 // measured on the sample monolith (scripts/bench-backfill.sh
-// --index-first), filling 5M purchase rows with the index in place took
-// 1.74x as long as without it (393s against 226s), because every updated
-// row then also inserts an index entry and no update can be HOT, while
-// building the index once over the filled column took 16s (plain CREATE
-// INDEX; the run's whole finish, CREATE INDEX CONCURRENTLY plus the
-// completeness proof, 28s). The proof is the first query that needs it.
+// --index-first, 5M purchases, two runs), filling with the index in place
+// took 1.67x and 1.74x as long as without it, because every updated row
+// then also inserts an index entry and no update can be HOT, while
+// building the index once over the filled column took about 16s (plain
+// CREATE INDEX; the run's whole finish, CREATE INDEX CONCURRENTLY plus the
+// completeness proof, about 28s). The proof is the first query needing it.
 func ensureIndex(ctx context.Context, pool *pgxpool.Pool, t *target) (string, error) {
 	if t.partitioned {
 		// CREATE INDEX CONCURRENTLY does not work on a partitioned

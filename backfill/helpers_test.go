@@ -49,6 +49,9 @@ func fastConfig() backfill.Config {
 		MinBatchRows: 10,
 		MaxBatchRows: 300,
 		UnitRows:     1500,
+		// Generous: a loaded test machine must not make ordinary
+		// batches time out (TestBatchTimeoutHalvesAndRetries tests that).
+		BatchTimeout: 10 * time.Second,
 		Backoff:      db.Backoff{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -180,5 +181,31 @@ CREATE TRIGGER kill_session BEFORE UPDATE ON purchase FOR EACH ROW EXECUTE FUNCT
 	require.GreaterOrEqual(t, purchase.Retries, 3)
 	require.EqualValues(t, 12000, purchase.RowsVisited)
 	require.EqualValues(t, 12000, count(t, pool, "SELECT sum(rows) FROM tenantmover.units WHERE table_name = 'public.purchase'"))
+	require.Zero(t, count(t, pool, storeWrong))
+}
+
+// A batch that runs past the batch timeout (here an application trigger
+// that stalls on the first two rows it sees) is cancelled, so it stops
+// holding its row locks, and retried with half the rows.
+func TestBatchTimeoutHalvesAndRetries(t *testing.T) {
+	t.Parallel()
+	pool, _ := source(t, storeSchema+`
+ALTER TABLE purchase ADD COLUMN store_id bigint;
+CREATE SEQUENCE stalls;
+CREATE FUNCTION stall() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.store_id IS NOT NULL AND nextval('stalls') <= 2 THEN
+    PERFORM pg_sleep(30);
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER stall BEFORE UPDATE ON purchase FOR EACH ROW EXECUTE FUNCTION stall();`)
+	p := buildPlan(t, pool, plan.Config{TenantTable: "store"})
+	cfg := fastConfig()
+	cfg.BatchTimeout = 300 * time.Millisecond
+	rep := fill(t, pool, p, cfg)
+	purchase := tableReport(t, rep, "public.purchase")
+	require.GreaterOrEqual(t, purchase.Retries, 2)
+	require.EqualValues(t, 12000, purchase.RowsVisited)
 	require.Zero(t, count(t, pool, storeWrong))
 }
