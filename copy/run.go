@@ -2,7 +2,6 @@ package pgcopy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -169,7 +168,9 @@ func (e *engine) begin(ctx context.Context) (unlock func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	unlock, err = e.lock(ctx, store)
+	// Lock waits a few seconds for the session of a process killed a
+	// moment ago to end, then refuses: one process per run.
+	unlock, err = store.Lock(ctx, e.cfg.RunName)
 	if err != nil {
 		return nil, err
 	}
@@ -187,23 +188,6 @@ func (e *engine) begin(ctx context.Context) (unlock func(), err error) {
 		return nil, err
 	}
 	return unlock, nil
-}
-
-// lock takes the run's lock. A process killed a moment ago still holds it
-// until the server notices its connection is gone, so a held lock is
-// retried for a few seconds before the run is refused as busy.
-func (e *engine) lock(ctx context.Context, store *checkpoints.Store) (func(), error) {
-	backoff := db.Backoff{Initial: 200 * time.Millisecond, Max: 2 * time.Second}
-	for attempt := 0; ; attempt++ {
-		unlock, err := store.Lock(ctx, e.cfg.RunName)
-		var busy *checkpoints.ErrRunLocked
-		if !errors.As(err, &busy) || attempt == 6 {
-			return unlock, err
-		}
-		if err := backoff.Wait(ctx, attempt); err != nil {
-			return nil, err
-		}
-	}
 }
 
 func (e *engine) options() runOptions {

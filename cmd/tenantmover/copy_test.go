@@ -78,6 +78,9 @@ func TestCopyCommand(t *testing.T) {
 
 	code, _, stderr = runCLI(t, "verify", "--source", srcURL, "--target", dstURL, "--tenant-table", "store", "--checksum", "--no-progress")
 	require.Equal(t, exitOK, code, stderr)
+	code, _, stderr = runCLI(t, "status", "--target", dstURL)
+	require.Equal(t, exitOK, code, stderr)
+	require.Regexp(t, `copy +public.purchase +done +3/3 +300 `, stderr)
 
 	code, stdout, stderr = runCLI(t, append(base, "--format", "json")...)
 	require.Equal(t, exitOK, code, stderr)
