@@ -31,6 +31,8 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -166,6 +168,11 @@ type result struct {
 	index    time.Duration // plain: a CREATE INDEX after the UPDATE
 	maxBatch time.Duration
 	writes   latencies
+	// cpu is the CPU time the server spent for the contender: its own
+	// backends and the autovacuum workers in its database (the writer's
+	// backend excluded). Unlike wall time it hardly depends on what else
+	// the machine runs.
+	cpu time.Duration
 	// writeErrors are the writer's failed statements (none expected: it
 	// has no lock_timeout, like an application).
 	writeErrors int
@@ -239,9 +246,14 @@ func runPlain(ctx context.Context, c config, purchases int64) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
+	cpu, err := startCPUMeter(ctx, c, plainDB)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	_, err = pool.Exec(ctx, "UPDATE purchase SET store_id = product.store_id FROM product WHERE product.id = purchase.product_id")
 	r.took = time.Since(start)
+	r.cpu = cpu.stop()
 	r.writes, r.writeErrors = w.stop()
 	if err != nil {
 		return nil, err
@@ -284,6 +296,10 @@ func runTool(ctx context.Context, c config, purchases int64, dbname string, inde
 	if err != nil {
 		return nil, err
 	}
+	cpu, err := startCPUMeter(ctx, c, dbname)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	rep, err := backfill.Run(ctx, pool, p, backfill.Config{Workers: c.workers, BatchTime: c.batchTime, RunName: "bench"}, func(pr backfill.Progress) {
 		switch pr.Stage {
@@ -294,6 +310,7 @@ func runTool(ctx context.Context, c config, purchases int64, dbname string, inde
 		}
 	})
 	r.took = time.Since(start)
+	r.cpu = cpu.stop()
 	r.writes, r.writeErrors = w.stop()
 	if err != nil {
 		return nil, err
@@ -356,7 +373,12 @@ type writer struct {
 // stuck behind the plain UPDATE shows in the percentiles, not only in the
 // maximum.
 func startWriter(ctx context.Context, url string, purchases int64, rate int) (*writer, error) {
-	pool, err := pgxpool.New(ctx, url)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = writerApp
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -387,6 +409,93 @@ func startWriter(ctx context.Context, url string, purchases int64, rate int) (*w
 	return w, nil
 }
 
+// writerApp names the writer's sessions, which the CPU meter leaves out.
+const writerApp = "bench-writer"
+
+// cpuMeter sums the CPU time of a database's server processes, read from
+// /proc (the server runs on this machine) every 200ms; a process's last
+// reading counts, so a process that ends loses at most its last 200ms.
+type cpuMeter struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	ticks  map[int]int64 // pid -> utime+stime in clock ticks
+}
+
+// clockTicks is USER_HZ, 100 on Linux.
+const clockTicks = 100
+
+func startCPUMeter(ctx context.Context, c config, dbname string) (*cpuMeter, error) {
+	pool, err := db.Open(ctx, c.url("postgres"), db.Options{MaxConns: 1})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	m := &cpuMeter{cancel: cancel, done: make(chan struct{}), ticks: map[int]int64{}}
+	go func() {
+		defer close(m.done)
+		defer pool.Close()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			m.sample(ctx, pool, dbname)
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return m, nil
+}
+
+func (m *cpuMeter) sample(ctx context.Context, pool *pgxpool.Pool, dbname string) {
+	rows, err := pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name <> $2`, dbname, writerApp)
+	if err != nil {
+		return
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return
+	}
+	for _, pid := range pids {
+		if t, ok := procTicks(pid); ok {
+			m.ticks[pid] = t
+		}
+	}
+}
+
+// procTicks reads utime+stime of a process from /proc/<pid>/stat.
+func procTicks(pid int) (int64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// Fields after the command name, which is in parentheses and may
+	// contain spaces: state is field 3, utime 14, stime 15.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, false
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	return u + st, err1 == nil && err2 == nil
+}
+
+func (m *cpuMeter) stop() time.Duration {
+	m.cancel()
+	<-m.done
+	var t int64
+	for _, v := range m.ticks {
+		t += v
+	}
+	return time.Duration(t) * time.Second / clockTicks
+}
+
 func (w *writer) record(d time.Duration) {
 	w.lat = append(w.lat, d)
 	for missed := d - w.interval; missed >= w.interval; missed -= w.interval {
@@ -403,9 +512,9 @@ func (w *writer) stop() (latencies, int) {
 
 func report(c config, purchases int64, plains, tools []*result, first *result) {
 	fmt.Printf("\nbench-backfill: %d purchases, --workers %d, --batch-time %s, writer %d/s, %d rounds\n\n", purchases, c.workers, c.batchTime, c.writeRate, c.rounds)
-	fmt.Printf("%-34s %10s   %s\n", "", "time", "concurrent single-row writer: p50 / p99 / max (writes due, errors)")
+	fmt.Printf("%-34s %10s %9s   %s\n", "", "time", "cpu", "concurrent single-row writer: p50 / p99 / max (writes due, errors)")
 	line := func(name string, took time.Duration, r *result) {
-		fmt.Printf("%-34s %9.1fs   %s / %s / %s (%d, %d)\n", name, took.Seconds(),
+		fmt.Printf("%-34s %9.1fs %8.1fs   %s / %s / %s (%d, %d)\n", name, took.Seconds(), r.cpu.Seconds(),
 			r.writes.pct(0.5).Round(100*time.Microsecond), r.writes.pct(0.99).Round(100*time.Microsecond),
 			r.writes.pct(1).Round(time.Millisecond), len(r.writes), r.writeErrors)
 	}
@@ -429,6 +538,9 @@ func report(c config, purchases int64, plains, tools []*result, first *result) {
 	fmt.Println()
 	fmt.Printf("median plain UPDATE %.1fs, backfill %.1fs (fill phase %.1fs)\n", plain.Seconds(), tool.Seconds(), fill.Seconds())
 	fmt.Printf("ratio backfill / plain UPDATE:                  %.2fx (target <= 1.3x)\n", ratio(tool, plain))
+	cpuPlain, cpuTool := median(plains, func(r *result) time.Duration { return r.cpu }), median(tools, func(r *result) time.Duration { return r.cpu })
+	fmt.Printf("ratio of server CPU time, backfill / plain:     %.2fx (%.1fs / %.1fs: what the wall-time ratio tends to on a\n", ratio(cpuTool, cpuPlain), cpuTool.Seconds(), cpuPlain.Seconds())
+	fmt.Printf("                                                  busy machine; with %d free cores it is about that / %d)\n", c.workers, c.workers)
 	fmt.Printf("ratio backfill fill phase / plain UPDATE:       %.2fx\n", ratio(fill, plain))
 	fmt.Printf("ratio backfill / (plain UPDATE + CREATE INDEX): %.2fx\n", ratio(tool, withIndex))
 	if first != nil {
