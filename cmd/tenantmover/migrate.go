@@ -326,6 +326,9 @@ func (m *migration) backfillPhase(ctx context.Context, pr *phaseReport) error {
 		BatchTime: m.c.Duration("batch-time"),
 		RunName:   m.report.Run + ".backfill",
 		Restart:   restart,
+		// The application keeps writing until the cutover: without the
+		// triggers, rows it inserts before copy would have no tenant.
+		KeepTriggers: true,
 	}, backfillMeter(m.c))
 	if err != nil {
 		return err
@@ -337,6 +340,7 @@ func (m *migration) backfillPhase(ctx context.Context, pr *phaseReport) error {
 		pr.Rows += t.RowsUpdated
 	}
 	m.report.Orphans = rep.OrphanCount()
+	pr.Note = "fill triggers kept: drop them once the application writes the tenant column itself"
 	if m.report.Orphans > 0 {
 		return fmt.Errorf("%d rows have no tenant (orphans, listed by tenantmover backfill --format json): they cannot be distributed; repair or delete them, or --exclude their tables, then rerun", m.report.Orphans)
 	}
