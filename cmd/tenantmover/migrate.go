@@ -302,6 +302,11 @@ func (m *migration) planPhase(ctx context.Context, pr *phaseReport) error {
 	if len(problems) > 0 {
 		return errors.New(problems[0].Message + ": " + problems[0].Remedy)
 	}
+	// A target table that cannot take the plan would stop the schema phase
+	// after backfill has changed the source: find it now.
+	if err := plan.CheckTarget(ctx, m.dst, m.plan); err != nil {
+		return err
+	}
 	m.report.Citus = target.Citus
 	pr.Note = fmt.Sprintf("%d tables: %d distributed, %d reference", len(m.plan.Tables), len(m.plan.Distributed()), len(m.plan.OfKind(plan.Reference)))
 	return nil

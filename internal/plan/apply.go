@@ -36,15 +36,20 @@ func (e *TargetNotEmptyError) Error() string {
 	return fmt.Sprintf("target tables already hold rows: %s; tenantmover never changes tables with data (use an empty target, or drop them yourself)", joinNames(e.Tables))
 }
 
-// TargetMismatchError says a planned table exists (empty) on the target
-// with another definition.
+// TargetMismatchError says a planned table exists on the target with
+// another definition.
 type TargetMismatchError struct {
-	Table  schema.Name
-	Reason string
+	Table   schema.Name
+	Reason  string
+	HasRows bool
 }
 
 func (e *TargetMismatchError) Error() string {
-	return fmt.Sprintf("target table %s exists but differs from the plan: %s; drop it on the target (it is empty) and rerun", e.Table, e.Reason)
+	remedy := "drop it on the target (it is empty) and rerun"
+	if e.HasRows {
+		remedy = "fix or drop it on the target (it holds rows) and rerun"
+	}
+	return fmt.Sprintf("target table %s exists but differs from the plan: %s; %s", e.Table, e.Reason, remedy)
 }
 
 // Target describes the database a plan is applied to.
@@ -108,15 +113,11 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, p *Plan, opts ...ApplyOption
 	if b := p.Blocking(); len(b) > 0 {
 		return &BlockingError{Problems: b}
 	}
-	target, problems, err := Inspect(ctx, pool)
+	target, state, err := inspectTarget(ctx, pool, p)
 	if err != nil {
 		return err
 	}
-	if len(problems) > 0 {
-		return &BlockingError{Problems: map[schema.Name][]Problem{p.Root.Name(): problems}}
-	}
-	state, err := readTarget(ctx, pool, p, target)
-	if err != nil {
+	if err := state.checkEmpty(p); err != nil {
 		return err
 	}
 	if err := state.check(p); err != nil {
@@ -124,6 +125,33 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, p *Plan, opts ...ApplyOption
 	}
 	steps := state.pending(Steps(p), target, cfg.skipFKs)
 	return run(ctx, pool, steps, target, cfg.progress)
+}
+
+// CheckTarget reports, without writing anything, what would make Apply
+// refuse the target: a Citus target without workers, or an existing table
+// that differs from the plan. Rows already in the target's tables are not
+// a refusal here (a resumed migration has them). migrate calls it before it
+// changes the source, so a target that cannot take the plan is found
+// before hours of backfill, not after.
+func CheckTarget(ctx context.Context, pool *pgxpool.Pool, p *Plan) error {
+	_, state, err := inspectTarget(ctx, pool, p)
+	if err != nil {
+		return err
+	}
+	return state.check(p)
+}
+
+// inspectTarget reads what Apply needs to know about the target.
+func inspectTarget(ctx context.Context, pool *pgxpool.Pool, p *Plan) (Target, *targetState, error) {
+	target, problems, err := Inspect(ctx, pool)
+	if err != nil {
+		return target, nil, err
+	}
+	if len(problems) > 0 {
+		return target, nil, &BlockingError{Problems: map[schema.Name][]Problem{p.Root.Name(): problems}}
+	}
+	state, err := readTarget(ctx, pool, p, target)
+	return target, state, err
 }
 
 // ApplyForeignKeys adds the plan's foreign keys that the target lacks (after
@@ -303,8 +331,8 @@ func (st *targetState) readCitus(ctx context.Context, pool *pgxpool.Pool) error 
 	return rows.Err()
 }
 
-// check refuses tables with rows and existing tables that do not match.
-func (st *targetState) check(p *Plan) error {
+// checkEmpty refuses planned tables that hold rows.
+func (st *targetState) checkEmpty(p *Plan) error {
 	var full []schema.Name
 	for _, t := range p.included() {
 		if st.hasRows[t.Name()] {
@@ -314,17 +342,22 @@ func (st *targetState) check(p *Plan) error {
 	if len(full) > 0 {
 		return &TargetNotEmptyError{Tables: full}
 	}
+	return nil
+}
+
+// check refuses existing tables that do not match the plan.
+func (st *targetState) check(p *Plan) error {
 	for _, t := range p.included() {
 		existing := st.cat.Table(t.Name())
 		if existing == nil {
 			continue
 		}
 		if reason := mismatch(p, t, existing); reason != "" {
-			return &TargetMismatchError{Table: t.Name(), Reason: reason}
+			return &TargetMismatchError{Table: t.Name(), Reason: reason, HasRows: st.hasRows[t.Name()]}
 		}
 		if ct, ok := st.citus[existing.OID]; ok {
 			if want := citusKind(t); ct.kind != want || (want == "distributed" && ct.column != t.TenantColumn) {
-				return &TargetMismatchError{Table: t.Name(), Reason: fmt.Sprintf("it is a Citus %s table (distribution column %s), the plan makes it %s by %s", ct.kind, ct.column, want, t.TenantColumn)}
+				return &TargetMismatchError{Table: t.Name(), HasRows: st.hasRows[t.Name()], Reason: fmt.Sprintf("it is a Citus %s table (distribution column %s), the plan makes it %s by %s", ct.kind, ct.column, want, t.TenantColumn)}
 			}
 		}
 	}

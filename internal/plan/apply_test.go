@@ -184,6 +184,18 @@ func TestApplyRefusesMismatchAndBlocking(t *testing.T) {
 	var mm *plan.TargetMismatchError
 	require.ErrorAs(t, err, &mm)
 	require.Equal(t, pub("product"), mm.Table)
+	require.Contains(t, mm.Error(), "it is empty")
+
+	// CheckTarget finds the same mismatch without writing, rows or not.
+	_, err = target.Exec(ctx, `INSERT INTO product VALUES (1)`)
+	require.NoError(t, err)
+	err = plan.CheckTarget(ctx, target, p)
+	require.ErrorAs(t, err, &mm)
+	require.Equal(t, pub("product"), mm.Table)
+	require.Contains(t, mm.Error(), "it holds rows")
+	var tables int
+	require.NoError(t, target.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Scan(&tables))
+	require.Equal(t, 1, tables, "CheckTarget created tables")
 
 	blocked := build(t, `CREATE TABLE store (id bigint PRIMARY KEY); CREATE TABLE log (store_id bigint NOT NULL REFERENCES store);`,
 		plan.Config{TenantTable: "store"})
