@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -99,12 +98,8 @@ func runBackfill(c *cli.Context) error {
 	}
 	if runErr == nil || isReportable(runErr) {
 		printBackfill(stderrOf(c), rep)
-		if format == "json" {
-			enc := json.NewEncoder(stdoutOf(c))
-			enc.SetIndent("", "  ")
-			if err := enc.Encode(rep); err != nil {
-				return err
-			}
+		if err := writeJSON(c, format, rep); err != nil {
+			return err
 		}
 	}
 	return runErr

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -67,12 +66,7 @@ func runCopy(c *cli.Context) error {
 	} else {
 		printCopySummary(stderrOf(c), rep)
 	}
-	if format == "json" {
-		enc := json.NewEncoder(stdoutOf(c))
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
-	return nil
+	return writeJSON(c, format, rep)
 }
 
 // copyConfig reads copy's own flags.

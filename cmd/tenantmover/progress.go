@@ -2,13 +2,9 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
@@ -79,49 +75,4 @@ func (m *meter) rate() int64 {
 		return 0
 	}
 	return int64(float64(m.done) / s)
-}
-
-// tabular writes aligned columns for human output. Cells are shown on one
-// line: control characters in names and tenant values (a newline in a text
-// key) are escaped, so they cannot split or forge a row.
-func tabular(w io.Writer, header []string, rows [][]string) {
-	for _, r := range rows {
-		for i, cell := range r {
-			r[i] = oneLineCell(cell)
-		}
-	}
-	widths := make([]int, len(header))
-	for i, h := range header {
-		widths[i] = len([]rune(h))
-	}
-	for _, r := range rows {
-		for i, cell := range r {
-			if i < len(widths) && len([]rune(cell)) > widths[i] {
-				widths[i] = len([]rune(cell))
-			}
-		}
-	}
-	line := func(cells []string) {
-		for i, cell := range cells {
-			if i == len(cells)-1 {
-				fmt.Fprintln(w, cell)
-				break
-			}
-			fmt.Fprintf(w, "%-*s  ", widths[i], cell)
-		}
-	}
-	line(header)
-	for _, r := range rows {
-		line(r)
-	}
-}
-
-// oneLineCell escapes control characters as Go does in strings (\n, \t,
-// \x1b), leaving every other character, quotes included, as it is.
-func oneLineCell(s string) string {
-	if !strings.ContainsFunc(s, unicode.IsControl) {
-		return s
-	}
-	q := strconv.Quote(s)
-	return strings.ReplaceAll(q[1:len(q)-1], `\"`, `"`)
 }

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -70,10 +70,27 @@ func openCoordinator(c *cli.Context) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-func writeJSON(c *cli.Context, v any) error {
-	enc := json.NewEncoder(stdoutOf(c))
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+// showCluster runs a subcommand that only reads: it opens the coordinator,
+// reads with get, and prints the result as text or as JSON.
+func showCluster[T any](c *cli.Context, get func(context.Context, *pgxpool.Pool) (T, error), print func(io.Writer, T)) error {
+	format, err := validateFormat(c, "text", "json")
+	if err != nil {
+		return err
+	}
+	pool, err := openCoordinator(c)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	v, err := get(c.Context, pool)
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		return writeJSON(c, format, v)
+	}
+	print(stderrOf(c), v)
+	return nil
 }
 
 func transferMode(c *cli.Context) (citus.TransferMode, error) {
@@ -93,28 +110,13 @@ func rebalanceStatusCommand() *cli.Command {
 		Flags: commonFlags(targetFlag, formatFlag,
 			&cli.IntFlag{Name: "top", Value: 10, Usage: "largest tenants to show; 0 skips the tenant scan (a grouped count of every distributed table)"}),
 		Action: func(c *cli.Context) error {
-			format, err := validateFormat(c, "text", "json")
-			if err != nil {
-				return err
-			}
-			pool, err := openCoordinator(c)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
 			top := c.Int("top")
 			if top == 0 {
 				top = -1
 			}
-			st, err := citus.Status(c.Context, pool, citus.StatusOptions{TopTenants: top})
-			if err != nil {
-				return err
-			}
-			if format == "json" {
-				return writeJSON(c, st)
-			}
-			printClusterStatus(stderrOf(c), st)
-			return nil
+			return showCluster(c, func(ctx context.Context, pool *pgxpool.Pool) (*citus.ClusterStatus, error) {
+				return citus.Status(ctx, pool, citus.StatusOptions{TopTenants: top})
+			}, printClusterStatus)
 		},
 	}
 }
@@ -167,24 +169,9 @@ func rebalancePlanCommand() *cli.Command {
 		Usage: "the moves the Citus rebalancer would make (get_rebalance_table_shards_plan) and the load after them",
 		Flags: commonFlags(targetFlag, formatFlag, strategyFlag),
 		Action: func(c *cli.Context) error {
-			format, err := validateFormat(c, "text", "json")
-			if err != nil {
-				return err
-			}
-			pool, err := openCoordinator(c)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			p, err := citus.RebalancePlan(c.Context, pool, c.String("strategy"))
-			if err != nil {
-				return err
-			}
-			if format == "json" {
-				return writeJSON(c, p)
-			}
-			printPlan(stderrOf(c), p)
-			return nil
+			return showCluster(c, func(ctx context.Context, pool *pgxpool.Pool) (*citus.Plan, error) {
+				return citus.RebalancePlan(ctx, pool, c.String("strategy"))
+			}, printPlan)
 		},
 	}
 }
@@ -215,235 +202,6 @@ func printPlan(w io.Writer, p *citus.Plan) {
 		rows = append(rows, []string{n.Node, fmt.Sprint(n.Shards), fmtBytes(n.Bytes), fmt.Sprint(a.Shards), fmtBytes(a.Bytes)})
 	}
 	tabular(w, []string{"NODE", "SHARDS NOW", "BYTES NOW", "SHARDS AFTER", "BYTES AFTER"}, rows)
-}
-
-// ---- start ----
-
-func rebalanceStartCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "start",
-		Usage: "start the Citus background rebalancer (citus_rebalance_start); --wait follows it to the end",
-		Description: `Checks the logical-replication preconditions, then schedules a background
-rebalance job. With --wait it follows the job with a progress meter until it
-ends; a failed or cancelled job, or a move that failed (Citus retries it),
-exits 1. Ctrl-C stops following only: the job keeps running (rebalance stop
-cancels it). If a rebalance job is already running, --wait follows it.`,
-		Flags: commonFlags(targetFlag, formatFlag, strategyFlag, modeFlag, dryRunFlag, verifyFlag,
-			&cli.BoolFlag{Name: "wait", Usage: "follow the job until it ends"},
-			&cli.IntFlag{Name: "retries", Usage: "with --wait, how many times Citus may retry a failed move before it counts as a failure (Citus retries up to 32 times over ~30 minutes)"},
-		),
-		Action: runRebalanceStart,
-	}
-}
-
-// startResult is start's JSON document.
-type startResult struct {
-	JobID   int64             `json:"job_id,omitempty"`
-	Job     *citus.Job        `json:"job,omitempty"`
-	Calls   []string          `json:"calls,omitempty"` // --dry-run
-	Moves   []citus.Move      `json:"moves,omitempty"`
-	Nothing bool              `json:"nothing_to_move,omitempty"`
-	Verify  *verifyCountsJSON `json:"verify,omitempty"`
-}
-
-type verifyCountsJSON struct {
-	Tables      int               `json:"tables"`
-	Tenants     int               `json:"tenants"`
-	Rows        int64             `json:"rows"`
-	Differences []citus.CountDiff `json:"differences"`
-}
-
-func runRebalanceStart(c *cli.Context) error {
-	format, err := validateFormat(c, "text", "json")
-	if err != nil {
-		return err
-	}
-	mode, err := transferMode(c)
-	if err != nil {
-		return err
-	}
-	if c.Bool("verify") && !c.Bool("wait") && !c.Bool("dry-run") {
-		return usageError("--verify needs --wait: the counts after are taken when the job has finished")
-	}
-	pool, err := openCoordinator(c)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	opts := citus.RebalanceOptions{Strategy: c.String("strategy"), TransferMode: mode}
-	if c.Bool("dry-run") {
-		return startDryRun(c, pool, opts, format)
-	}
-	res := &startResult{}
-	before, err := countsBefore(c, pool, nil)
-	if err != nil {
-		return err
-	}
-	if res.JobID, err = startOrAttach(c, pool, opts); err != nil {
-		if errors.Is(err, citus.ErrNothingToMove) {
-			res.Nothing = true
-			fmt.Fprintln(stderrOf(c), "Nothing to do:", err)
-			return finishJSON(c, format, res)
-		}
-		return err
-	}
-	if !c.Bool("wait") {
-		fmt.Fprintf(stderrOf(c), "Rebalance job %d started in the background.\n%s\n", res.JobID, followHint(c))
-		return finishJSON(c, format, res)
-	}
-	if res.Job, err = followJob(c, pool, res.JobID); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderrOf(c), "Rebalance job %d finished: %d tasks done.\n", res.JobID, res.Job.Done())
-	if err := checkCountsAfter(c, pool, nil, before, &res.Verify); err != nil {
-		_ = finishJSON(c, format, res)
-		return err
-	}
-	return finishJSON(c, format, res)
-}
-
-func finishJSON(c *cli.Context, format string, v any) error {
-	if format == "json" {
-		return writeJSON(c, v)
-	}
-	return nil
-}
-
-func startDryRun(c *cli.Context, pool *pgxpool.Pool, opts citus.RebalanceOptions, format string) error {
-	p, err := citus.RebalancePlan(c.Context, pool, opts.Strategy)
-	if err != nil {
-		return err
-	}
-	call := citus.StartCall(opts)
-	res := &startResult{Calls: []string{call.String()}, Moves: p.Moves, Nothing: len(p.Moves) == 0}
-	w := stderrOf(c)
-	fmt.Fprintf(w, "Dry run: would call\n  %s\n", call)
-	if c.Bool("wait") {
-		fmt.Fprintln(w, "and follow citus_rebalance_status() / get_rebalance_progress() until the job ends.")
-	}
-	fmt.Fprintln(w)
-	printPlan(w, p)
-	preErr := citus.CheckPlanTransfer(c.Context, pool, opts.TransferMode, p)
-	if err := finishJSON(c, format, res); err != nil {
-		return err
-	}
-	return preErr
-}
-
-// startOrAttach starts a job, or with --wait follows the one running.
-func startOrAttach(c *cli.Context, pool *pgxpool.Pool, opts citus.RebalanceOptions) (int64, error) {
-	id, err := citus.StartRebalance(c.Context, pool, opts)
-	var running *citus.AlreadyRunningError
-	if errors.As(err, &running) && c.Bool("wait") {
-		newLogger(c).Info("a rebalance job is already running: following it", "job", running.JobID)
-		return running.JobID, nil
-	}
-	if err == nil {
-		newLogger(c).Info("rebalance job started", "job", id, "call", citus.StartCall(opts).String())
-	}
-	return id, err
-}
-
-func followHint(c *cli.Context) string {
-	return "Follow it: tenantmover rebalance start --wait --target ...; " +
-		"see it: SELECT * FROM citus_rebalance_status(); stop it: tenantmover rebalance stop --target ..."
-}
-
-// followJob follows the job with a meter of tasks, logging each transfer
-// as it starts. Ctrl-C leaves the job running and says so.
-func followJob(c *cli.Context, pool *pgxpool.Pool, id int64) (*citus.Job, error) {
-	log := newLogger(c)
-	var m *meter
-	done := 0
-	seen := map[int64]bool{}
-	progress := func(j *citus.Job) {
-		if m == nil {
-			m = newMeter(c, fmt.Sprintf("rebalance job %d", id), int64(len(j.Tasks)), "tasks")
-		}
-		if d := j.Done(); d > done {
-			m.Add(int64(d - done))
-			done = d
-		}
-		for _, t := range j.Moving {
-			if !seen[t.ShardID] {
-				seen[t.ShardID] = true
-				log.Info("moving shard", "table", t.Table, "shard", t.ShardID, "from", t.Source, "to", t.Target, "size", fmtBytes(t.SourceBytes))
-			}
-		}
-	}
-	j, err := citus.FollowJob(c.Context, pool, id, citus.FollowOptions{MaxRetries: c.Int("retries")}, progress)
-	if m != nil && err == nil {
-		m.Finish()
-	}
-	switch {
-	case c.Context.Err() != nil:
-		fmt.Fprintf(stderrOf(c), "Stopped following: rebalance job %d keeps running in the background.\n%s\n", id, followHint(c))
-		return j, c.Context.Err()
-	case err != nil:
-		return j, jobFailure(err)
-	}
-	return j, nil
-}
-
-// jobFailure adds what the user can do to a job error.
-func jobFailure(err error) error {
-	var je *citus.JobError
-	if !errors.As(err, &je) {
-		return err
-	}
-	if je.Retrying {
-		return fmt.Errorf("%w\nCitus retries the move in the background (up to 32 times). "+
-			"Wait through the retries: tenantmover rebalance start --wait --retries 32; cancel: tenantmover rebalance stop", err)
-	}
-	return fmt.Errorf("%w\nMoves that finished stay done; Citus cleans up the failed one. Fix the cause and run rebalance start again", err)
-}
-
-// countsBefore counts rows per tenant when --verify is given: of the
-// tables given, or of every distributed table.
-func countsBefore(c *cli.Context, pool *pgxpool.Pool, tables []citus.Table) (citus.TenantCounts, error) {
-	if !c.Bool("verify") {
-		return nil, nil
-	}
-	if tables == nil {
-		var err error
-		if tables, err = citus.Tables(c.Context, pool); err != nil {
-			return nil, err
-		}
-	}
-	counts, err := citus.CountTenants(c.Context, pool, tables)
-	if err != nil {
-		return nil, fmt.Errorf("counting rows per tenant before the change: %w", err)
-	}
-	newLogger(c).Info("counted rows per tenant before the change", "tables", len(counts), "tenants", counts.Tenants(), "rows", counts.Rows())
-	return counts, nil
-}
-
-// checkCountsAfter recounts and compares; a changed count exits 2.
-func checkCountsAfter(c *cli.Context, pool *pgxpool.Pool, tables []citus.Table, before citus.TenantCounts, out **verifyCountsJSON) error {
-	if before == nil {
-		return nil
-	}
-	if tables == nil {
-		var err error
-		if tables, err = citus.Tables(c.Context, pool); err != nil {
-			return err
-		}
-	}
-	after, err := citus.CountTenants(c.Context, pool, tables)
-	if err != nil {
-		return fmt.Errorf("counting rows per tenant after the change: %w", err)
-	}
-	diffs := citus.Diff(before, after)
-	if diffs == nil {
-		diffs = []citus.CountDiff{} // JSON: [] rather than null
-	}
-	*out = &verifyCountsJSON{Tables: len(after), Tenants: after.Tenants(), Rows: after.Rows(), Differences: diffs}
-	if len(diffs) == 0 {
-		fmt.Fprintf(stderrOf(c), "Verified: %d rows of %d tenant/table pairs in %d tables, identical before and after.\n", after.Rows(), after.Tenants(), len(after))
-		return nil
-	}
-	fmt.Fprintln(stderrOf(c), "VERIFY FAILED:", (&citus.CountsChangedError{Diffs: diffs}).Error())
-	return &differencesError{msg: fmt.Sprintf("per-tenant row counts changed for %d tenant/table pairs (listed above)", len(diffs))}
 }
 
 // ---- stop ----
@@ -487,165 +245,4 @@ func jobText(id int64) string {
 		return "none"
 	}
 	return fmt.Sprint(id)
-}
-
-// ---- isolate ----
-
-func rebalanceIsolateCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "isolate",
-		Usage: "give a tenant a shard of its own (isolate_tenant_to_new_shard ... 'CASCADE') and move it (citus_move_shard_placement)",
-		Description: `Splits the tenant's shard in every colocated table so the tenant's hash has
-a shard of its own, then moves that shard group to --to (host:port, node
-name or node id) or, by default, to the least loaded worker. --stay keeps it
-where it is. Checks the logical-replication preconditions first.`,
-		Flags: commonFlags(targetFlag, formatFlag, modeFlag, dryRunFlag, verifyFlag,
-			&cli.StringFlag{Name: "tenant-table", Usage: "a distributed table of the tenant's colocation group, as in SQL (usually the tenant table)", Required: true},
-			&cli.StringFlag{Name: "tenant", Usage: "the tenant: its distribution column value", Required: true},
-			&cli.StringFlag{Name: "to", Usage: "node to move the tenant's shard to: host:port, node name or node id (default: the least loaded worker)"},
-			&cli.BoolFlag{Name: "stay", Usage: "isolate only; leave the new shard on the tenant's current node"},
-		),
-		Action: runIsolate,
-	}
-}
-
-// isolateResult is isolate's JSON document.
-type isolateResult struct {
-	*citus.IsolatePlan `json:"plan"`
-	Calls              []string          `json:"calls"`
-	DryRun             bool              `json:"dry_run"`
-	ShardID            int64             `json:"shard_id,omitempty"`
-	Node               string            `json:"node,omitempty"`
-	Moved              bool              `json:"moved"`
-	Verify             *verifyCountsJSON `json:"verify,omitempty"`
-}
-
-func runIsolate(c *cli.Context) error {
-	format, err := validateFormat(c, "text", "json")
-	if err != nil {
-		return err
-	}
-	mode, err := transferMode(c)
-	if err != nil {
-		return err
-	}
-	if c.Bool("stay") && c.String("to") != "" {
-		return usageError("--stay and --to contradict each other: give one")
-	}
-	pool, err := openCoordinator(c)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	table, err := citus.ResolveTable(c.Context, pool, c.String("tenant-table"))
-	if err != nil {
-		return err
-	}
-	opts := citus.IsolateOptions{Table: table, Tenant: c.String("tenant"), To: c.String("to"), Stay: c.Bool("stay"), TransferMode: mode}
-	p, err := citus.PlanIsolate(c.Context, pool, opts)
-	if err != nil {
-		return err
-	}
-	group, err := citus.ColocatedTables(c.Context, pool, p.Table.ColocationID)
-	if err != nil {
-		return err
-	}
-	if c.Bool("dry-run") {
-		return isolateDryRun(c, pool, p, group, format)
-	}
-	before, err := countsBefore(c, pool, group)
-	if err != nil {
-		return err
-	}
-	log := newLogger(c)
-	res, err := citus.Isolate(c.Context, pool, opts, func(step string) { log.Info(step) })
-	if err != nil {
-		return err
-	}
-	out := &isolateResult{IsolatePlan: p, ShardID: res.ShardID, Node: res.Node.Addr(), Moved: res.Moved}
-	for _, call := range res.Calls {
-		out.Calls = append(out.Calls, call.String())
-	}
-	printIsolated(stderrOf(c), p, res)
-	if err := checkCountsAfter(c, pool, group, before, &out.Verify); err != nil {
-		_ = finishJSON(c, format, out)
-		return err
-	}
-	return finishJSON(c, format, out)
-}
-
-func isolateDryRun(c *cli.Context, pool *pgxpool.Pool, p *citus.IsolatePlan, group []citus.Table, format string) error {
-	w := stderrOf(c)
-	out := &isolateResult{IsolatePlan: p, DryRun: true}
-	fmt.Fprintf(w, "Dry run: tenant %s of %s is in shard %d on %s", p.Tenant, p.Table.Name, p.ShardID, p.Source.Addr())
-	if p.AlreadyIsolated {
-		fmt.Fprint(w, " (a shard of its own already)")
-	}
-	fmt.Fprintln(w)
-	if len(p.Calls) == 0 {
-		fmt.Fprintln(w, "Nothing to do.")
-	} else {
-		fmt.Fprintln(w, "Would call:")
-	}
-	for _, call := range p.Calls {
-		out.Calls = append(out.Calls, call.String())
-		fmt.Fprintln(w, "  "+call.String())
-	}
-	preErr := citus.CheckTransfer(c.Context, pool, p.Mode, group)
-	if err := finishJSON(c, format, out); err != nil {
-		return err
-	}
-	return preErr
-}
-
-func printIsolated(w io.Writer, p *citus.IsolatePlan, res *citus.IsolateResult) {
-	what := "isolated in"
-	if p.AlreadyIsolated {
-		what = "already alone in"
-	}
-	fmt.Fprintf(w, "Tenant %s of %s %s shard %d", p.Tenant, p.Table.Name, what, res.ShardID)
-	switch {
-	case res.Moved:
-		fmt.Fprintf(w, ", moved from %s to %s.\n", p.Source.Addr(), res.Node.Addr())
-	default:
-		fmt.Fprintf(w, ", on %s.\n", res.Node.Addr())
-	}
-}
-
-// ---- formatting ----
-
-func fmtBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
-}
-
-func dashIfEmpty(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func pct(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) }
-
-func optInt(v *int64) string {
-	if v == nil {
-		return "-"
-	}
-	return fmt.Sprint(*v)
-}
-
-func optFloat(v *float64) string {
-	if v == nil {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f", *v)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -44,9 +43,7 @@ It only reads.`,
 				out[side] = runs
 			}
 			if format == "json" {
-				enc := json.NewEncoder(stdoutOf(c))
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return writeJSON(c, format, out)
 			}
 			printStatus(c, out)
 			return nil

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -74,12 +73,8 @@ func runVerify(c *cli.Context) error {
 		return err
 	}
 	printVerify(c, res)
-	if format == "json" {
-		enc := json.NewEncoder(stdoutOf(c))
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			return err
-		}
+	if err := writeJSON(c, format, res); err != nil {
+		return err
 	}
 	if !res.Match {
 		return &differencesError{msg: fmt.Sprintf("%d differences", len(res.Differences))}
