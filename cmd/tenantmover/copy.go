@@ -129,12 +129,12 @@ func printCopySummary(w io.Writer, r *pgcopy.Report) {
 	var rows [][]string
 	for _, t := range r.Tables {
 		note := t.Skipped
-		rows = append(rows, []string{t.Table, t.Kind, fmt.Sprint(t.Rows), humanBytes(t.Bytes),
+		rows = append(rows, []string{t.Table, t.Kind, fmt.Sprint(t.Rows), fmtBytes(t.Bytes),
 			fmt.Sprintf("%d/%d", t.ChunksCopied, t.Chunks), fmt.Sprint(t.ChunksSkipped), fmt.Sprintf("%.1f", t.Seconds), note})
 	}
 	tabular(w, []string{"TABLE", "KIND", "ROWS", "BYTES", "CHUNKS COPIED", "SKIPPED (DONE BEFORE)", "SECONDS", "NOTE"}, rows)
 	fmt.Fprintf(w, "\ncopied %d rows (%s) of %d tables in %.1fs: %.0f rows/s, %s/s; %d chunks copied, %d done before\n",
-		r.Rows, humanBytes(r.Bytes), len(r.Tables), r.Seconds, r.RowsPerSecond, humanBytes(int64(r.BytesPerSecond)), r.ChunksCopied, r.ChunksSkipped)
+		r.Rows, fmtBytes(r.Bytes), len(r.Tables), r.Seconds, r.RowsPerSecond, fmtBytes(int64(r.BytesPerSecond)), r.ChunksCopied, r.ChunksSkipped)
 	if len(r.Sequences) > 0 {
 		var seqs []string
 		for _, s := range r.Sequences {
@@ -159,18 +159,4 @@ func printDryRun(w io.Writer, r *pgcopy.Report) {
 	}
 	pending := len(r.Chunks) - r.ChunksSkipped
 	fmt.Fprintf(w, "\ndry run: %d chunks in %d tables, %d to copy, %d done before; nothing was written\n", len(r.Chunks), len(r.Tables), pending, r.ChunksSkipped)
-}
-
-// humanBytes formats a byte count: 512 B, 1.5 MB.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "KMGTPE"[exp])
 }

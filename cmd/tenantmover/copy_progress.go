@@ -80,7 +80,7 @@ func (d *copyDisplay) event(p pgcopy.Progress) {
 			d.overall.StartWithoutRender()
 		}
 		if d.terminal {
-			tb := &tableBar{bar: newBar(max(p.TotalRows, 1), fmt.Sprintf("%-28s %9s", p.Table, humanBytes(0)))}
+			tb := &tableBar{bar: newBar(max(p.TotalRows, 1), fmt.Sprintf("%-28s %9s", p.Table, fmtBytes(0)))}
 			tb.bar.StartWithoutRender() // rates count from the table's start
 			d.active[p.Table] = tb
 		}
@@ -93,7 +93,7 @@ func (d *copyDisplay) event(p pgcopy.Progress) {
 			if tb.rows > tb.bar.GetMax64() {
 				tb.bar.ChangeMax64(tb.rows)
 			}
-			tb.bar.Describe(fmt.Sprintf("%-28s %9s", p.Table, humanBytes(tb.bytes)))
+			tb.bar.Describe(fmt.Sprintf("%-28s %9s", p.Table, fmtBytes(tb.bytes)))
 			_ = tb.bar.Add64(p.Rows)
 		}
 		d.tick()
@@ -137,7 +137,7 @@ func (d *copyDisplay) draw() {
 	if d.total >= 0 && d.rows > d.overall.GetMax64() {
 		d.overall.ChangeMax64(d.rows)
 	}
-	d.overall.Describe(fmt.Sprintf("%-28s %9s", "total", humanBytes(d.bytes)))
+	d.overall.Describe(fmt.Sprintf("%-28s %9s", "total", fmtBytes(d.bytes)))
 	_ = d.overall.Set64(d.rows)
 	lines := []string{d.overall.String()}
 	for _, n := range d.activeNames() {
