@@ -92,7 +92,9 @@ func runBackfill(c *cli.Context) error {
 	if len(p.OfKind(plan.Nested)) == 0 {
 		fmt.Fprintf(stderrOf(c), "no nested tables: every distributed table already has a column referencing %s; nothing to backfill\n", p.Root.Name())
 	}
-	rep, runErr := backfill.Run(c.Context, pool, p, cfg, backfillProgress(c))
+	progress, closeProgress := backfillProgress(c)
+	rep, runErr := backfill.Run(c.Context, pool, p, cfg, progress)
+	closeProgress()
 	if rep == nil {
 		return runErr
 	}
@@ -110,22 +112,6 @@ func runBackfill(c *cli.Context) error {
 func isReportable(err error) bool {
 	var oe *backfill.OrphansError
 	return errors.As(err, &oe)
-}
-
-// backfillProgress draws a bar per table on a terminal (the meters shared
-// with migrate), and otherwise logs one line per table as it finishes.
-func backfillProgress(c *cli.Context) func(backfill.Progress) {
-	bars := backfillMeter(c)
-	log := newLogger(c)
-	return func(p backfill.Progress) {
-		bars(p)
-		switch p.Stage {
-		case backfill.StageFilled:
-			log.Info("filled", "table", p.Table, "rows_updated", p.Updated, "batches", p.Batches)
-		case backfill.StageDone:
-			log.Info("done", "table", p.Table)
-		}
-	}
 }
 
 func printBackfill(w io.Writer, r *backfill.Report) {

@@ -55,9 +55,9 @@ func runCopy(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	display := newCopyDisplay(c, len(cfg.Tenants) > 0)
-	rep, err := pgcopy.Run(c.Context, srcURL, dstURL, p, cfg, display.event)
-	display.close()
+	progress, closeProgress := copyProgress(c, len(cfg.Tenants) > 0)
+	rep, err := pgcopy.Run(c.Context, srcURL, dstURL, p, cfg, progress)
+	closeProgress()
 	if err != nil {
 		return err
 	}

@@ -326,6 +326,7 @@ func (m *migration) backfillPhase(ctx context.Context, pr *phaseReport) error {
 	if err != nil {
 		return err
 	}
+	progress, closeProgress := backfillProgress(m.c)
 	rep, err := backfill.Run(ctx, m.src, m.plan, backfill.Config{
 		Workers:   m.c.Int("workers"),
 		BatchTime: m.c.Duration("batch-time"),
@@ -334,7 +335,8 @@ func (m *migration) backfillPhase(ctx context.Context, pr *phaseReport) error {
 		// The application keeps writing until the cutover: without the
 		// triggers, rows it inserts before copy would have no tenant.
 		KeepTriggers: true,
-	}, backfillMeter(m.c))
+	}, progress)
+	closeProgress()
 	if err != nil {
 		return err
 	}
@@ -382,14 +384,14 @@ func (m *migration) copyPhase(ctx context.Context, pr *phaseReport) error {
 	if err != nil {
 		return err
 	}
-	display := newCopyDisplay(m.c, false)
+	progress, closeProgress := copyProgress(m.c, false)
 	rep, err := pgcopy.Run(ctx, m.srcURL, m.dstURL, m.plan, pgcopy.Config{
 		Workers:   m.c.Int("workers"),
 		ChunkRows: m.c.Int64("chunk-rows"),
 		RunName:   m.report.Run + ".copy",
 		Restart:   restart,
-	}, display.event)
-	display.close()
+	}, progress)
+	closeProgress()
 	if err != nil {
 		return err
 	}
