@@ -280,20 +280,19 @@ func (st *targetState) readRows(ctx context.Context, pool *pgxpool.Pool, p *Plan
 	if len(parts) == 0 {
 		return nil
 	}
-	rows, err := pool.Query(ctx, strings.Join(parts, " UNION ALL "))
-	if err != nil {
-		return fmt.Errorf("checking target tables for rows: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	err := db.EachRow(ctx, pool, strings.Join(parts, " UNION ALL "), nil, func(row pgx.CollectableRow) error {
 		var i int
 		var has bool
-		if err := rows.Scan(&i, &has); err != nil {
+		if err := row.Scan(&i, &has); err != nil {
 			return err
 		}
 		st.hasRows[names[i]] = has
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("checking target tables for rows: %w", err)
 	}
-	return rows.Err()
+	return nil
 }
 
 // readTypes finds which of the plan's enums and domains the target has.
@@ -314,21 +313,22 @@ func (st *targetState) readTypes(ctx context.Context, pool *pgxpool.Pool, p *Pla
 	return nil
 }
 
+// readCitus reads how the target's Citus already distributes its tables.
 func (st *targetState) readCitus(ctx context.Context, pool *pgxpool.Pool) error {
-	rows, err := pool.Query(ctx, `SELECT table_name::oid, citus_table_type, distribution_column FROM citus_tables`)
-	if err != nil {
-		return fmt.Errorf("reading the target's Citus tables: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	const q = `SELECT table_name::oid, citus_table_type, distribution_column FROM citus_tables`
+	err := db.EachRow(ctx, pool, q, nil, func(row pgx.CollectableRow) error {
 		var oid uint32
 		var ct citusTable
-		if err := rows.Scan(&oid, &ct.kind, &ct.column); err != nil {
+		if err := row.Scan(&oid, &ct.kind, &ct.column); err != nil {
 			return err
 		}
 		st.citus[oid] = ct
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading the target's Citus tables: %w", err)
 	}
-	return rows.Err()
+	return nil
 }
 
 // checkEmpty refuses planned tables that hold rows.

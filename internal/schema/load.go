@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantmover/tenantmover/internal/db"
 )
 
 // systemSchemas are never read unless asked for by name: PostgreSQL's own,
@@ -83,7 +85,7 @@ func (l *loader) searchPath(ctx context.Context) error {
 // tables reads the tables; sizes and row estimates of a partitioned table
 // are the sums over its partitions.
 func (l *loader) tables(ctx context.Context, schemas []string) error {
-	rows, err := l.tx.Query(ctx, `
+	const q = `
 SELECT c.oid, n.nspname, c.relname, c.relkind = 'p', c.relreplident::text,
        CASE WHEN c.relkind = 'p' THEN
             (SELECT coalesce(sum(greatest(p.reltuples, 0)), 0) FROM pg_partition_tree(c.oid) t JOIN pg_class p ON p.oid = t.relid WHERE t.isleaf)
@@ -97,28 +99,23 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND CASE WHEN cardinality($1::text[]) > 0 THEN n.nspname = ANY($1)
            ELSE n.nspname <> ALL($2) AND n.nspname NOT LIKE 'pg\_temp\_%' AND n.nspname NOT LIKE 'pg\_toast\_temp\_%' END
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`,
-		schemas, systemSchemas)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`
+	return db.EachRow(ctx, l.tx, q, []any{schemas, systemSchemas}, func(row pgx.CollectableRow) error {
 		t := &Table{}
-		if err := rows.Scan(&t.OID, &t.Name.Schema, &t.Name.Name, &t.Partitioned, &t.ReplicaIdentity, &t.EstimatedRows, &t.Bytes); err != nil {
+		if err := row.Scan(&t.OID, &t.Name.Schema, &t.Name.Name, &t.Partitioned, &t.ReplicaIdentity, &t.EstimatedRows, &t.Bytes); err != nil {
 			return err
 		}
 		l.list = append(l.list, t)
 		l.byOID[t.OID] = t
 		l.oids = append(l.oids, t.OID)
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 // columns reads every column with its default, identity, generation and
 // owned sequence (serial and identity columns own one through pg_depend).
 func (l *loader) columns(ctx context.Context) error {
-	rows, err := l.tx.Query(ctx, `
+	const q = `
 SELECT a.attrelid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), a.atttypid, a.attnotnull,
        coalesce(pg_get_expr(d.adbin, d.adrelid), ''), a.attidentity::text, a.attgenerated::text,
        s.nspname, s.relname
@@ -133,18 +130,14 @@ LEFT JOIN LATERAL (
       AND dep.refobjid = a.attrelid AND dep.refobjsubid = a.attnum AND dep.deptype IN ('a', 'i')
     ORDER BY sc.relname LIMIT 1) s ON true
 WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY a.attrelid, a.attnum`, l.oids)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+ORDER BY a.attrelid, a.attnum`
+	return db.EachRow(ctx, l.tx, q, []any{l.oids}, func(row pgx.CollectableRow) error {
 		var (
 			rel              uint32
 			c                Column
 			seqSchema, seqNm *string
 		)
-		if err := rows.Scan(&rel, &c.Name, &c.Num, &c.Type, &c.TypeOID, &c.NotNull, &c.Default, &c.Identity, &c.Generated, &seqSchema, &seqNm); err != nil {
+		if err := row.Scan(&rel, &c.Name, &c.Num, &c.Type, &c.TypeOID, &c.NotNull, &c.Default, &c.Identity, &c.Generated, &seqSchema, &seqNm); err != nil {
 			return err
 		}
 		if seqSchema != nil && seqNm != nil {
@@ -153,8 +146,8 @@ ORDER BY a.attrelid, a.attnum`, l.oids)
 		if t := l.byOID[rel]; t != nil {
 			t.Columns = append(t.Columns, c)
 		}
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 // constraints reads primary keys, unique, foreign-key, check and exclusion
@@ -162,7 +155,7 @@ ORDER BY a.attrelid, a.attnum`, l.oids)
 // partition (conparentid <> 0) are skipped: the parent constraint stands
 // for them.
 func (l *loader) constraints(ctx context.Context) error {
-	rows, err := l.tx.Query(ctx, `
+	const q = `
 SELECT con.conrelid, con.conname, con.contype::text, pg_get_constraintdef(con.oid),
        coalesce((SELECT array_agg(a.attname ORDER BY k.ord) FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
                  JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num), '{}'),
@@ -174,12 +167,8 @@ FROM pg_constraint con
 LEFT JOIN pg_class rc ON rc.oid = con.confrelid
 LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
 WHERE con.conrelid = ANY($1) AND con.contype IN ('p', 'u', 'f', 'c', 'x') AND con.conparentid = 0
-ORDER BY con.conrelid, con.conname`, l.oids)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+ORDER BY con.conrelid, con.conname`
+	return db.EachRow(ctx, l.tx, q, []any{l.oids}, func(row pgx.CollectableRow) error {
 		var (
 			rel                  uint32
 			name, typ, def       string
@@ -189,12 +178,12 @@ ORDER BY con.conrelid, con.conname`, l.oids)
 			deferrable, deferred bool
 			validated            bool
 		)
-		if err := rows.Scan(&rel, &name, &typ, &def, &cols, &refSchema, &refName, &refCols, &upd, &del, &deferrable, &deferred, &validated); err != nil {
+		if err := row.Scan(&rel, &name, &typ, &def, &cols, &refSchema, &refName, &refCols, &upd, &del, &deferrable, &deferred, &validated); err != nil {
 			return err
 		}
 		t := l.byOID[rel]
 		if t == nil {
-			continue
+			return nil
 		}
 		switch typ {
 		case "p":
@@ -213,8 +202,8 @@ ORDER BY con.conrelid, con.conname`, l.oids)
 		case "x":
 			t.Exclusions = append(t.Exclusions, Check{Name: name, Definition: def})
 		}
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 // fkAction spells pg_constraint's one-letter action codes as SQL.
@@ -235,7 +224,7 @@ func fkAction(code string) string {
 // indexes reads the indexes that back no constraint: unique ones join
 // Uniques (they constrain the data just the same), the others go to Indexes.
 func (l *loader) indexes(ctx context.Context) error {
-	rows, err := l.tx.Query(ctx, `
+	const q = `
 SELECT i.indrelid, ic.relname, i.indisunique, pg_get_indexdef(i.indexrelid),
        coalesce(pg_get_expr(i.indpred, i.indrelid), ''),
        i.indexprs IS NOT NULL OR 0 = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]),
@@ -247,12 +236,8 @@ JOIN pg_class ic ON ic.oid = i.indexrelid
 WHERE i.indrelid = ANY($1)
   AND NOT EXISTS (SELECT 1 FROM pg_constraint con
                   WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x'))
-ORDER BY i.indrelid, ic.relname`, l.oids)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+ORDER BY i.indrelid, ic.relname`
+	return db.EachRow(ctx, l.tx, q, []any{l.oids}, func(row pgx.CollectableRow) error {
 		var (
 			rel        uint32
 			name, def  string
@@ -261,12 +246,12 @@ ORDER BY i.indrelid, ic.relname`, l.oids)
 			expression bool
 			cols       []string
 		)
-		if err := rows.Scan(&rel, &name, &unique, &def, &pred, &expression, &cols); err != nil {
+		if err := row.Scan(&rel, &name, &unique, &def, &pred, &expression, &cols); err != nil {
 			return err
 		}
 		t := l.byOID[rel]
 		if t == nil {
-			continue
+			return nil
 		}
 		plain := cols
 		if expression {
@@ -277,14 +262,14 @@ ORDER BY i.indrelid, ic.relname`, l.oids)
 		} else {
 			t.Indexes = append(t.Indexes, Index{Name: name, Columns: cols, Definition: def})
 		}
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 // sequences reads the sequences of the schemas holding the tables read and
 // those owned by their columns.
 func (l *loader) sequences(ctx context.Context) error {
-	rows, err := l.tx.Query(ctx, `
+	const q = `
 SELECT n.nspname, c.relname, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax,
        s.seqcache, s.seqcycle, own.nspname, own.relname, own.attname, coalesce(own.deptype = 'i', false)
 FROM pg_sequence s
@@ -301,67 +286,59 @@ LEFT JOIN LATERAL (
     LIMIT 1) own ON true
 WHERE (own.oid = ANY($1) OR n.oid IN (SELECT relnamespace FROM pg_class WHERE oid = ANY($1)))
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-ORDER BY n.nspname, c.relname`, l.oids)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		q := &Sequence{}
+ORDER BY n.nspname, c.relname`
+	return db.EachRow(ctx, l.tx, q, []any{l.oids}, func(row pgx.CollectableRow) error {
+		s := &Sequence{}
 		var ownSchema, ownTable, ownCol *string
-		if err := rows.Scan(&q.Name.Schema, &q.Name.Name, &q.Type, &q.Start, &q.Increment, &q.Min, &q.Max, &q.Cache, &q.Cycle,
-			&ownSchema, &ownTable, &ownCol, &q.Identity); err != nil {
+		if err := row.Scan(&s.Name.Schema, &s.Name.Name, &s.Type, &s.Start, &s.Increment, &s.Min, &s.Max, &s.Cache, &s.Cycle,
+			&ownSchema, &ownTable, &ownCol, &s.Identity); err != nil {
 			return err
 		}
 		if ownSchema != nil {
-			q.OwnedBy = &Name{Schema: *ownSchema, Name: *ownTable}
-			q.OwnedCol = *ownCol
+			s.OwnedBy = &Name{Schema: *ownSchema, Name: *ownTable}
+			s.OwnedCol = *ownCol
 		}
-		l.seqs = append(l.seqs, q)
-	}
-	return rows.Err()
+		l.seqs = append(l.seqs, s)
+		return nil
+	})
 }
 
 // partitions reads partition keys and the direct partitions of the
 // partitioned tables.
 func (l *loader) partitions(ctx context.Context) error {
-	rows, err := l.tx.Query(ctx, `
+	const q = `
 SELECT p.partrelid, pg_get_partkeydef(p.partrelid), n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid)
 FROM pg_partitioned_table p
 LEFT JOIN pg_inherits i ON i.inhparent = p.partrelid
 LEFT JOIN pg_class c ON c.oid = i.inhrelid
 LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE p.partrelid = ANY($1)
-ORDER BY p.partrelid, n.nspname, c.relname`, l.oids)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+ORDER BY p.partrelid, n.nspname, c.relname`
+	return db.EachRow(ctx, l.tx, q, []any{l.oids}, func(row pgx.CollectableRow) error {
 		var (
 			rel             uint32
 			key             string
 			ns, name, bound *string
 		)
-		if err := rows.Scan(&rel, &key, &ns, &name, &bound); err != nil {
+		if err := row.Scan(&rel, &key, &ns, &name, &bound); err != nil {
 			return err
 		}
 		t := l.byOID[rel]
 		if t == nil {
-			continue
+			return nil
 		}
 		t.PartitionKey = key
 		if ns != nil {
 			t.Partitions = append(t.Partitions, Partition{Name: Name{Schema: *ns, Name: *name}, Bound: *bound})
 		}
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 // types reads the user-defined types the columns use, looking through
 // arrays to their element type.
 func (l *loader) types(ctx context.Context) error {
-	rows, err := l.tx.Query(ctx, `
+	const q = `
 SELECT n.nspname, t.typname, t.typtype::text,
        coalesce((SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid), '{}'),
        coalesce((SELECT x.extname::text FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid
@@ -375,15 +352,11 @@ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND t.oid IN (SELECT CASE WHEN at.typcategory = 'A' AND at.typelem <> 0 THEN at.typelem ELSE at.oid END
                 FROM pg_attribute a JOIN pg_type at ON at.oid = a.atttypid
                 WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped)
-ORDER BY n.nspname, t.typname`, l.oids)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
+ORDER BY n.nspname, t.typname`
+	return db.EachRow(ctx, l.tx, q, []any{l.oids}, func(row pgx.CollectableRow) error {
 		t := &Type{}
 		var typtype string
-		if err := rows.Scan(&t.Name.Schema, &t.Name.Name, &typtype, &t.Labels, &t.Extension, &t.BaseType, &t.NotNull, &t.Default, &t.Checks); err != nil {
+		if err := row.Scan(&t.Name.Schema, &t.Name.Name, &typtype, &t.Labels, &t.Extension, &t.BaseType, &t.NotNull, &t.Default, &t.Checks); err != nil {
 			return err
 		}
 		switch {
@@ -397,8 +370,8 @@ ORDER BY n.nspname, t.typname`, l.oids)
 			t.Kind = "other"
 		}
 		l.typs = append(l.typs, t)
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 // NewCatalog indexes tables by name and sorts them. Load uses it; tests and
