@@ -12,73 +12,50 @@
 // purchases) with the tenant column backfilled on the nested tables, and a
 // target made from it with CREATE DATABASE ... TEMPLATE: a plain
 // PostgreSQL target holding the same rows. Without --url a throwaway server
-// is started (internal/pgtest) and removed at the end.
+// is started (internal/localpg) and removed at the end.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
-	"os/signal"
 	"sort"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantmover/tenantmover/internal/db"
-	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/scripts/benchkit"
 	"github.com/tenantmover/tenantmover/verify"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "bench-verify:", db.RedactError(err))
-		os.Exit(1)
-	}
-}
+const prog = benchkit.Program("bench-verify")
+
+func main() { prog.Main(run) }
 
 type config struct {
-	url     func(dbname string) string
-	size    string
+	*benchkit.Flags
+	srv     *benchkit.Server
 	runs    int
 	workers int
-	reuse   bool
 	// countsOnly leaves out the slower verify variants.
 	countsOnly bool
 }
 
 func run(ctx context.Context) error {
-	admin := flag.String("url", "", "a server to use: URL of any database on it, as a superuser (default: start a throwaway server)")
-	size := flag.String("size", "large", "monolith size preset: small, medium, large")
-	runs := flag.Int("runs", 3, "timed runs of each (the median is reported), after one warm-up")
-	workers := flag.Int("workers", verify.DefaultWorkers, "verify workers; the baseline runs as many tables at a time")
-	reuse := flag.Bool("reuse", false, "keep and reuse the databases tm_bench_source/tm_bench_target if they exist")
-	countsOnly := flag.Bool("counts-only", false, "time only the baseline and verify --skip-invariant")
+	c := config{Flags: benchkit.AddFlags("keep and reuse the databases tm_bench_source/tm_bench_target if they exist")}
+	flag.IntVar(&c.runs, "runs", 3, "timed runs of each (the median is reported), after one warm-up")
+	flag.IntVar(&c.workers, "workers", verify.DefaultWorkers, "verify workers; the baseline runs as many tables at a time")
+	flag.BoolVar(&c.countsOnly, "counts-only", false, "time only the baseline and verify --skip-invariant")
 	flag.Parse()
-	c := config{size: *size, runs: *runs, workers: *workers, reuse: *reuse, countsOnly: *countsOnly}
-	if *admin == "" {
-		srv, err := pgtest.Start(pgtest.Options{Settings: map[string]string{"shared_buffers": "'2GB'", "work_mem": "'64MB'"}})
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
-		c.url = srv.URL
-	} else {
-		cfg, err := pgx.ParseConfig(*admin)
-		if err != nil {
-			return err
-		}
-		c.url = func(name string) string {
-			return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
-		}
+	srv, err := benchkit.StartServer(ctx, c.URL, map[string]string{"shared_buffers": "'2GB'", "work_mem": "'64MB'"})
+	if err != nil {
+		return err
 	}
+	defer srv.Close()
+	c.srv = srv
 	if err := prepare(ctx, c); err != nil {
 		return err
 	}
@@ -92,69 +69,48 @@ const (
 
 // prepare makes the backfilled source and its copy as the target.
 func prepare(ctx context.Context, c config) error {
-	adminPool, err := db.Open(ctx, c.url("postgres"), db.Options{})
+	exists, err := c.srv.Exists(ctx, targetDB)
 	if err != nil {
 		return err
 	}
-	defer adminPool.Close()
-	var exists bool
-	if err := adminPool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)`, targetDB).Scan(&exists); err != nil {
-		return err
-	}
-	if exists && c.reuse {
-		logf("reusing %s and %s", sourceDB, targetDB)
+	if exists && c.Reuse {
+		prog.Logf("reusing %s and %s", sourceDB, targetDB)
 		return nil
 	}
-	for _, d := range []string{targetDB, sourceDB} {
-		if _, err := adminPool.Exec(ctx, "DROP DATABASE IF EXISTS "+db.Ident(d)+" WITH (FORCE)"); err != nil {
-			return err
-		}
-	}
-	if _, err := adminPool.Exec(ctx, "CREATE DATABASE "+db.Ident(sourceDB)); err != nil {
+	if err := c.srv.Drop(ctx, targetDB); err != nil {
 		return err
 	}
-	if err := fillSource(ctx, c); err != nil {
+	p, took, err := c.srv.Generate(ctx, sourceDB, c.Size)
+	if err != nil {
 		return err
 	}
-	start := time.Now()
-	if _, err := adminPool.Exec(ctx, "CREATE DATABASE "+db.Ident(targetDB)+" TEMPLATE "+db.Ident(sourceDB)); err != nil {
+	prog.Logf("generated %d purchases in %s", p.Purchases, took.Round(time.Second))
+	if took, err = benchkit.Time(func() error { return backfillSource(ctx, c) }); err != nil {
 		return err
 	}
-	logf("target copied in %s", time.Since(start).Round(time.Second))
+	prog.Logf("backfilled in %s", took.Round(time.Second))
+	if took, err = benchkit.Time(func() error { return c.srv.Create(ctx, targetDB, sourceDB) }); err != nil {
+		return err
+	}
+	prog.Logf("target copied in %s", took.Round(time.Second))
 	return nil
 }
 
-func fillSource(ctx context.Context, c config) error {
-	p, err := monolith.Size(c.size)
-	if err != nil {
-		return err
-	}
-	pool, err := db.Open(ctx, c.url(sourceDB), db.Options{MaxConns: 4})
+// backfillSource does on the source what backfill leaves there: the tenant
+// column filled on the nested tables.
+func backfillSource(ctx context.Context, c config) error {
+	pool, err := db.Open(ctx, c.srv.URL(sourceDB), db.Options{MaxConns: 4})
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	start := time.Now()
-	if err := monolith.Generate(ctx, pool, p, monolith.WithWorkers(2)); err != nil {
-		return err
-	}
-	logf("generated %d purchases in %s", p.Purchases, time.Since(start).Round(time.Second))
-	start = time.Now()
-	// What backfill leaves on the source: the tenant column filled on
-	// the nested tables.
-	for _, sql := range []string{
+	return benchkit.Exec(ctx, pool,
 		`ALTER TABLE purchase ADD COLUMN store_id bigint`,
 		`UPDATE purchase p SET store_id = pr.store_id FROM product pr WHERE pr.id = p.product_id`,
 		`ALTER TABLE refund ADD COLUMN store_id bigint`,
 		`UPDATE refund r SET store_id = p.store_id FROM purchase p WHERE p.id = r.purchase_id`,
 		`VACUUM ANALYZE`,
-	} {
-		if _, err := pool.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("%s: %w", sql, err)
-		}
-	}
-	logf("backfilled in %s", time.Since(start).Round(time.Second))
-	return nil
+	)
 }
 
 // measure times baseline, verify and verify --checksum alternately.
@@ -162,12 +118,12 @@ func measure(ctx context.Context, c config) error {
 	opts := db.ForPhase(db.PhaseVerify)
 	opts.Settings = verify.SessionSettings()
 	opts.MaxConns = int32(c.workers + 1)
-	src, err := db.Open(ctx, c.url(sourceDB), opts)
+	src, err := db.Open(ctx, c.srv.URL(sourceDB), opts)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := db.Open(ctx, c.url(targetDB), opts)
+	dst, err := db.Open(ctx, c.srv.URL(targetDB), opts)
 	if err != nil {
 		return err
 	}
@@ -184,7 +140,7 @@ func measure(ctx context.Context, c config) error {
 	}{
 		{name: "baseline GROUP BY", fn: func() error { return baseline(ctx, src, dst, p, c.workers) }},
 		{name: "verify --skip-invariant", fn: func() error {
-			res, err := verify.Run(ctx, src, dst, c.url(targetDB), p, verify.Config{Workers: c.workers, SkipInvariant: true}, nil)
+			res, err := verify.Run(ctx, src, dst, c.srv.URL(targetDB), p, verify.Config{Workers: c.workers, SkipInvariant: true}, nil)
 			if err == nil {
 				rows = totalRows(res)
 				err = matched(res)
@@ -201,23 +157,22 @@ func measure(ctx context.Context, c config) error {
 	}
 	for r := 0; r <= c.runs; r++ {
 		for i := range steps {
-			start := time.Now()
-			if err := steps[i].fn(); err != nil {
+			took, err := benchkit.Time(steps[i].fn)
+			if err != nil {
 				return fmt.Errorf("%s: %w", steps[i].name, err)
 			}
-			took := time.Since(start)
 			if r == 0 {
-				logf("warm-up %s: %s", steps[i].name, took.Round(time.Millisecond))
+				prog.Logf("warm-up %s: %s", steps[i].name, took.Round(time.Millisecond))
 				continue
 			}
 			steps[i].times = append(steps[i].times, took)
 		}
 	}
-	base := median(steps[0].times)
-	fmt.Printf("verify benchmark: monolith %s, %d rows per side, %d workers, median of %d runs\n", c.size, rows, c.workers, c.runs)
+	base := upperMedian(steps[0].times)
+	fmt.Printf("verify benchmark: monolith %s, %d rows per side, %d workers, median of %d runs\n", c.Size, rows, c.workers, c.runs)
 	for _, s := range steps {
-		m := median(s.times)
-		fmt.Printf("  %-36s %9s  %.2fx baseline  (runs: %v)\n", s.name, m.Round(time.Millisecond), float64(m)/float64(base), rounded(s.times))
+		m := upperMedian(s.times)
+		fmt.Printf("  %-36s %9s  %.2fx baseline  (runs: %v)\n", s.name, m.Round(time.Millisecond), benchkit.Ratio(m, base), rounded(s.times))
 	}
 	return nil
 }
@@ -266,7 +221,7 @@ func drain(ctx context.Context, pool *pgxpool.Pool, sql string) error {
 
 func verifyWith(ctx context.Context, src, dst *pgxpool.Pool, c config, p *plan.Plan, cfg verify.Config) error {
 	cfg.Workers = c.workers
-	res, err := verify.Run(ctx, src, dst, c.url(targetDB), p, cfg, nil)
+	res, err := verify.Run(ctx, src, dst, c.srv.URL(targetDB), p, cfg, nil)
 	if err != nil {
 		return err
 	}
@@ -288,7 +243,10 @@ func totalRows(res *verify.Result) int64 {
 	return n
 }
 
-func median(ds []time.Duration) time.Duration {
+// upperMedian is the median of an odd number of runs and the upper of the
+// two middle ones of an even number: the figure this benchmark has always
+// printed (benchkit.Median would average the two).
+func upperMedian(ds []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
@@ -300,8 +258,4 @@ func rounded(ds []time.Duration) []string {
 		out[i] = d.Round(time.Millisecond).String()
 	}
 	return out
-}
-
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "bench-verify: "+format+"\n", args...)
 }

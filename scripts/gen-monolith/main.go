@@ -55,17 +55,7 @@ func parse(args []string) (config, error) {
 	fs.StringVar(&c.size, "size", "small", "preset: "+strings.Join(monolith.SizeNames(), ", "))
 	fs.BoolVar(&c.drop, "drop", false, "drop existing monolith tables first")
 	fs.IntVar(&c.workers, "workers", 2, "chunks generated at once (the data does not depend on it)")
-	var p monolith.Params
-	fs.IntVar(&p.Stores, "stores", 0, "stores (tenants)")
-	fs.IntVar(&p.Products, "products", 0, "products")
-	fs.IntVar(&p.Purchases, "purchases", 0, "purchases")
-	fs.IntVar(&p.Refunds, "refunds", 0, "refunds")
-	fs.IntVar(&p.Companies, "companies", 0, "companies")
-	fs.IntVar(&p.Users, "users", 0, "auth_user rows")
-	fs.IntVar(&p.CampaignsPerCompany, "campaigns-per-company", 0, "campaigns per company, on average")
-	fs.IntVar(&p.MembershipsPerCompany, "memberships-per-company", 0, "company_users rows per company")
-	fs.Float64Var(&p.Skew, "skew", 0, "tenant size skew exponent: 0 uniform, 1 Zipf")
-	fs.Float64Var(&p.Seed, "seed", 0, "random seed: the same parameters give the same data")
+	defineParams(fs, &monolith.Params{}) // the preset is known only once parsed
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -76,32 +66,42 @@ func parse(args []string) (config, error) {
 	if c.p, err = monolith.Size(c.size); err != nil {
 		return c, err
 	}
-	// Only the flags given override the preset.
+	if err := override(&c.p, fs); err != nil {
+		return c, err
+	}
+	return c, c.p.Validate()
+}
+
+// override sets in p, a preset, only the parameters whose flags were given
+// to fs: each given one is set again, from its parsed value, on a flag set
+// bound to p's fields.
+func override(p *monolith.Params, fs *flag.FlagSet) error {
+	preset := *p
+	onP := flag.NewFlagSet("override", flag.ContinueOnError)
+	defineParams(onP, p) // defining a flag stores its zero default in p
+	*p = preset
+	var err error
 	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "stores":
-			c.p.Stores = p.Stores
-		case "products":
-			c.p.Products = p.Products
-		case "purchases":
-			c.p.Purchases = p.Purchases
-		case "refunds":
-			c.p.Refunds = p.Refunds
-		case "companies":
-			c.p.Companies = p.Companies
-		case "users":
-			c.p.Users = p.Users
-		case "campaigns-per-company":
-			c.p.CampaignsPerCompany = p.CampaignsPerCompany
-		case "memberships-per-company":
-			c.p.MembershipsPerCompany = p.MembershipsPerCompany
-		case "skew":
-			c.p.Skew = p.Skew
-		case "seed":
-			c.p.Seed = p.Seed
+		if onP.Lookup(f.Name) != nil {
+			err = errors.Join(err, onP.Set(f.Name, f.Value.String()))
 		}
 	})
-	return c, c.p.Validate()
+	return err
+}
+
+// defineParams defines on fs the flags that set single parameters, each
+// bound to its field of p.
+func defineParams(fs *flag.FlagSet, p *monolith.Params) {
+	fs.IntVar(&p.Stores, "stores", 0, "stores (tenants)")
+	fs.IntVar(&p.Products, "products", 0, "products")
+	fs.IntVar(&p.Purchases, "purchases", 0, "purchases")
+	fs.IntVar(&p.Refunds, "refunds", 0, "refunds")
+	fs.IntVar(&p.Companies, "companies", 0, "companies")
+	fs.IntVar(&p.Users, "users", 0, "auth_user rows")
+	fs.IntVar(&p.CampaignsPerCompany, "campaigns-per-company", 0, "campaigns per company, on average")
+	fs.IntVar(&p.MembershipsPerCompany, "memberships-per-company", 0, "company_users rows per company")
+	fs.Float64Var(&p.Skew, "skew", 0, "tenant size skew exponent: 0 uniform, 1 Zipf")
+	fs.Float64Var(&p.Seed, "seed", 0, "random seed: the same parameters give the same data")
 }
 
 func run(ctx context.Context, args []string) error {
