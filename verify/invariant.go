@@ -44,7 +44,7 @@ func (v *verifier) checkInvariants(ctx context.Context) error {
 		}
 		for _, hop := range invariantHops(v.p, s.t) {
 			c := invariantCheck{s: s, hop: hop, parent: v.p.Table(hop.To), on: v.dst, cols: v.dstCols}
-			if !c.possible() {
+			if !c.possible() || v.sourceOnly {
 				c.on, c.cols = v.src, v.srcCols
 			}
 			if c.possible() {
@@ -55,7 +55,7 @@ func (v *verifier) checkInvariants(ctx context.Context) error {
 	tr := newTracker(v.onProgress, "invariant", int64(len(checks)))
 	return fanOut(ctx, v.cfg.Workers, checks, func(ctx context.Context, c invariantCheck) error {
 		diffs, err := v.checkInvariant(ctx, c)
-		if err == nil && len(diffs) > 0 && c.on.name == v.dst.name {
+		if err == nil && len(diffs) > 0 && !v.sourceOnly && c.on.name == v.dst.name {
 			c.on, c.cols = v.src, v.srcCols
 			if c.possible() {
 				var more []Difference
@@ -79,7 +79,8 @@ func (c invariantCheck) possible() bool {
 }
 
 // invariantHops are the parent hops of t to check: the first hop of its
-// path (nested tables) and of every alternative path, leaving out hops
+// path (nested tables), of every alternative path and every foreign key the
+// target makes composite, leaving out hops
 // that are the tenant column itself referencing the root's key (true by
 // construction) and hops to tables that carry no tenant.
 func invariantHops(p *plan.Plan, t *plan.Table) []plan.Hop {
@@ -93,6 +94,16 @@ func invariantHops(p *plan.Plan, t *plan.Table) []plan.Hop {
 	for _, alt := range t.AltPaths {
 		if len(alt) > 0 {
 			hops = append(hops, alt[0])
+		}
+	}
+	// Every foreign key the target makes composite with the tenant column
+	// holds only if the row and its parent row share a tenant: a self
+	// reference (task.parent_id) or a many-to-many row pointing at another
+	// tenant's row would make the target's foreign key fail.
+	for _, d := range p.ForeignKeys(t) {
+		if d.Action == plan.FKComposite {
+			fk := d.FK
+			hops = append(hops, plan.Hop{From: t.Name(), FromColumns: fk.Columns, To: fk.RefTable, ToColumns: fk.RefColumns, Constraint: fk.Name})
 		}
 	}
 	var out []plan.Hop

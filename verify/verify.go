@@ -33,6 +33,7 @@ type verifier struct {
 	targetURL  string
 	onProgress func(Progress)
 	specs      []*spec
+	sourceOnly bool // CheckSource: the invariants on the source, nothing else
 	srcCols    columns
 	dstCols    columns
 

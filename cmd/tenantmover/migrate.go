@@ -35,6 +35,7 @@ func migrateCommand() *cli.Command {
 
    plan          read the source; stop if the plan has blocking problems
    backfill      add and fill the tenant column on nested tables (source)
+   references    check every row's foreign keys stay within its tenant (source)
    schema        create the Citus schema on the target, if absent
    copy          stream every table into the target, chunk by chunk
    foreign-keys  add the target's (composite) foreign keys
@@ -71,17 +72,20 @@ type migration struct {
 
 // migrateReport is the final report (text on stderr, JSON with --report).
 type migrateReport struct {
-	Run      string         `json:"run"`
-	Source   string         `json:"source"`
-	Target   string         `json:"target"`
-	Citus    string         `json:"citus_version,omitempty"`
-	Resumed  bool           `json:"resumed"`
-	Phases   []phaseReport  `json:"phases"`
-	Orphans  int64          `json:"orphans"`
-	Verify   *verify.Result `json:"verify,omitempty"`
-	Match    bool           `json:"match"`
-	Seconds  float64        `json:"seconds"`
-	Finished bool           `json:"finished"`
+	Run     string        `json:"run"`
+	Source  string        `json:"source"`
+	Target  string        `json:"target"`
+	Citus   string        `json:"citus_version,omitempty"`
+	Resumed bool          `json:"resumed"`
+	Phases  []phaseReport `json:"phases"`
+	Orphans int64         `json:"orphans"`
+	// CrossTenant lists rows whose foreign keys point at another tenant's
+	// rows (the references phase), with sample keys.
+	CrossTenant []verify.Difference `json:"cross_tenant_references,omitempty"`
+	Verify      *verify.Result      `json:"verify,omitempty"`
+	Match       bool                `json:"match"`
+	Seconds     float64             `json:"seconds"`
+	Finished    bool                `json:"finished"`
 }
 
 type phaseReport struct {
@@ -109,6 +113,7 @@ type phase struct {
 func (m *migration) phases() []phase {
 	return []phase{
 		{name: "backfill", do: m.backfillPhase},
+		{name: "references", do: m.referencesPhase},
 		{name: "schema", do: m.schemaPhase},
 		{name: "copy", do: m.copyPhase},
 		{name: "foreign-keys", do: m.foreignKeysPhase},
@@ -354,6 +359,29 @@ func (m *migration) backfillPhase(ctx context.Context, pr *phaseReport) error {
 	// The nested tables now have their tenant column: plan again so copy
 	// and verify read it.
 	return m.buildPlan(ctx)
+}
+
+// referencesPhase checks on the source that every row's foreign keys to
+// other distributed tables point at rows of its own tenant: the target makes
+// those keys composite with the tenant column, and a row referencing
+// another tenant's row would make the foreign-keys phase fail after the
+// whole copy.
+func (m *migration) referencesPhase(ctx context.Context, pr *phaseReport) error {
+	res, err := verify.CheckSource(ctx, m.src, m.plan, verify.Config{Workers: m.c.Int("workers")}, nil)
+	if err != nil {
+		return err
+	}
+	m.report.CrossTenant = res.Differences
+	if res.Match {
+		pr.Note = "every row's foreign keys stay within its tenant"
+		return nil
+	}
+	var rows int64
+	for _, d := range res.Differences {
+		rows += d.Source
+	}
+	printDifferences(stderrOf(m.c), res.Differences)
+	return fmt.Errorf("%d rows reference a row of another tenant (listed above, with sample keys): the target's foreign keys, composite with the tenant column, would reject them; correct those rows on the source, or --exclude their tables, then rerun", rows)
 }
 
 func (m *migration) schemaPhase(ctx context.Context, pr *phaseReport) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -178,15 +179,20 @@ func printVerify(c *cli.Context, res *verify.Result) {
 	}
 	if len(res.Differences) > 0 {
 		fmt.Fprintln(w)
-		var diffs [][]string
-		for _, d := range res.Differences {
-			diffs = append(diffs, []string{d.Kind, d.Table, orDash(d.Tenant), shardText(d.Shard), fmt.Sprint(d.Source), fmt.Sprint(d.Target), keysText(d.Keys), d.Detail})
-		}
-		tabular(w, []string{"KIND", "TABLE", "TENANT", "SHARD", "SOURCE", "TARGET", "KEYS", "DETAIL"}, diffs)
+		printDifferences(w, res.Differences)
 		fmt.Fprintf(w, "\nDIFFERENCES: %d (%s compared)\n", len(res.Differences), what)
 		return
 	}
 	fmt.Fprintf(w, "\nMATCH: every tenant of every table is the same on both sides (%s compared)\n", what)
+}
+
+// printDifferences lists differences one per row, with sample keys.
+func printDifferences(w io.Writer, ds []verify.Difference) {
+	var rows [][]string
+	for _, d := range ds {
+		rows = append(rows, []string{d.Kind, d.Table, orDash(d.Tenant), shardText(d.Shard), fmt.Sprint(d.Source), fmt.Sprint(d.Target), keysText(d.Keys), d.Detail})
+	}
+	tabular(w, []string{"KIND", "TABLE", "TENANT", "SHARD", "SOURCE", "TARGET", "KEYS", "DETAIL"}, rows)
 }
 
 func orDash(s string) string {
