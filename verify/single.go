@@ -34,7 +34,8 @@ func leadsIndex(ctx context.Context, dst side, t citus.Table) (bool, error) {
 // checkSinglePlacement checks a shard with one placement, where there is no
 // replica to compare with and only misplaced rows can be wrong: it lists
 // the shard's distinct tenants by walking the index (one probe per tenant,
-// a "loose index scan"), hashes each, and reads rows only of the tenants
+// a "loose index scan"; ORDER BY ... LIMIT 1 rather than min(), which uuid
+// and other orderable types lack), hashes each, and reads rows only of the tenants
 // that do not belong. The per-tenant counts on the coordinator already
 // read every row once.
 func (v *verifier) checkSinglePlacement(ctx context.Context, nodes *nodePools, t shardTask, rel relation) ([]Difference, error) {
@@ -49,9 +50,9 @@ func (v *verifier) checkSinglePlacement(ctx context.Context, nodes *nodePools, t
 		args = append(args, v.cfg.Tenants)
 	}
 	sql := fmt.Sprintf(`WITH RECURSIVE d(v) AS (
-			SELECT (SELECT min(%[1]s) FROM %[2]s WHERE true%[3]s)
+			SELECT (SELECT %[1]s FROM %[2]s WHERE %[1]s IS NOT NULL%[3]s ORDER BY %[1]s LIMIT 1)
 			UNION ALL
-			SELECT (SELECT min(%[1]s) FROM %[2]s WHERE %[1]s > d.v%[3]s) FROM d WHERE d.v IS NOT NULL)
+			SELECT (SELECT %[1]s FROM %[2]s WHERE %[1]s > d.v%[3]s ORDER BY %[1]s LIMIT 1) FROM d WHERE d.v IS NOT NULL)
 		SELECT v::text, pg_catalog.worker_hash(v) FROM d
 		WHERE v IS NOT NULL AND pg_catalog.worker_hash(v) NOT BETWEEN $1 AND $2`, rel.tenant, rel.from, filter)
 	type stray struct {
