@@ -16,12 +16,11 @@ var env pgtest.Env
 
 func TestMain(m *testing.M) { env.Main(m) }
 
+// open makes a database and opens the checkpoint store in it.
 func open(t *testing.T) (*pgxpool.Pool, *checkpoints.Store) {
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, env.NewDB(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	store, err := checkpoints.Open(ctx, pool)
+	t.Helper()
+	pool := pgtest.Pool(t, env.NewDB(t))
+	store, err := checkpoints.Open(context.Background(), pool)
 	require.NoError(t, err)
 	return pool, store
 }
@@ -63,8 +62,7 @@ func TestCompleteIsAtomicWithWork(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool, store := open(t)
-	_, err := pool.Exec(ctx, "CREATE TABLE work (id int)")
-	require.NoError(t, err)
+	pgtest.Exec(t, pool, "CREATE TABLE work (id int)")
 	run, err := store.Begin(ctx, "r", "copy", opts{}, false)
 	require.NoError(t, err)
 	units, err := run.PlanUnits(ctx, "copy", "work", 2, []checkpoints.Unit{{ID: 0, Hi: []string{"10"}}, {ID: 1, Lo: []string{"10"}}})
@@ -80,8 +78,7 @@ func TestCompleteIsAtomicWithWork(t *testing.T) {
 
 	tx, err := pool.Begin(ctx)
 	require.NoError(t, err)
-	_, err = tx.Exec(ctx, "INSERT INTO work VALUES (1)")
-	require.NoError(t, err)
+	pgtest.Exec(t, tx, "INSERT INTO work VALUES (1)")
 	require.NoError(t, run.Complete(ctx, tx, "copy", "work", 0, 1, 8))
 	require.NoError(t, tx.Rollback(ctx))
 
@@ -142,10 +139,7 @@ func TestLockIsExclusive(t *testing.T) {
 func TestStatusWithoutSchema(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, env.NewDB(t))
-	require.NoError(t, err)
-	defer pool.Close()
-	runs, err := checkpoints.Attach(pool).Status(ctx, "")
+	runs, err := checkpoints.Attach(pgtest.Pool(t, env.NewDB(t))).Status(ctx, "")
 	require.NoError(t, err)
 	require.Empty(t, runs)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/scripts/monolith"
 )
@@ -18,7 +19,7 @@ func citusPair(t *testing.T, params monolith.Params) (srcURL, dstURL string, p *
 	cdb := env.NewCitusDB(t)
 	srcURL, src := monolithSource(t, params)
 	p = storePlan(t, src)
-	require.NoError(t, plan.Apply(context.Background(), open(t, cdb.Coordinator), p))
+	require.NoError(t, plan.Apply(context.Background(), pgtest.Pool(t, cdb.Coordinator), p))
 	return srcURL, cdb.Coordinator, p
 }
 
@@ -29,18 +30,18 @@ func TestCopyMonolithIntoCitus(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srcURL, dstURL, p := citusPair(t, monolith.Small())
-	src, dst := open(t, srcURL), open(t, dstURL)
-	require.EqualValues(t, 4, count(t, dst, "SELECT count(*) FROM pg_dist_partition WHERE partmethod = 'h'"), "distributed tables")
+	src, dst := pgtest.Pool(t, srcURL), pgtest.Pool(t, dstURL)
+	require.EqualValues(t, 4, pgtest.Scalar[int64](t, dst, "SELECT count(*) FROM pg_dist_partition WHERE partmethod = 'h'"), "distributed tables")
 
 	rep, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 4000, Workers: 3}, nil)
 	require.NoError(t, err)
 	t.Logf("copied %d rows in %d chunks in %.1fs", rep.Rows, rep.ChunksCopied, rep.Seconds)
 	requireSame(t, src, dst, p)
 	require.Greater(t, tableReport(t, rep, "public.purchase").ChunksCopied, 3)
-	require.EqualValues(t, 0, count(t, dst, "SELECT count(*) FROM pg_prepared_xacts"), "no 2PC left in doubt")
+	require.EqualValues(t, 0, pgtest.Scalar[int64](t, dst, "SELECT count(*) FROM pg_prepared_xacts"), "no 2PC left in doubt")
 
-	exec(t, dst, "INSERT INTO store (name) VALUES ('after the copy')")
-	require.EqualValues(t, 51, count(t, dst, "SELECT max(id) FROM store"), "sequence set past the copied ids")
+	pgtest.Exec(t, dst, "INSERT INTO store (name) VALUES ('after the copy')")
+	require.EqualValues(t, 51, pgtest.Scalar[int64](t, dst, "SELECT max(id) FROM store"), "sequence set past the copied ids")
 
 	again, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{}, nil)
 	require.NoError(t, err)
@@ -53,13 +54,13 @@ func TestTenantsReplaceOnCitus(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srcURL, dstURL, p := citusPair(t, tinyMonolith())
-	src, dst := open(t, srcURL), open(t, dstURL)
+	src, dst := pgtest.Pool(t, srcURL), pgtest.Pool(t, dstURL)
 
 	_, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{Tenants: []string{"2", "4"}, RunName: "some"}, nil)
 	require.NoError(t, err)
 	requireSameTenants(t, src, dst, p, []int64{2, 4})
 
-	exec(t, src, `DELETE FROM refund WHERE store_id = 2; UPDATE purchase SET amount = 0 WHERE store_id = 4`)
+	pgtest.Exec(t, src, `DELETE FROM refund WHERE store_id = 2; UPDATE purchase SET amount = 0 WHERE store_id = 4`)
 	_, err = pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{Tenants: []string{"2", "4"}, Replace: true, RunName: "resync"}, nil)
 	require.NoError(t, err)
 	requireSameTenants(t, src, dst, p, []int64{2, 4})
@@ -70,8 +71,8 @@ func TestRestartOnCitus(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srcURL, dstURL, p := citusPair(t, tinyMonolith())
-	src, dst := open(t, srcURL), open(t, dstURL)
-	exec(t, dst, "INSERT INTO auth_user (id, username) VALUES (3, 'by hand')")
+	src, dst := pgtest.Pool(t, srcURL), pgtest.Pool(t, dstURL)
+	pgtest.Exec(t, dst, "INSERT INTO auth_user (id, username) VALUES (3, 'by hand')")
 	_, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{}, nil)
 	var refused *pgcopy.ErrTargetNotEmpty
 	require.ErrorAs(t, err, &refused)

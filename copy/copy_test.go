@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/scripts/monolith"
 )
 
@@ -70,8 +71,8 @@ func TestCopyMonolithIntoPostgres(t *testing.T) {
 	}
 
 	// Sequences are past the copied ids: the next insert does not collide.
-	exec(t, dst, "INSERT INTO store (name) VALUES ('new')")
-	require.EqualValues(t, 51, count(t, dst, "SELECT max(id) FROM store"))
+	pgtest.Exec(t, dst, "INSERT INTO store (name) VALUES ('new')")
+	require.EqualValues(t, 51, pgtest.Scalar[int64](t, dst, "SELECT max(id) FROM store"))
 
 	again, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{}, nil)
 	require.NoError(t, err)

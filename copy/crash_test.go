@@ -17,6 +17,7 @@ import (
 
 	"github.com/tenantmover/tenantmover/checkpoints"
 	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/scripts/monolith"
 )
@@ -36,17 +37,17 @@ func buildTool(t *testing.T) string {
 func chunkListener(t *testing.T, dstURL string) *pgx.Conn {
 	t.Helper()
 	ctx := context.Background()
-	_, err := checkpoints.Open(ctx, open(t, dstURL))
+	pool := pgtest.Pool(t, dstURL)
+	_, err := checkpoints.Open(ctx, pool)
 	require.NoError(t, err)
-	exec(t, open(t, dstURL), `CREATE FUNCTION tenantmover.test_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+	pgtest.Exec(t, pool, `CREATE FUNCTION tenantmover.test_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN PERFORM pg_notify('chunk_done', NEW.table_name || ' ' || NEW.unit); RETURN NULL; END $$;
 		CREATE TRIGGER test_notify AFTER UPDATE ON tenantmover.units FOR EACH ROW WHEN (NEW.state = 'done')
 		EXECUTE FUNCTION tenantmover.test_notify()`)
 	conn, err := pgx.Connect(ctx, dstURL)
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close(context.Background()) })
-	_, err = conn.Exec(ctx, "LISTEN chunk_done")
-	require.NoError(t, err)
+	pgtest.Exec(t, conn, "LISTEN chunk_done")
 	return conn
 }
 
@@ -67,8 +68,8 @@ func TestCrashFiveTimesThenResumeOnCitus(t *testing.T) {
 	t.Parallel()
 	bin := buildTool(t)
 	srcURL, dstURL, p := citusPair(t, monolith.Small())
-	crashAndResume(t, bin, srcURL, dstURL, open(t, srcURL), open(t, dstURL), p, "1000")
-	require.EqualValues(t, 0, count(t, open(t, dstURL), "SELECT count(*) FROM pg_prepared_xacts"), "no 2PC left in doubt")
+	crashAndResume(t, bin, srcURL, dstURL, pgtest.Pool(t, srcURL), pgtest.Pool(t, dstURL), p, "1000")
+	require.EqualValues(t, 0, pgtest.Scalar[int64](t, pgtest.Pool(t, dstURL), "SELECT count(*) FROM pg_prepared_xacts"), "no 2PC left in doubt")
 }
 
 // crashAndResume kills the copy five times, each time after a random
@@ -101,8 +102,8 @@ func crashAndResume(t *testing.T, bin, srcURL, dstURL string, src, dst *pgxpool.
 		t.Logf("round %d: killed after %d more chunks", round, k)
 	}
 
-	done := count(t, dst, "SELECT count(*) FROM tenantmover.units WHERE state = 'done'")
-	total := count(t, dst, "SELECT count(*) FROM tenantmover.units")
+	done := pgtest.Scalar[int64](t, dst, "SELECT count(*) FROM tenantmover.units WHERE state = 'done'")
+	total := pgtest.Scalar[int64](t, dst, "SELECT count(*) FROM tenantmover.units")
 	require.Greater(t, done, int64(5))
 	out, err := osexec.Command(bin, append(args, "--format", "json")...).Output()
 	require.NoError(t, err)
@@ -117,10 +118,10 @@ func crashAndResume(t *testing.T, bin, srcURL, dstURL string, src, dst *pgxpool.
 	// Each chunk's checkpoint counted its rows once: the sums are the tables.
 	for _, table := range []string{"store", "product", "purchase", "refund"} {
 		require.Equal(t,
-			count(t, src, "SELECT count(*) FROM "+table),
-			count(t, dst, "SELECT sum(rows)::bigint FROM tenantmover.units WHERE table_name = $1", "public."+table), table)
+			pgtest.Scalar[int64](t, src, "SELECT count(*) FROM "+table),
+			pgtest.Scalar[int64](t, dst, "SELECT sum(rows)::bigint FROM tenantmover.units WHERE table_name = $1", "public."+table), table)
 	}
-	require.Zero(t, count(t, dst, "SELECT count(*) FROM tenantmover.units WHERE state <> 'done'"))
+	require.Zero(t, pgtest.Scalar[int64](t, dst, "SELECT count(*) FROM tenantmover.units WHERE state <> 'done'"))
 }
 
 // Ctrl-C stops the copy with exit status 130, the run is marked

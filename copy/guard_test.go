@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/scripts/monolith"
 )
 
@@ -24,8 +25,8 @@ func TestForeignRowsRefusedThenRestart(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srcURL, dstURL, src, dst, p := monolithPair(t, tinyMonolith())
-	exec(t, dst, "INSERT INTO auth_user (id, username) VALUES (7, 'copied by hand')")
-	exec(t, dst, "INSERT INTO store (id, name) VALUES (3, 'by hand'); INSERT INTO product (id, store_id) VALUES (4000, 3)")
+	pgtest.Exec(t, dst, "INSERT INTO auth_user (id, username) VALUES (7, 'copied by hand')")
+	pgtest.Exec(t, dst, "INSERT INTO store (id, name) VALUES (3, 'by hand'); INSERT INTO product (id, store_id) VALUES (4000, 3)")
 
 	_, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 500}, nil)
 	var refused *pgcopy.ErrTargetNotEmpty
@@ -37,8 +38,8 @@ func TestForeignRowsRefusedThenRestart(t *testing.T) {
 	require.Equal(t, []string{"public.auth_user", "public.store", "public.product"}, tables)
 	require.Contains(t, err.Error(), "--restart")
 	require.Contains(t, err.Error(), "public.product (chunk 3 [1501, +inf))", "product 4000 is past the last boundary")
-	require.EqualValues(t, 1, count(t, dst, "SELECT count(*) FROM store"), "nothing copied")
-	require.EqualValues(t, 0, count(t, dst, "SELECT count(*) FROM tenantmover.units WHERE state = 'done'"))
+	require.EqualValues(t, 1, pgtest.Scalar[int64](t, dst, "SELECT count(*) FROM store"), "nothing copied")
+	require.EqualValues(t, 0, pgtest.Scalar[int64](t, dst, "SELECT count(*) FROM tenantmover.units WHERE state = 'done'"))
 
 	var ev events
 	rep, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 500, Restart: true}, ev.add)
@@ -87,5 +88,5 @@ func TestDryRunWritesNothing(t *testing.T) {
 	require.Equal(t, `COPY (SELECT "id", "product_id", "ordered_at", "billing_address", "shipping_address", "amount", "store_id" FROM ONLY "public"."purchase" WHERE "id" >= '1001'::bigint AND "id" < '2001'::bigint) TO STDOUT (FORMAT binary)`, purchase[1].SQL[0])
 	require.Equal(t, `COPY "public"."purchase" ("id", "product_id", "ordered_at", "billing_address", "shipping_address", "amount", "store_id") FROM STDIN (FORMAT binary)`, purchase[1].SQL[1])
 	require.False(t, hasSchema(t, dst, "tenantmover"))
-	require.EqualValues(t, 0, count(t, dst, "SELECT count(*) FROM purchase"))
+	require.EqualValues(t, 0, pgtest.Scalar[int64](t, dst, "SELECT count(*) FROM purchase"))
 }

@@ -20,20 +20,6 @@ var env pgtest.Env
 
 func TestMain(m *testing.M) { env.Main(m, pgtest.WithCitus()) }
 
-func open(t *testing.T, url string) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pgxpool.New(context.Background(), url)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	return pool
-}
-
-func exec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
-	t.Helper()
-	_, err := pool.Exec(context.Background(), sql, args...)
-	require.NoError(t, err, sql)
-}
-
 // kinds says what each table of a hand-made plan is: "root", "direct:col",
 // "nested:col", "reference". Tables not named are excluded.
 type kinds map[string]string
@@ -70,7 +56,7 @@ func handPlan(t *testing.T, src *pgxpool.Pool, k kinds) *plan.Plan {
 func monolithSource(t *testing.T, p monolith.Params) (string, *pgxpool.Pool) {
 	t.Helper()
 	url := env.NewDB(t)
-	pool := open(t, url)
+	pool := pgtest.Pool(t, url)
 	require.NoError(t, monolith.Generate(context.Background(), pool, p))
 	backfill(t, pool)
 	return url, pool
@@ -78,7 +64,7 @@ func monolithSource(t *testing.T, p monolith.Params) (string, *pgxpool.Pool) {
 
 func backfill(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
-	exec(t, pool, `ALTER TABLE purchase ADD COLUMN store_id bigint;
+	pgtest.Exec(t, pool, `ALTER TABLE purchase ADD COLUMN store_id bigint;
 		UPDATE purchase p SET store_id = pr.store_id FROM product pr WHERE pr.id = p.product_id;
 		ALTER TABLE refund ADD COLUMN store_id bigint;
 		UPDATE refund r SET store_id = p.store_id FROM purchase p WHERE p.id = r.purchase_id;
@@ -101,7 +87,7 @@ func storePlan(t *testing.T, src *pgxpool.Pool) *plan.Plan {
 func appliedTarget(t *testing.T, p *plan.Plan) (string, *pgxpool.Pool) {
 	t.Helper()
 	url := env.NewDB(t)
-	pool := open(t, url)
+	pool := pgtest.Pool(t, url)
 	require.NoError(t, plan.Apply(context.Background(), pool, p))
 	return url, pool
 }
@@ -130,9 +116,7 @@ func fingerprint(t *testing.T, pool *pgxpool.Pool, table *schema.Table, where st
 	}
 	sql := fmt.Sprintf("SELECT count(*)::text || ':' || coalesce(md5(string_agg(ROW(%s)::text, ',' ORDER BY %s)), '') FROM %s%s",
 		db.Idents(cols), order, table.Name.Quoted(), where)
-	var fp string
-	require.NoError(t, pool.QueryRow(context.Background(), sql, args...).Scan(&fp), sql)
-	return fp
+	return pgtest.Scalar[string](t, pool, sql, args...)
 }
 
 // requireSame checks that every table of p has the same rows on both sides.
@@ -148,16 +132,7 @@ func requireSame(t *testing.T, src, dst *pgxpool.Pool, p *plan.Plan) {
 	}
 }
 
-func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int64 {
-	t.Helper()
-	var n int64
-	require.NoError(t, pool.QueryRow(context.Background(), sql, args...).Scan(&n), sql)
-	return n
-}
-
 func hasSchema(t *testing.T, pool *pgxpool.Pool, name string) bool {
 	t.Helper()
-	var ok bool
-	require.NoError(t, pool.QueryRow(context.Background(), "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", name).Scan(&ok))
-	return ok
+	return pgtest.Scalar[bool](t, pool, "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", name)
 }

@@ -10,6 +10,7 @@ import (
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -28,7 +29,7 @@ func TestTargetConnectionLostMidChunkIsRetried(t *testing.T) {
 func TestCoordinatorConnectionLostMidChunkIsRetried(t *testing.T) {
 	t.Parallel()
 	srcURL, dstURL, p := citusPair(t, tinyMonolith())
-	terminateMidChunk(t, srcURL, dstURL, open(t, srcURL), open(t, dstURL), p)
+	terminateMidChunk(t, srcURL, dstURL, pgtest.Pool(t, srcURL), pgtest.Pool(t, dstURL), p)
 }
 
 func terminateMidChunk(t *testing.T, srcURL, dstURL string, src, dst *pgxpool.Pool, p *plan.Plan) {
@@ -68,7 +69,7 @@ func TestFatalErrorNamesTheChunk(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srcURL, dstURL, _, dst, p := monolithPair(t, tinyMonolith())
-	exec(t, dst, "ALTER TABLE purchase ADD CONSTRAINT small CHECK (id < 2500)")
+	pgtest.Exec(t, dst, "ALTER TABLE purchase ADD CONSTRAINT small CHECK (id < 2500)")
 	_, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 1000, Workers: 1}, nil)
 	var ce *pgcopy.ChunkError
 	require.ErrorAs(t, err, &ce)
@@ -76,5 +77,5 @@ func TestFatalErrorNamesTheChunk(t *testing.T) {
 	require.Equal(t, 2, ce.Chunk)
 	require.Contains(t, err.Error(), "copying public.purchase chunk 2 [2001, 3001)")
 	require.Contains(t, err.Error(), "violates check constraint")
-	require.EqualValues(t, 2000, count(t, dst, "SELECT count(*) FROM purchase"), "chunks 0 and 1 committed, nothing else")
+	require.EqualValues(t, 2000, pgtest.Scalar[int64](t, dst, "SELECT count(*) FROM purchase"), "chunks 0 and 1 committed, nothing else")
 }

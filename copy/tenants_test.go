@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -41,16 +42,16 @@ func TestTenantsCopyAndReplace(t *testing.T) {
 
 	// The source changes; a re-sync with --replace brings those tenants
 	// back in line and leaves the filled reference tables alone.
-	exec(t, src, `UPDATE product SET name = 'changed' WHERE store_id = 1;
+	pgtest.Exec(t, src, `UPDATE product SET name = 'changed' WHERE store_id = 1;
 		DELETE FROM refund WHERE store_id = 3;
 		DELETE FROM purchase p WHERE store_id = 3 AND id % 2 = 0;
 		INSERT INTO purchase (product_id, store_id, amount) SELECT id, store_id, 1.5 FROM product WHERE store_id = 1 LIMIT 3`)
-	exec(t, dst, "UPDATE auth_user SET email = 'target edit' WHERE id = 1")
+	pgtest.Exec(t, dst, "UPDATE auth_user SET email = 'target edit' WHERE id = 1")
 	rep, err = pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{Tenants: []string{"1", "3"}, Replace: true, RunName: "resync"}, nil)
 	require.NoError(t, err)
 	require.NotEmpty(t, tableReport(t, rep, "public.auth_user").Skipped)
-	require.EqualValues(t, 1, count(t, dst, "SELECT count(*) FROM auth_user WHERE email = 'target edit'"), "reference tables untouched")
-	exec(t, src, "UPDATE auth_user SET email = 'target edit' WHERE id = 1") // so the reference tables compare equal
+	require.EqualValues(t, 1, pgtest.Scalar[int64](t, dst, "SELECT count(*) FROM auth_user WHERE email = 'target edit'"), "reference tables untouched")
+	pgtest.Exec(t, src, "UPDATE auth_user SET email = 'target edit' WHERE id = 1") // so the reference tables compare equal
 	requireSameTenants(t, src, dst, p, []int64{1, 3})
 
 	// Without --replace, tenants already on the target are refused.

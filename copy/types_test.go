@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 )
 
 // oddTypes and oddTables have what a copy must not mangle: names needing
@@ -93,9 +94,9 @@ func TestOddNamesKeysAndTypesSurvive(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srcURL, dstURL := env.NewDB(t), env.NewDB(t)
-	src, dst := open(t, srcURL), open(t, dstURL)
-	exec(t, src, oddTypes+oddTables+oddRows)
-	exec(t, dst, oddTypes+oddTablesReordered)
+	src, dst := pgtest.Pool(t, srcURL), pgtest.Pool(t, dstURL)
+	pgtest.Exec(t, src, oddTypes+oddTables+oddRows)
+	pgtest.Exec(t, dst, oddTypes+oddTablesReordered)
 	p := handPlan(t, src, oddKinds)
 	require.Len(t, p.OfKind("root", "direct", "reference"), 4)
 
@@ -108,7 +109,7 @@ func TestOddNamesKeysAndTypesSurvive(t *testing.T) {
 	require.Greater(t, tableReport(t, rep, `"Sales Ops".event`).Chunks, 5, "the timestamptz key was split")
 	require.Greater(t, tableReport(t, rep, `"Sales Ops".tag`).Chunks, 4, "the text key was split")
 	// The generated column is computed by the target, not copied.
-	require.EqualValues(t, 0, count(t, dst, `SELECT count(*) FROM "Sales Ops"."Line ""Items""" WHERE total IS DISTINCT FROM amount * 2`))
+	require.EqualValues(t, 0, pgtest.Scalar[int64](t, dst, `SELECT count(*) FROM "Sales Ops"."Line ""Items""" WHERE total IS DISTINCT FROM amount * 2`))
 }
 
 // A target missing a table, missing a column or with a column of another
@@ -117,9 +118,9 @@ func TestSchemaMismatchRefusedBeforeCopying(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srcURL, dstURL := env.NewDB(t), env.NewDB(t)
-	src, dst := open(t, srcURL), open(t, dstURL)
-	exec(t, src, oddTypes+oddTables+oddRows)
-	exec(t, dst, oddTypes+oddTablesReordered+`
+	src, dst := pgtest.Pool(t, srcURL), pgtest.Pool(t, dstURL)
+	pgtest.Exec(t, src, oddTypes+oddTables+oddRows)
+	pgtest.Exec(t, dst, oddTypes+oddTablesReordered+`
 		ALTER TABLE "Sales Ops"."Line ""Items""" DROP COLUMN doc, ALTER COLUMN nums TYPE bigint[];
 		DROP TABLE "Sales Ops".event`)
 	p := handPlan(t, src, oddKinds)
@@ -134,15 +135,15 @@ func TestSchemaMismatchRefusedBeforeCopying(t *testing.T) {
 		require.Contains(t, msg, want)
 	}
 	require.False(t, hasSchema(t, dst, "tenantmover"), "nothing written, not even checkpoints")
-	require.EqualValues(t, 0, count(t, dst, `SELECT count(*) FROM "Sales Ops"."Tenant"`))
+	require.EqualValues(t, 0, pgtest.Scalar[int64](t, dst, `SELECT count(*) FROM "Sales Ops"."Tenant"`))
 }
 
 // Nested tables without their tenant column mean backfill has not run.
 func TestNestedWithoutTenantColumnNeedsBackfill(t *testing.T) {
 	t.Parallel()
 	srcURL, dstURL := env.NewDB(t), env.NewDB(t)
-	src := open(t, srcURL)
-	exec(t, src, `CREATE TABLE store (id bigint PRIMARY KEY); CREATE TABLE product (id bigint PRIMARY KEY, store_id bigint REFERENCES store);
+	src := pgtest.Pool(t, srcURL)
+	pgtest.Exec(t, src, `CREATE TABLE store (id bigint PRIMARY KEY); CREATE TABLE product (id bigint PRIMARY KEY, store_id bigint REFERENCES store);
 		CREATE TABLE purchase (id bigint PRIMARY KEY, product_id bigint REFERENCES product)`)
 	p := handPlan(t, src, kinds{"public.store": "root", "public.product": "direct:store_id", "public.purchase": "nested:store_id"})
 	_, err := pgcopy.Run(context.Background(), srcURL, dstURL, p, pgcopy.Config{}, nil)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tenantmover/tenantmover/internal/citus"
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/verify"
 	"github.com/tenantmover/tenantmover/verify/verifytest"
@@ -73,8 +74,8 @@ func TestCitusDeletedRowsNamed(t *testing.T) {
 	require.NoError(t, c.dst.QueryRow(context.Background(),
 		`SELECT store_id, array_agg(id::text ORDER BY id::text) FROM (SELECT store_id, id FROM purchase
 		 WHERE store_id = (SELECT max(store_id) FROM purchase) ORDER BY id LIMIT 3) s GROUP BY 1`).Scan(&tenant, &ids))
-	exec(t, c.dst, `DELETE FROM refund WHERE store_id = $1 AND purchase_id::text = ANY($2)`, tenant, ids)
-	exec(t, c.dst, `DELETE FROM purchase WHERE store_id = $1 AND id::text = ANY($2)`, tenant, ids)
+	pgtest.Exec(t, c.dst, `DELETE FROM refund WHERE store_id = $1 AND purchase_id::text = ANY($2)`, tenant, ids)
+	pgtest.Exec(t, c.dst, `DELETE FROM purchase WHERE store_id = $1 AND id::text = ANY($2)`, tenant, ids)
 
 	res := c.run(t, verify.Config{})
 	require.False(t, res.Match)
@@ -129,7 +130,7 @@ func TestCitusRowInWrongShard(t *testing.T) {
 	}
 	require.NotZero(t, wrong.ShardID)
 	node := c.node(t, wrong.Placements[0].Node)
-	exec(t, node, `INSERT INTO `+wrong.Name.Quoted()+` (id, store_id, name) VALUES (999999, 3, 'stray')`)
+	pgtest.Exec(t, node, `INSERT INTO `+wrong.Name.Quoted()+` (id, store_id, name) VALUES (999999, 3, 'stray')`)
 
 	res := c.run(t, verify.Config{})
 	require.False(t, res.Match)
@@ -165,7 +166,7 @@ func TestCitusReplicaDiverges(t *testing.T) {
 	}
 	require.Len(t, shard.Placements, 2)
 	second := c.node(t, shard.Placements[1].Node)
-	exec(t, second, `DELETE FROM `+shard.Name.Quoted()+` WHERE id::text = $1`, id)
+	pgtest.Exec(t, second, `DELETE FROM `+shard.Name.Quoted()+` WHERE id::text = $1`, id)
 
 	res := c.run(t, verify.Config{})
 	d := only(res, verify.KindPlacement, "public.purchase")
@@ -181,8 +182,8 @@ func TestCitusReplicaDiverges(t *testing.T) {
 	var other string
 	first := c.node(t, shard.Placements[0].Node)
 	require.NoError(t, first.QueryRow(ctx, `SELECT ROW(p.*)::text FROM `+shard.Name.Quoted()+` p WHERE id::text = $1`, id).Scan(&other))
-	exec(t, second, `INSERT INTO `+shard.Name.Quoted()+` SELECT (r).* FROM (SELECT $1::text::`+shard.Name.Quoted()+` AS r) s`, other)
-	exec(t, second, `UPDATE `+shard.Name.Quoted()+` SET billing_address = 'elsewhere' WHERE id::text = $1`, id)
+	pgtest.Exec(t, second, `INSERT INTO `+shard.Name.Quoted()+` SELECT (r).* FROM (SELECT $1::text::`+shard.Name.Quoted()+` AS r) s`, other)
+	pgtest.Exec(t, second, `UPDATE `+shard.Name.Quoted()+` SET billing_address = 'elsewhere' WHERE id::text = $1`, id)
 	res = c.run(t, verify.Config{})
 	require.Empty(t, only(res, verify.KindPlacement, "public.purchase"))
 	res = c.run(t, verify.Config{Checksum: true})
@@ -203,9 +204,9 @@ func TestCitusChildTenantDisagreesWithParent(t *testing.T) {
 	var ta, tb int64
 	require.NoError(t, c.dst.QueryRow(ctx, `SELECT id::text, store_id FROM refund ORDER BY id LIMIT 1`).Scan(&a, &ta))
 	require.NoError(t, c.dst.QueryRow(ctx, `SELECT id::text, store_id FROM refund WHERE store_id <> $1 ORDER BY id LIMIT 1`, ta).Scan(&b, &tb))
-	exec(t, c.dst, `CREATE TABLE swap AS SELECT * FROM refund WHERE id::text IN ($1, $2)`, a, b)
-	exec(t, c.dst, `DELETE FROM refund WHERE id::text IN ($1, $2)`, a, b)
-	exec(t, c.dst, `INSERT INTO refund SELECT id, purchase_id, amount, reason, created_at,
+	pgtest.Exec(t, c.dst, `CREATE TABLE swap AS SELECT * FROM refund WHERE id::text IN ($1, $2)`, a, b)
+	pgtest.Exec(t, c.dst, `DELETE FROM refund WHERE id::text IN ($1, $2)`, a, b)
+	pgtest.Exec(t, c.dst, `INSERT INTO refund SELECT id, purchase_id, amount, reason, created_at,
 		CASE WHEN store_id = $1 THEN $2::bigint ELSE $1 END FROM swap`, ta, tb)
 
 	res := c.run(t, verify.Config{})
@@ -241,11 +242,9 @@ func TestCitusShardMovesDuringVerify(t *testing.T) {
 			return
 		}
 		moved = true
-		_, err := c.dst.Exec(ctx, `SELECT citus_move_shard_placement($1, $2, $3, $4, $5, shard_transfer_mode => 'block_writes')`,
+		pgtest.Exec(t, c.dst, `SELECT citus_move_shard_placement($1, $2, $3, $4, $5, shard_transfer_mode => 'block_writes')`,
 			last.ShardID, from.Name, from.Port, to.Name, to.Port)
-		require.NoError(t, err)
-		_, err = c.dst.Exec(ctx, `CALL citus_cleanup_orphaned_resources()`)
-		require.NoError(t, err)
+		pgtest.Exec(t, c.dst, `CALL citus_cleanup_orphaned_resources()`)
 	}
 	res, err := verify.Run(ctx, c.src, c.dst, c.url, c.p, verify.Config{Workers: 1}, onProgress)
 	require.NoError(t, err)

@@ -25,6 +25,8 @@ func params() monolith.Params {
 		CampaignsPerCompany: 3, MembershipsPerCompany: 5, Skew: 1, Seed: 0.42}
 }
 
+// open opens a pool as the verify command does (its session settings and
+// pool size), where pgtest.Pool would use pgx's defaults.
 func open(t *testing.T, url string) *pgxpool.Pool {
 	t.Helper()
 	opts := db.ForPhase(db.PhaseVerify)
@@ -34,12 +36,6 @@ func open(t *testing.T, url string) *pgxpool.Pool {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	return pool
-}
-
-func exec(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
-	t.Helper()
-	_, err := pool.Exec(context.Background(), sql, args...)
-	require.NoError(t, err, sql)
 }
 
 func buildPlan(t *testing.T, src *pgxpool.Pool, tenantTable string) *plan.Plan {
@@ -53,7 +49,7 @@ func buildPlan(t *testing.T, src *pgxpool.Pool, tenantTable string) *plan.Plan {
 // the backfill phase does on the source and copy carries to the target).
 func backfill(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
-	exec(t, pool, `ALTER TABLE purchase ADD COLUMN store_id bigint;
+	pgtest.Exec(t, pool, `ALTER TABLE purchase ADD COLUMN store_id bigint;
 		UPDATE purchase p SET store_id = pr.store_id FROM product pr WHERE pr.id = p.product_id;
 		ALTER TABLE refund ADD COLUMN store_id bigint;
 		UPDATE refund r SET store_id = p.store_id FROM purchase p WHERE p.id = r.purchase_id`)

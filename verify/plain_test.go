@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/scripts/monolith"
 	"github.com/tenantmover/tenantmover/verify"
@@ -61,8 +62,8 @@ func TestPlainDeletedRowsNamed(t *testing.T) {
 	require.NoError(t, dst.QueryRow(context.Background(),
 		`SELECT store_id, array_agg(id ORDER BY id) FROM (SELECT store_id, id, count(*) OVER (PARTITION BY store_id) n FROM purchase) s
 		 WHERE n >= 3 GROUP BY store_id ORDER BY store_id LIMIT 1`).Scan(&tenant, &ids))
-	exec(t, dst, `DELETE FROM refund WHERE purchase_id = ANY($1)`, ids[:2])
-	exec(t, dst, `DELETE FROM purchase WHERE id = ANY($1)`, ids[:2])
+	pgtest.Exec(t, dst, `DELETE FROM refund WHERE purchase_id = ANY($1)`, ids[:2])
+	pgtest.Exec(t, dst, `DELETE FROM purchase WHERE id = ANY($1)`, ids[:2])
 
 	res := run(t, src, dst, url, p, verify.Config{})
 	require.False(t, res.Match)
@@ -102,9 +103,9 @@ func TestPlainChangedRowOnlyWithChecksum(t *testing.T) {
 func TestPlainReferenceTableComparedWhole(t *testing.T) {
 	t.Parallel()
 	src, dst, url, p := plainPair(t)
-	exec(t, dst, `UPDATE auth_user SET email = 'x@example.com' WHERE id = 3`)
-	exec(t, dst, `DELETE FROM company_users WHERE user_id = 5`)
-	exec(t, dst, `DELETE FROM auth_user WHERE id = 5`)
+	pgtest.Exec(t, dst, `UPDATE auth_user SET email = 'x@example.com' WHERE id = 3`)
+	pgtest.Exec(t, dst, `DELETE FROM company_users WHERE user_id = 5`)
+	pgtest.Exec(t, dst, `DELETE FROM auth_user WHERE id = 5`)
 
 	res := run(t, src, dst, url, p, verify.Config{Checksum: true})
 	d := only(res, verify.KindCount, "public.auth_user")
@@ -123,7 +124,7 @@ func TestPlainInvariantViolationNamed(t *testing.T) {
 	require.NoError(t, dst.QueryRow(context.Background(),
 		`SELECT min(id), (SELECT min(r2.id) FROM refund r2 WHERE r2.store_id <> r.store_id) FROM refund r
 		 WHERE id = (SELECT min(id) FROM refund) GROUP BY store_id`).Scan(&a, &b))
-	exec(t, dst, `UPDATE refund r SET store_id = o.store_id FROM refund o
+	pgtest.Exec(t, dst, `UPDATE refund r SET store_id = o.store_id FROM refund o
 		WHERE (r.id, o.id) IN (($1::bigint, $2::bigint), ($2, $1))`, a, b)
 
 	res := run(t, src, dst, url, p, verify.Config{})
@@ -142,8 +143,8 @@ func TestPlainBackfillBugNamedOnBothSides(t *testing.T) {
 	backfill(t, src)
 	p := buildPlan(t, src, "store")
 	for _, pool := range []*pgxpool.Pool{src, dst} {
-		exec(t, pool, `UPDATE purchase SET store_id = store_id % 12 + 1 WHERE id = 10`)
-		exec(t, pool, `UPDATE refund SET store_id = store_id % 12 + 1 WHERE purchase_id = 10`)
+		pgtest.Exec(t, pool, `UPDATE purchase SET store_id = store_id % 12 + 1 WHERE id = 10`)
+		pgtest.Exec(t, pool, `UPDATE refund SET store_id = store_id % 12 + 1 WHERE purchase_id = 10`)
 	}
 	res := run(t, src, dst, url, p, verify.Config{Checksum: true})
 	require.Len(t, res.Differences, 2, "%+v", res.Differences)
@@ -162,8 +163,8 @@ func TestPlainBackfillBugNamedOnBothSides(t *testing.T) {
 func TestPlainTenantAndTableFilters(t *testing.T) {
 	t.Parallel()
 	src, dst, url, p := plainPair(t)
-	exec(t, dst, `DELETE FROM refund WHERE store_id IN (1, 2)`)
-	exec(t, dst, `DELETE FROM product WHERE store_id = 2 AND id NOT IN (SELECT product_id FROM purchase)`)
+	pgtest.Exec(t, dst, `DELETE FROM refund WHERE store_id IN (1, 2)`)
+	pgtest.Exec(t, dst, `DELETE FROM product WHERE store_id = 2 AND id NOT IN (SELECT product_id FROM purchase)`)
 
 	res := run(t, src, dst, url, p, verify.Config{Tenants: []string{"1", "3"}, Tables: []string{"refund", "store"}})
 	require.Len(t, res.Summary.Tables, 2)
@@ -185,7 +186,7 @@ func TestPlainTenantAndTableFilters(t *testing.T) {
 func TestPlainMissingTenantAndTable(t *testing.T) {
 	t.Parallel()
 	src, dst, url, p := plainPair(t)
-	exec(t, dst, `DELETE FROM refund WHERE store_id = 4; DELETE FROM purchase WHERE store_id = 4;
+	pgtest.Exec(t, dst, `DELETE FROM refund WHERE store_id = 4; DELETE FROM purchase WHERE store_id = 4;
 		DELETE FROM product WHERE store_id = 4; DELETE FROM store WHERE id = 4; DROP TABLE company_users`)
 	res := run(t, src, dst, url, p, verify.Config{})
 	for _, table := range []string{"public.store", "public.product"} {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/verify"
 )
 
@@ -36,27 +37,18 @@ func awkwardPair(t *testing.T) (src, dst *pgxpool.Pool, dstURL string) {
 	t.Helper()
 	srcURL := env.NewDB(t)
 	dstURL = env.NewDB(t)
-	ctx := context.Background()
 	// The two databases print values differently by default: verify must
 	// not care.
 	admin := open(t, env.Server().URL("postgres"))
 	for url, settings := range map[string]string{srcURL: "TimeZone = 'Asia/Tokyo'", dstURL: "TimeZone = 'America/Los_Angeles'"} {
 		cfg, err := pgxpool.ParseConfig(url)
 		require.NoError(t, err)
-		exec(t, admin, "ALTER DATABASE "+db.Ident(cfg.ConnConfig.Database)+" SET "+settings)
-		pool, err := pgxpool.New(ctx, url)
-		require.NoError(t, err)
-		t.Cleanup(pool.Close)
-		exec(t, pool, awkwardSchema)
+		pgtest.Exec(t, admin, "ALTER DATABASE "+db.Ident(cfg.ConnConfig.Database)+" SET "+settings)
+		pgtest.Exec(t, pgtest.Pool(t, url), awkwardSchema)
 	}
-	dst, err := pgxpool.New(ctx, dstURL)
-	require.NoError(t, err)
-	t.Cleanup(dst.Close)
-	exec(t, dst, `SET DateStyle = 'SQL, DMY'`)
-	src, err = pgxpool.New(ctx, srcURL)
-	require.NoError(t, err)
-	t.Cleanup(src.Close)
-	return src, dst, dstURL
+	dst = pgtest.Pool(t, dstURL)
+	pgtest.Exec(t, dst, `SET DateStyle = 'SQL, DMY'`)
+	return pgtest.Pool(t, srcURL), dst, dstURL
 }
 
 func TestAwkwardNamesAndTypesMatch(t *testing.T) {
@@ -83,8 +75,8 @@ func TestChecksumSeesEveryKindOfChange(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			src, dst, url := awkwardPair(t)
-			exec(t, src, `UPDATE "Sales Ops"."Line Item" SET amount = 1.1 WHERE id = 8`)
-			exec(t, dst, `UPDATE "Sales Ops"."Line Item" SET amount = 1.1 WHERE id = 8`)
+			pgtest.Exec(t, src, `UPDATE "Sales Ops"."Line Item" SET amount = 1.1 WHERE id = 8`)
+			pgtest.Exec(t, dst, `UPDATE "Sales Ops"."Line Item" SET amount = 1.1 WHERE id = 8`)
 			var id int
 			var tenant string
 			require.NoError(t, dst.QueryRow(context.Background(), `UPDATE "Sales Ops"."Line Item" SET `+change+` RETURNING id, "Key"`).Scan(&id, &tenant))

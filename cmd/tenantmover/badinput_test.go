@@ -28,6 +28,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/internal/localpg"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/scripts/monolith"
 )
 
@@ -218,33 +219,12 @@ func await(t *testing.T, p *tmProc, pool *pgxpool.Pool, what, query string, args
 
 // ---- fixtures ----
 
-func newPool(t *testing.T, url string) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pgxpool.New(context.Background(), url)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	return pool
-}
-
-func execSQL(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) {
-	t.Helper()
-	_, err := pool.Exec(context.Background(), sql, args...)
-	require.NoError(t, err, sql)
-}
-
-func scalar[T any](t *testing.T, pool *pgxpool.Pool, sql string, args ...any) T {
-	t.Helper()
-	var v T
-	require.NoError(t, pool.QueryRow(context.Background(), sql, args...).Scan(&v), sql)
-	return v
-}
-
 // sampleMonolith fills a new database with the sample monolith; purchases
 // sets its size.
 func sampleMonolith(t *testing.T, purchases int) (string, *pgxpool.Pool) {
 	t.Helper()
 	url := env.NewDB(t)
-	pool := newPool(t, url)
+	pool := pgtest.Pool(t, url)
 	require.NoError(t, monolith.Generate(context.Background(), pool, monolith.Params{
 		Stores: 12, Products: 200, Purchases: purchases, Refunds: purchases / 10,
 		Companies: 3, Users: 20, CampaignsPerCompany: 2, MembershipsPerCompany: 4, Skew: 1, Seed: 0.42}))
@@ -257,7 +237,7 @@ func migrated(t *testing.T, tm tmBinary, purchases int) (src, dst string, srcPoo
 	t.Helper()
 	src, srcPool = sampleMonolith(t, purchases)
 	dstURL := env.NewDB(t)
-	dst, dstPool = withSecret(dstURL), newPool(t, dstURL)
+	dst, dstPool = withSecret(dstURL), pgtest.Pool(t, dstURL)
 	tm.run(t, "backfill", "--source", src, "--tenant-table", "store", "--no-progress").ok(t)
 	tm.run(t, "plan", "--source", src, "--tenant-table", "store", "--apply", "--target", dst).ok(t)
 	return src, dst, srcPool, dstPool
@@ -379,13 +359,13 @@ func unreachable(t *testing.T, tm tmBinary) {
 
 func planInputs(t *testing.T, tm tmBinary) {
 	src, pool := sampleMonolith(t, 300)
-	execSQL(t, pool, `CREATE TABLE loose (id bigint PRIMARY KEY, store_ref text NOT NULL, note text);
+	pgtest.Exec(t, pool, `CREATE TABLE loose (id bigint PRIMARY KEY, store_ref text NOT NULL, note text);
 		INSERT INTO loose VALUES (1, '1', 'a'), (2, '2', 'b')`)
 	// The table without a key lives apart: in the monolith it would be a
 	// blocking problem of every plan.
 	nopkURL := env.NewDB(t)
 	nopk := withSecret(nopkURL)
-	execSQL(t, newPool(t, nopkURL), `CREATE TABLE shop_nopk (id bigint NOT NULL, name text);
+	pgtest.Exec(t, pgtest.Pool(t, nopkURL), `CREATE TABLE shop_nopk (id bigint NOT NULL, name text);
 		CREATE TABLE item (id bigint PRIMARY KEY, shop_id bigint NOT NULL, name text);
 		INSERT INTO shop_nopk VALUES (1, 'a'); INSERT INTO item VALUES (1, 1, 'x')`)
 	dst := withSecret(env.NewDB(t))
@@ -458,7 +438,7 @@ func planInputs(t *testing.T, tm tmBinary) {
 func notCitus(t *testing.T, tm tmBinary) {
 	dstURL := env.NewDB(t)
 	dst := withSecret(dstURL)
-	execSQL(t, newPool(t, dstURL), `CREATE TABLE store (id bigint PRIMARY KEY, name text); INSERT INTO store VALUES (1, 'a')`)
+	pgtest.Exec(t, pgtest.Pool(t, dstURL), `CREATE TABLE store (id bigint PRIMARY KEY, name text); INSERT INTO store VALUES (1, 'a')`)
 	before := fingerprint(t, dst)
 	for _, args := range [][]string{
 		{"status"}, {"plan"}, {"start"}, {"start", "--dry-run"}, {"stop"},
@@ -487,7 +467,7 @@ func targetSchemaDiffers(t *testing.T, tm tmBinary) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			src, dst, _, dstPool := migrated(t, tm, 300)
-			execSQL(t, dstPool, c.alter)
+			pgtest.Exec(t, dstPool, c.alter)
 			srcBefore, dstBefore := fingerprint(t, src), fingerprint(t, dst)
 			for _, cmd := range []string{"copy", "migrate"} {
 				r := tm.run(t, cmd, "--source", src, "--target", dst, "--tenant-table", "store", "--no-progress")
@@ -568,8 +548,8 @@ func twoProcesses(t *testing.T, tm tmBinary, command string) {
 	a := tm.start(t, nil, args...)
 	await(t, a, ckpt, "A's first committed unit", `SELECT EXISTS (SELECT FROM tenantmover.units WHERE run = 'busy' AND rows > 0)`)
 	a.signal(t, syscall.SIGSTOP)
-	holder := scalar[int32](t, ckpt, runLockHolder, runLockKey("busy"))
-	require.Positive(t, scalar[int64](t, ckpt, `SELECT count(*) FROM tenantmover.units WHERE run = 'busy' AND state <> 'done'`),
+	holder := pgtest.Scalar[int32](t, ckpt, runLockHolder, runLockKey("busy"))
+	require.Positive(t, pgtest.Scalar[int64](t, ckpt, `SELECT count(*) FROM tenantmover.units WHERE run = 'busy' AND state <> 'done'`),
 		"A must be stopped halfway (make the data bigger if it finished)")
 	srcBefore := fingerprint(t, src)
 	var dstBefore dbFP
@@ -588,7 +568,7 @@ func twoProcesses(t *testing.T, tm tmBinary, command string) {
 
 	a.signal(t, syscall.SIGCONT)
 	a.wait().ok(t)
-	require.Zero(t, scalar[int64](t, ckpt, `SELECT count(*) FROM tenantmover.units WHERE run = 'busy' AND state <> 'done'`))
+	require.Zero(t, pgtest.Scalar[int64](t, ckpt, `SELECT count(*) FROM tenantmover.units WHERE run = 'busy' AND state <> 'done'`))
 	if command == "backfill" {
 		requireBackfilled(t, srcPool)
 		return
@@ -599,9 +579,9 @@ func twoProcesses(t *testing.T, tm tmBinary, command string) {
 // requireBackfilled checks every nested row carries its parent's tenant.
 func requireBackfilled(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
-	require.Zero(t, scalar[int64](t, pool, `SELECT count(*) FROM purchase p JOIN product pr ON pr.id = p.product_id
+	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM purchase p JOIN product pr ON pr.id = p.product_id
 		WHERE p.store_id IS DISTINCT FROM pr.store_id`), "purchase rows without their product's store")
-	require.Zero(t, scalar[int64](t, pool, `SELECT count(*) FROM refund r JOIN purchase p ON p.id = r.purchase_id
+	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM refund r JOIN purchase p ON p.id = r.purchase_id
 		WHERE r.store_id IS DISTINCT FROM p.store_id`), "refund rows without their purchase's store")
 }
 
@@ -620,11 +600,11 @@ func interruptBackfill(t *testing.T, tm tmBinary) {
 
 	// No half batch: the rows filled are exactly the rows the committed
 	// checkpoints walked (no orphans here), each with the right value.
-	walked := scalar[int64](t, pool, `SELECT coalesce(sum(rows), 0) FROM tenantmover.units WHERE table_name = 'public.purchase'`)
-	filled := scalar[int64](t, pool, `SELECT count(*) FROM purchase WHERE store_id IS NOT NULL`)
+	walked := pgtest.Scalar[int64](t, pool, `SELECT coalesce(sum(rows), 0) FROM tenantmover.units WHERE table_name = 'public.purchase'`)
+	filled := pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM purchase WHERE store_id IS NOT NULL`)
 	require.Equal(t, walked, filled, "filled purchase rows = rows of committed batches")
 	require.Less(t, filled, int64(30000), "interrupted halfway")
-	require.Zero(t, scalar[int64](t, pool, `SELECT count(*) FROM purchase p JOIN product pr ON pr.id = p.product_id
+	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM purchase p JOIN product pr ON pr.id = p.product_id
 		WHERE p.store_id IS NOT NULL AND p.store_id <> pr.store_id`))
 	st := tm.run(t, "status", "--source", src)
 	st.expect(t, []int{exitOK}, `run "backfill"`, "status=interrupted", "public.purchase")
@@ -657,8 +637,8 @@ func droppedMidRun(t *testing.T, tm tmBinary) {
 	// behind the chunk in flight and goes through between two chunks, while
 	// the copy keeps running. refund's own copy waits for purchase to finish
 	// (the target has the foreign key), so it has not started yet.
-	execSQL(t, srcPool, `SET lock_timeout = '20s'; DROP TABLE refund`)
-	require.Zero(t, scalar[int64](t, dstPool, `SELECT count(*) FROM tenantmover.units WHERE table_name = 'public.refund' AND state = 'done'`),
+	pgtest.Exec(t, srcPool, `SET lock_timeout = '20s'; DROP TABLE refund`)
+	require.Zero(t, pgtest.Scalar[int64](t, dstPool, `SELECT count(*) FROM tenantmover.units WHERE table_name = 'public.refund' AND state = 'done'`),
 		"refund must still be pending when it is dropped")
 	r := p.wait()
 	r.expect(t, exit1, "refund")
@@ -667,12 +647,12 @@ func droppedMidRun(t *testing.T, tm tmBinary) {
 	// The target holds whole committed chunks only: each table's rows are
 	// the rows its done chunks recorded.
 	for _, table := range []string{"auth_user", "company", "campaign", "company_users", "store", "product", "purchase", "refund"} {
-		inDone := scalar[int64](t, dstPool, `SELECT coalesce(sum(rows), 0) FROM tenantmover.units
+		inDone := pgtest.Scalar[int64](t, dstPool, `SELECT coalesce(sum(rows), 0) FROM tenantmover.units
 			WHERE run = 'copy' AND table_name = $1 AND state = 'done'`, "public."+table)
-		n := scalar[int64](t, dstPool, "SELECT count(*) FROM "+pgx.Identifier{table}.Sanitize())
+		n := pgtest.Scalar[int64](t, dstPool, "SELECT count(*) FROM "+pgx.Identifier{table}.Sanitize())
 		require.Equal(t, inDone, n, "%s: target rows = rows of its done chunks", table)
 	}
-	require.Zero(t, scalar[int64](t, dstPool, `SELECT count(*) FROM refund`))
+	require.Zero(t, pgtest.Scalar[int64](t, dstPool, `SELECT count(*) FROM refund`))
 	requireSameFP(t, srcBefore.without("public.refund", "public.refund_id_seq"), fingerprint(t, src), "the source lost refund only")
 }
 
@@ -701,9 +681,8 @@ INSERT INTO "we;ird"."grand child" SELECT g, 1 + g % 60, E'n;\n''' || g FROM gen
 var oddTenants = []string{"a'b", "x; DROP TABLE y; --", "line1\nline2", "a,b", `"dq"`, "plain"}
 
 func oddNames(t *testing.T, tm tmBinary, citus bool) {
-	ctx := context.Background()
 	srcURL := env.NewDB(t)
-	src, srcPool := withSecret(srcURL), newPool(t, srcURL)
+	src, srcPool := withSecret(srcURL), pgtest.Pool(t, srcURL)
 	for _, stmt := range strings.SplitAfter(oddSchema, ";\n") {
 		if strings.TrimSpace(stmt) == "" {
 			continue
@@ -712,17 +691,16 @@ func oddNames(t *testing.T, tm tmBinary, citus bool) {
 		if strings.Contains(stmt, "$1") {
 			args = append(args, oddTenants)
 		}
-		_, err := srcPool.Exec(ctx, stmt, args...)
-		require.NoError(t, err, stmt)
+		pgtest.Exec(t, srcPool, stmt, args...)
 	}
 	var dst string
 	var dstPool *pgxpool.Pool
 	if citus {
 		cdb := env.NewCitusDB(t)
-		dst, dstPool = withSecret(cdb.Coordinator), newPool(t, cdb.Coordinator)
+		dst, dstPool = withSecret(cdb.Coordinator), pgtest.Pool(t, cdb.Coordinator)
 	} else {
 		dstURL := env.NewDB(t)
-		dst, dstPool = withSecret(dstURL), newPool(t, dstURL)
+		dst, dstPool = withSecret(dstURL), pgtest.Pool(t, dstURL)
 	}
 	tenant := []string{"--tenant-table", `"we;ird"."Tenant ""T"""`, "--no-progress"}
 	both := append([]string{"--source", src, "--target", dst}, tenant...)
@@ -731,7 +709,7 @@ func oddNames(t *testing.T, tm tmBinary, citus bool) {
 	r.ok(t)
 	require.Contains(t, r.stderr, `"we;ird"."grand child" -> "we;ird"."child; x" -> "we;ird"."Tenant ""T"""`)
 	tm.run(t, append([]string{"backfill", "--source", src}, tenant...)...).ok(t)
-	require.Zero(t, scalar[int64](t, srcPool, `SELECT count(*) FROM "we;ird"."grand child" g JOIN "we;ird"."child; x" c ON c.id = g."parent id"
+	require.Zero(t, pgtest.Scalar[int64](t, srcPool, `SELECT count(*) FROM "we;ird"."grand child" g JOIN "we;ird"."child; x" c ON c.id = g."parent id"
 		WHERE g."Tenant Key" IS DISTINCT FROM c."Tenant Key"`))
 	tm.run(t, append([]string{"plan", "--source", src, "--apply", "--target", dst}, tenant...)...).ok(t)
 	tm.run(t, append([]string{"copy"}, both...)...).ok(t)
@@ -740,7 +718,7 @@ func oddNames(t *testing.T, tm tmBinary, citus bool) {
 
 	// Damage three tenants on the target; verify names one of them, copy
 	// --tenants --replace repairs them (the comma one through a file).
-	execSQL(t, dstPool, `DELETE FROM "we;ird"."grand child" WHERE "Tenant Key" = ANY ($1)`, []string{"a'b", "line1\nline2", "a,b"})
+	pgtest.Exec(t, dstPool, `DELETE FROM "we;ird"."grand child" WHERE "Tenant Key" = ANY ($1)`, []string{"a'b", "line1\nline2", "a,b"})
 	r = tm.run(t, append([]string{"verify", "--tenants", "a'b", "--tenants", "line1\nline2"}, both...)...)
 	r.expect(t, exit2, `"we;ird"."grand child"`, "a'b", "line1", "line2")
 	requireEscaped(t, r)
@@ -757,7 +735,7 @@ func oddNames(t *testing.T, tm tmBinary, citus bool) {
 		require.Contains(t, r.stderr, "x; DROP TABLE y; --")
 		requireEscaped(t, r)
 	}
-	require.EqualValues(t, 1, scalar[int64](t, srcPool, `SELECT count(*) FROM public.y`), "the bait table is still there")
+	require.EqualValues(t, 1, pgtest.Scalar[int64](t, srcPool, `SELECT count(*) FROM public.y`), "the bait table is still there")
 }
 
 // requireEscaped fails when a tenant value's newline reaches the output

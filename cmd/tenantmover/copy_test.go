@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/scripts/monolith"
 )
 
@@ -17,22 +18,16 @@ func copyFixture(t *testing.T) (srcURL, dstURL string, dst *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
 	srcURL, dstURL = env.NewDB(t), env.NewDB(t)
-	src, err := pgxpool.New(ctx, srcURL)
-	require.NoError(t, err)
-	t.Cleanup(src.Close)
+	src := pgtest.Pool(t, srcURL)
 	require.NoError(t, monolith.Generate(ctx, src, monolith.Params{Stores: 6, Products: 40, Purchases: 300, Refunds: 40,
 		Companies: 3, Users: 12, CampaignsPerCompany: 2, MembershipsPerCompany: 3, Skew: 1, Seed: 0.42}))
-	_, err = src.Exec(ctx, `ALTER TABLE purchase ADD COLUMN store_id bigint;
+	pgtest.Exec(t, src, `ALTER TABLE purchase ADD COLUMN store_id bigint;
 		UPDATE purchase p SET store_id = pr.store_id FROM product pr WHERE pr.id = p.product_id;
 		ALTER TABLE refund ADD COLUMN store_id bigint;
 		UPDATE refund r SET store_id = p.store_id FROM purchase p WHERE p.id = r.purchase_id`)
-	require.NoError(t, err)
 	code, _, stderr := runCLI(t, "plan", "--source", srcURL, "--target", dstURL, "--tenant-table", "store", "--apply")
 	require.Equal(t, exitOK, code, stderr)
-	dst, err = pgxpool.New(ctx, dstURL)
-	require.NoError(t, err)
-	t.Cleanup(dst.Close)
-	return srcURL, dstURL, dst
+	return srcURL, dstURL, pgtest.Pool(t, dstURL)
 }
 
 // copyJSON is the part of copy's JSON report scripts rely on.
@@ -89,8 +84,7 @@ func TestCopyCommand(t *testing.T) {
 	require.Equal(t, 10, rep.ChunksSkipped)
 
 	// Re-sync two tenants after the target lost some of their rows.
-	_, err := dst.Exec(context.Background(), "DELETE FROM refund WHERE store_id = 2")
-	require.NoError(t, err)
+	pgtest.Exec(t, dst, "DELETE FROM refund WHERE store_id = 2")
 	code, _, stderr = runCLI(t, append(base, "--tenants", "1,2", "--replace", "--run", "resync")...)
 	require.Equal(t, exitOK, code, stderr)
 	code, _, stderr = runCLI(t, "verify", "--source", srcURL, "--target", dstURL, "--tenant-table", "store", "--checksum", "--no-progress")

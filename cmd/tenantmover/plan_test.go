@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/scripts/monolith"
 )
 
@@ -109,9 +110,7 @@ func TestPlanCommandApplyPlainTarget(t *testing.T) {
 	code, _, stderr := runCLI(t, "plan", "--source", src, "--tenant-table", "store", "--apply", "--target", dst)
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stderr, "target schema applied")
-	pool, err := pgxpool.New(ctx, dst)
-	require.NoError(t, err)
-	defer pool.Close()
+	pool := pgtest.Pool(t, dst)
 	var cols []string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute
 		WHERE attrelid = 'refund'::regclass AND attnum > 0 AND NOT attisdropped`).Scan(&cols))
@@ -136,9 +135,7 @@ func TestPlanCommandApplyCitus(t *testing.T) {
 	code, _, stderr := runCLI(t, "plan", "--source", src, "--tenant-table", "store", "--apply", "--target", dst, "--no-progress")
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stderr, "4 distributed, 4 reference")
-	pool, err := pgxpool.New(ctx, dst)
-	require.NoError(t, err)
-	defer pool.Close()
+	pool := pgtest.Pool(t, dst)
 	var distributed, reference int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE citus_table_type = 'distributed'),
 		count(*) FILTER (WHERE citus_table_type = 'reference') FROM citus_tables`).Scan(&distributed, &reference))

@@ -7,8 +7,9 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 )
 
 func TestRebalanceOnPlainPostgres(t *testing.T) {
@@ -35,9 +36,7 @@ func TestRebalanceCommandsOnCitus(t *testing.T) {
 	t.Parallel()
 	cdb := env.NewCitusDB(t)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, cdb.Coordinator)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool := pgtest.Pool(t, cdb.Coordinator)
 	for _, sql := range []string{
 		`CREATE TABLE store (id bigint PRIMARY KEY, name text)`,
 		`CREATE TABLE purchase (store_id bigint NOT NULL, id bigint NOT NULL, amount numeric, PRIMARY KEY (store_id, id))`,
@@ -47,8 +46,7 @@ func TestRebalanceCommandsOnCitus(t *testing.T) {
 		`INSERT INTO purchase SELECT 1, n, n FROM generate_series(1, 5000) n`,
 		`INSERT INTO purchase SELECT s, n, n FROM generate_series(2, 30) s, generate_series(1, 20) n`,
 	} {
-		_, err := pool.Exec(ctx, sql)
-		require.NoError(t, err, sql)
+		pgtest.Exec(t, pool, sql)
 	}
 
 	code, stdout, stderr := runCLI(t, "rebalance", "status", "--target", cdb.Coordinator, "--format", "json", "--top", "3")
@@ -81,12 +79,11 @@ func TestRebalanceCommandsOnCitus(t *testing.T) {
 
 	// A medium tenant shares store 1's node: without store 1 that node is
 	// still the heavier, so the least loaded worker is the other one.
-	_, err = pool.Exec(ctx, `INSERT INTO purchase SELECT m.s, 100 + n, n FROM generate_series(1, 2000) n,
+	pgtest.Exec(t, pool, `INSERT INTO purchase SELECT m.s, 100 + n, n FROM generate_series(1, 2000) n,
 		(SELECT s FROM generate_series(2, 30) s
 		 WHERE (SELECT groupid FROM pg_dist_placement WHERE shardid = get_shard_id_for_distribution_column('store', s))
 		     = (SELECT groupid FROM pg_dist_placement WHERE shardid = get_shard_id_for_distribution_column('store', 1))
 		 LIMIT 1) m`)
-	require.NoError(t, err)
 
 	isolate := []string{"rebalance", "isolate", "--target", cdb.Coordinator, "--tenant-table", "store", "--tenant", "1", "--no-progress"}
 	code, _, stderr = runCLI(t, append(isolate, "--dry-run")...)

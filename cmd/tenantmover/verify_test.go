@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/scripts/monolith"
 	"github.com/tenantmover/tenantmover/verify/verifytest"
@@ -26,17 +27,13 @@ func verifyFixture(t *testing.T) (srcURL, dstURL string, dst *pgxpool.Pool) {
 		CampaignsPerCompany: 2, MembershipsPerCompany: 3, Skew: 1, Seed: 0.42}
 	srcURL, dstURL = env.NewDB(t), env.NewDB(t)
 	for _, url := range []string{srcURL, dstURL} {
-		pool, err := pgxpool.New(ctx, url)
-		require.NoError(t, err)
-		t.Cleanup(pool.Close)
-		require.NoError(t, monolith.Generate(ctx, pool, p))
-		dst = pool
+		dst = pgtest.Pool(t, url)
+		require.NoError(t, monolith.Generate(ctx, dst, p))
 	}
-	_, err := dst.Exec(ctx, `ALTER TABLE purchase ADD COLUMN store_id bigint;
+	pgtest.Exec(t, dst, `ALTER TABLE purchase ADD COLUMN store_id bigint;
 		UPDATE purchase p SET store_id = pr.store_id FROM product pr WHERE pr.id = p.product_id;
 		ALTER TABLE refund ADD COLUMN store_id bigint;
 		UPDATE refund r SET store_id = p.store_id FROM purchase p WHERE p.id = r.purchase_id`)
-	require.NoError(t, err)
 	return srcURL, dstURL, dst
 }
 
@@ -141,9 +138,7 @@ func TestVerifyCommandOnCitus(t *testing.T) {
 
 	// A row of tenant 5 written directly into a shard on a worker that
 	// does not hold tenant 5's hash range.
-	dst, err := pgxpool.New(ctx, cdb.Coordinator)
-	require.NoError(t, err)
-	defer dst.Close()
+	dst := pgtest.Pool(t, cdb.Coordinator)
 	var wrong, right int64
 	var shardName string
 	require.NoError(t, dst.QueryRow(ctx, `SELECT get_shard_id_for_distribution_column('refund', 5)`).Scan(&right))
@@ -192,10 +187,7 @@ func TestVerifyAfterCopyOnCitus(t *testing.T) {
 	verifytest.Source(t, srcURL)
 	verifytest.Backfill(t, srcURL)
 	verifytest.CitusTarget(t, cdb.Coordinator, 1)
-	src, err := pgxpool.New(ctx, srcURL)
-	require.NoError(t, err)
-	defer src.Close()
-	p, err := plan.Build(ctx, src, plan.Config{TenantTable: "store"})
+	p, err := plan.Build(ctx, pgtest.Pool(t, srcURL), plan.Config{TenantTable: "store"})
 	require.NoError(t, err)
 	_, err = pgcopy.Run(ctx, srcURL, cdb.Coordinator, p, pgcopy.Config{ChunkRows: 500}, nil)
 	require.NoError(t, err)

@@ -4,10 +4,10 @@ import (
 	"context"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/internal/citus"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 )
 
 func TestWorkerURL(t *testing.T) {
@@ -29,9 +29,7 @@ func TestWorkerURL(t *testing.T) {
 func TestRequireCoordinatorOnPlainPostgres(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, env.NewDB(t))
-	require.NoError(t, err)
-	defer pool.Close()
+	pool := pgtest.Pool(t, env.NewDB(t))
 	ok, err := citus.IsCitus(ctx, pool)
 	require.NoError(t, err)
 	require.False(t, ok)

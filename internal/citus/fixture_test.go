@@ -71,7 +71,8 @@ func createSkewedStores(t *testing.T, pool *pgxpool.Pool, s skew) {
 	}
 }
 
-// openCitus opens a pool on the coordinator of a fresh Citus database.
+// openPool opens a pool as the tool does (db.Open: its application name,
+// timeouts and keepalives), where pgtest.Pool would use pgx's defaults.
 func openPool(t *testing.T, url string) *pgxpool.Pool {
 	t.Helper()
 	pool, err := db.Open(context.Background(), url, db.Options{})

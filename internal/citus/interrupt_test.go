@@ -103,8 +103,7 @@ func TestInterruptedMoveIsReportedAsFailed(t *testing.T) {
 
 func setShouldHaveShards(t *testing.T, q citus.Querier, port int, v bool) {
 	t.Helper()
-	_, err := q.Exec(context.Background(), `SELECT citus_set_node_property('127.0.0.1', $1, 'shouldhaveshards', $2)`, port, v)
-	require.NoError(t, err)
+	pgtest.Exec(t, q, `SELECT citus_set_node_property('127.0.0.1', $1, 'shouldhaveshards', $2)`, port, v)
 }
 
 // lockShards opens a transaction on the worker that holds an exclusive lock
@@ -117,15 +116,13 @@ func lockShards(t *testing.T, workerURL string, q citus.Querier) []string {
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	tx, err := conn.Begin(ctx)
 	require.NoError(t, err)
-	_, err = tx.Exec(ctx, "SET LOCAL citus.enable_manual_changes_to_shards = on")
-	require.NoError(t, err)
+	pgtest.Exec(t, tx, "SET LOCAL citus.enable_manual_changes_to_shards = on")
 	var names []string
 	for _, tb := range []string{"store", "product", "purchase"} {
 		shards, err := citus.Shards(ctx, q, name(tb))
 		require.NoError(t, err)
 		for _, s := range shards {
-			_, err := tx.Exec(ctx, "LOCK TABLE "+s.Name.Quoted()+" IN ACCESS EXCLUSIVE MODE")
-			require.NoError(t, err)
+			pgtest.Exec(t, tx, "LOCK TABLE "+s.Name.Quoted()+" IN ACCESS EXCLUSIVE MODE")
 			names = append(names, s.Name.Quoted())
 		}
 	}

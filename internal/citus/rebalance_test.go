@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/internal/citus"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 )
 
 // With a third worker added, the rebalancer plans moves onto it, the
@@ -114,8 +115,7 @@ func TestCheckTransferReplicaIdentity(t *testing.T) {
 		`SELECT create_distributed_table('"Event Log"', 'tenant', colocate_with => 'keyed')`,
 		`SELECT create_distributed_table('indexed', 'tenant', colocate_with => 'keyed')`,
 	} {
-		_, err := pool.Exec(ctx, sql)
-		require.NoError(t, err, sql)
+		pgtest.Exec(t, pool, sql)
 	}
 	tables, err := citus.Tables(ctx, pool)
 	require.NoError(t, err)
@@ -132,7 +132,6 @@ func TestCheckTransferReplicaIdentity(t *testing.T) {
 	require.NoError(t, citus.CheckTransfer(ctx, pool, citus.TransferForceLogical, tables), "force_logical accepts tables without identity")
 	require.NoError(t, citus.CheckTransfer(ctx, pool, citus.TransferBlockWrites, tables))
 
-	_, err = pool.Exec(ctx, `ALTER TABLE "Event Log" REPLICA IDENTITY FULL`)
-	require.NoError(t, err)
+	pgtest.Exec(t, pool, `ALTER TABLE "Event Log" REPLICA IDENTITY FULL`)
 	require.NoError(t, citus.CheckTransfer(ctx, pool, citus.TransferAuto, tables))
 }

@@ -81,14 +81,12 @@ func TestClassifyRealErrors(t *testing.T) {
 	pool, err := db.Open(ctx, url, db.Options{})
 	require.NoError(t, err)
 	defer pool.Close()
-	_, err = pool.Exec(ctx, "CREATE TABLE t (id int)")
-	require.NoError(t, err)
+	pgtest.Exec(t, pool, "CREATE TABLE t (id int)")
 
 	holder, err := pool.Begin(ctx)
 	require.NoError(t, err)
 	defer holder.Rollback(ctx)
-	_, err = holder.Exec(ctx, "LOCK t IN ACCESS EXCLUSIVE MODE")
-	require.NoError(t, err)
+	pgtest.Exec(t, holder, "LOCK t IN ACCESS EXCLUSIVE MODE")
 
 	conn, err := db.Connect(ctx, url, db.Options{LockTimeout: 50_000_000})
 	require.NoError(t, err)
@@ -98,8 +96,7 @@ func TestClassifyRealErrors(t *testing.T) {
 
 	var pid int
 	require.NoError(t, conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid))
-	_, err = pool.Exec(ctx, "SELECT pg_terminate_backend($1)", pid)
-	require.NoError(t, err)
+	pgtest.Exec(t, pool, "SELECT pg_terminate_backend($1)", pid)
 	_, err = conn.Exec(ctx, "SELECT 1")
 	require.Error(t, err)
 	require.Equal(t, db.ConnectionLost, db.Classify(err), "%v", err)

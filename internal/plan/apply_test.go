@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/internal/schema"
 )
@@ -97,9 +98,7 @@ func TestApplyPlainPostgres(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	p := build(t, goldenDDL, plan.Config{TenantTable: "store"})
-	target, err := pgxpool.New(ctx, env.NewDB(t))
-	require.NoError(t, err)
-	t.Cleanup(target.Close)
+	target := pgtest.Pool(t, env.NewDB(t))
 
 	var ran []plan.Step
 	require.NoError(t, plan.Apply(ctx, target, p, plan.WithProgress(func(s plan.Step) { ran = append(ran, s) })))
@@ -154,8 +153,7 @@ func TestApplyPlainPostgres(t *testing.T) {
 	}
 
 	// Rows in a planned table: refused.
-	_, err = target.Exec(ctx, `INSERT INTO store (name) VALUES ('x')`)
-	require.NoError(t, err)
+	pgtest.Exec(t, target, `INSERT INTO store (name) VALUES ('x')`)
 	err = plan.Apply(ctx, target, p)
 	var notEmpty *plan.TargetNotEmptyError
 	require.ErrorAs(t, err, &notEmpty)
@@ -175,20 +173,16 @@ func TestApplyRefusesMismatchAndBlocking(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	p := build(t, sampleDDL, plan.Config{TenantTable: "store"})
-	target, err := pgxpool.New(ctx, env.NewDB(t))
-	require.NoError(t, err)
-	t.Cleanup(target.Close)
-	_, err = target.Exec(ctx, `CREATE TABLE product (id int PRIMARY KEY)`)
-	require.NoError(t, err)
-	err = plan.Apply(ctx, target, p)
+	target := pgtest.Pool(t, env.NewDB(t))
+	pgtest.Exec(t, target, `CREATE TABLE product (id int PRIMARY KEY)`)
+	err := plan.Apply(ctx, target, p)
 	var mm *plan.TargetMismatchError
 	require.ErrorAs(t, err, &mm)
 	require.Equal(t, pub("product"), mm.Table)
 	require.Contains(t, mm.Error(), "it is empty")
 
 	// CheckTarget finds the same mismatch without writing, rows or not.
-	_, err = target.Exec(ctx, `INSERT INTO product VALUES (1)`)
-	require.NoError(t, err)
+	pgtest.Exec(t, target, `INSERT INTO product VALUES (1)`)
 	err = plan.CheckTarget(ctx, target, p)
 	require.ErrorAs(t, err, &mm)
 	require.Equal(t, pub("product"), mm.Table)

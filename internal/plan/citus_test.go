@@ -21,14 +21,6 @@ import (
 	"github.com/tenantmover/tenantmover/internal/schema"
 )
 
-func citusPool(t *testing.T, url string) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pgxpool.New(context.Background(), url)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	return pool
-}
-
 // TestApplyOnCitus builds the sample schema (and everything the golden
 // schema adds: identity, generated and partitioned tables, odd names) on a
 // real Citus cluster, for both tenant roots, through Apply and through the
@@ -49,7 +41,7 @@ func TestApplyOnCitus(t *testing.T) {
 			require.NoError(t, err)
 			require.Empty(t, p.Blocking())
 
-			applied := citusPool(t, env.NewCitusDB(t).Coordinator)
+			applied := pgtest.Pool(t, env.NewCitusDB(t).Coordinator)
 			require.NoError(t, plan.Apply(ctx, applied, p))
 			checkCitusTables(t, applied, p)
 			// Rerunning changes nothing.
@@ -64,7 +56,7 @@ func TestApplyOnCitus(t *testing.T) {
 			var sql bytes.Buffer
 			require.NoError(t, plan.RenderSQL(&sql, p))
 			psql(t, scriptDB, sql.String())
-			checkCitusTables(t, citusPool(t, scriptDB), p)
+			checkCitusTables(t, pgtest.Pool(t, scriptDB), p)
 		})
 	}
 
@@ -73,7 +65,7 @@ func TestApplyOnCitus(t *testing.T) {
 	ctx := context.Background()
 	p, err := plan.Build(ctx, src, plan.Config{TenantTable: "store"})
 	require.NoError(t, err)
-	target := citusPool(t, env.NewCitusDB(t).Coordinator)
+	target := pgtest.Pool(t, env.NewCitusDB(t).Coordinator)
 	require.NoError(t, plan.Apply(ctx, target, p))
 	require.NoError(t, runUntilFailure(ctx, target, []string{
 		"INSERT INTO store (id, name) VALUES (1, 'a'), (2, 'b')",
@@ -256,7 +248,7 @@ func TestNaiveSchemaFailsAsPlanPredicts(t *testing.T) {
 			p := build(t, sc.ddl, sc.cfg)
 			require.Contains(t, codes(tbl(t, p, sc.table)), sc.code, "plan must predict the failure")
 
-			coord := citusPool(t, env.NewCitusDB(t).Coordinator)
+			coord := pgtest.Pool(t, env.NewCitusDB(t).Coordinator)
 			err := runUntilFailure(ctx, coord, sc.steps)
 			if sc.code == plan.CodeFKMadeComposite {
 				// The naive foreign key, as the source declares it.
@@ -289,9 +281,8 @@ func TestNaiveSchemaFailsAsPlanPredicts(t *testing.T) {
 func TestNoWorkersPredicted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	coord := citusPool(t, env.NewCitusDB(t).Coordinator)
-	_, err := coord.Exec(ctx, `SELECT citus_remove_node(nodename, nodeport) FROM pg_dist_node WHERE groupid <> 0`)
-	require.NoError(t, err)
+	coord := pgtest.Pool(t, env.NewCitusDB(t).Coordinator)
+	pgtest.Exec(t, coord, `SELECT citus_remove_node(nodename, nodeport) FROM pg_dist_node WHERE groupid <> 0`)
 
 	target, problems, err := plan.Inspect(ctx, coord)
 	require.NoError(t, err)

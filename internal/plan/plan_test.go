@@ -19,12 +19,8 @@ func TestMain(m *testing.M) { env.Main(m, pgtest.WithCitus()) }
 // sourceDB creates a database holding ddl and returns a pool on it.
 func sourceDB(t *testing.T, ddl string) *pgxpool.Pool {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, env.NewDB(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	_, err = pool.Exec(ctx, ddl)
-	require.NoError(t, err)
+	pool := pgtest.Pool(t, env.NewDB(t))
+	pgtest.Exec(t, pool, ddl)
 	return pool
 }
 
@@ -295,8 +291,7 @@ CREATE TABLE line (id bigint PRIMARY KEY, purchase_id bigint NOT NULL, pos int N
 	}
 
 	// Columns that cannot be joined are refused, naming both types.
-	_, err = pool.Exec(ctx, "ALTER TABLE line ADD COLUMN note text")
-	require.NoError(t, err)
+	pgtest.Exec(t, pool, "ALTER TABLE line ADD COLUMN note text")
 	_, err = plan.Build(ctx, pool, plan.Config{TenantTable: "store", Relations: []string{"line.note=purchase.id"}})
 	require.ErrorContains(t, err, "line.note is text but public.purchase.id is bigint")
 	// int referencing bigint joins fine.

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/schema"
 )
 
@@ -19,17 +20,14 @@ import (
 // reports the ratio.
 func BenchmarkLoad500Tables(b *testing.B) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, env.NewDB(b))
-	require.NoError(b, err)
-	defer pool.Close()
+	pool := pgtest.Pool(b, env.NewDB(b))
 	var ddl strings.Builder
 	ddl.WriteString("CREATE TABLE t0 (id bigserial PRIMARY KEY);\n")
 	for i := 1; i < 500; i++ {
 		fmt.Fprintf(&ddl, "CREATE TABLE t%d (id bigserial PRIMARY KEY, p bigint NOT NULL REFERENCES t%d, v text UNIQUE, n int CHECK (n > 0), at timestamptz DEFAULT now());\n", i, i-1)
 		fmt.Fprintf(&ddl, "CREATE INDEX ON t%d (p, at);\n", i)
 	}
-	_, err = pool.Exec(ctx, ddl.String())
-	require.NoError(b, err)
+	pgtest.Exec(b, pool, ddl.String())
 
 	var tool, baseline time.Duration
 	for i := 0; i < b.N; i++ {

@@ -21,13 +21,9 @@ func TestMain(m *testing.M) { env.Main(m) }
 
 func load(t *testing.T, ddl string, schemas ...string) *schema.Catalog {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, env.NewDB(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	_, err = pool.Exec(ctx, ddl)
-	require.NoError(t, err)
-	cat, err := schema.Load(ctx, pool, schemas)
+	pool := pgtest.Pool(t, env.NewDB(t))
+	pgtest.Exec(t, pool, ddl)
+	cat, err := schema.Load(context.Background(), pool, schemas)
 	require.NoError(t, err)
 	return cat
 }
@@ -209,8 +205,7 @@ func TestLoadIsAFewQueries(t *testing.T) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	_, err = pool.Exec(ctx, ddl.String())
-	require.NoError(t, err)
+	pgtest.Exec(t, pool, ddl.String())
 	counter.n.Store(0)
 	cat, err := schema.Load(ctx, pool, nil)
 	require.NoError(t, err)
@@ -226,8 +221,7 @@ func TestLoadIsAFewQueries(t *testing.T) {
 	require.Len(t, last.Indexes, 1)
 	require.Len(t, last.Checks, 1)
 
-	_, err = pool.Exec(ctx, "DROP SCHEMA public CASCADE; CREATE SCHEMA public; CREATE TABLE a (id int PRIMARY KEY)")
-	require.NoError(t, err)
+	pgtest.Exec(t, pool, "DROP SCHEMA public CASCADE; CREATE SCHEMA public; CREATE TABLE a (id int PRIMARY KEY)")
 	counter.n.Store(0)
 	_, err = schema.Load(ctx, pool, nil)
 	require.NoError(t, err)

@@ -19,17 +19,9 @@ var env pgtest.Env
 
 func TestMain(m *testing.M) { env.Main(m) }
 
-func newPool(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	pool, err := pgxpool.New(context.Background(), env.NewDB(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	return pool
-}
-
 func generate(t *testing.T, p monolith.Params) *pgxpool.Pool {
 	t.Helper()
-	pool := newPool(t)
+	pool := pgtest.Pool(t, env.NewDB(t))
 	require.NoError(t, monolith.Generate(context.Background(), pool, p))
 	return pool
 }
@@ -112,10 +104,8 @@ func checksums(t *testing.T, pool *pgxpool.Pool) map[string]string {
 	t.Helper()
 	sums := map[string]string{}
 	for _, table := range monolith.Tables() {
-		var sum string
 		q := "SELECT md5(string_agg(t::text, E'\\n' ORDER BY id)) FROM " + pgx.Identifier{table}.Sanitize() + " t"
-		require.NoError(t, pool.QueryRow(context.Background(), q).Scan(&sum))
-		sums[table] = sum
+		sums[table] = pgtest.Scalar[string](t, pool, q)
 	}
 	return sums
 }
@@ -156,9 +146,7 @@ func TestForeignKeysHold(t *testing.T) {
 		"company_users.user_id":    `SELECT count(*) FROM company_users c WHERE NOT EXISTS (SELECT FROM auth_user p WHERE p.id = c.user_id)`,
 	}
 	for fk, q := range orphans {
-		var n int64
-		require.NoError(t, pool.QueryRow(ctx, q).Scan(&n))
-		require.Zero(t, n, "orphans in %s", fk)
+		require.Zero(t, pgtest.Scalar[int64](t, pool, q), "orphans in %s", fk)
 	}
 }
 
@@ -187,9 +175,8 @@ func TestGeneratedSchemaIsUsable(t *testing.T) {
 func TestSchemaDDLCreatesTheSameTables(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := newPool(t)
-	_, err := pool.Exec(ctx, monolith.Schema())
-	require.NoError(t, err)
+	pool := pgtest.Pool(t, env.NewDB(t))
+	pgtest.Exec(t, pool, monolith.Schema())
 	counts, err := monolith.Counts(ctx, pool)
 	require.NoError(t, err)
 	require.Len(t, counts, len(monolith.Tables()))
@@ -215,16 +202,14 @@ func TestDataHasValuesWorthRoundTripping(t *testing.T) {
 		"NULL budget":            `SELECT count(*) FROM campaign WHERE budget IS NULL`,
 	}
 	for what, q := range checks {
-		var n int64
-		require.NoError(t, pool.QueryRow(context.Background(), q).Scan(&n), what)
-		require.Positive(t, n, "no rows with %s", what)
+		require.Positive(t, pgtest.Scalar[int64](t, pool, q), "no rows with %s", what)
 	}
 }
 
 func TestProgressReportsEveryStep(t *testing.T) {
 	t.Parallel()
 	// Every step is reported exactly once, also with parallel workers.
-	pool := newPool(t)
+	pool := pgtest.Pool(t, env.NewDB(t))
 	steps := map[string]int{}
 	err := monolith.Generate(context.Background(), pool, tiny(), monolith.WithWorkers(3),
 		monolith.WithProgress(func(step string, _ time.Duration) { steps[step]++ }))
