@@ -9,14 +9,14 @@ import (
 
 	"github.com/tenantmover/tenantmover/backfill"
 	"github.com/tenantmover/tenantmover/checkpoints"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
 func TestThreeHopChainFilledCorrectly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, _ := source(t, storeSchema)
-	p := buildPlan(t, pool, plan.Config{TenantTable: "store"})
+	pool, p := storeSource(t)
 	require.Equal(t, "store_id", p.TenantColumn)
 
 	var stages []backfill.Stage
@@ -27,7 +27,7 @@ func TestThreeHopChainFilledCorrectly(t *testing.T) {
 	})
 	require.NoError(t, err)
 
-	require.Zero(t, count(t, pool, storeWrong), "every purchase and refund has the store its chain implies")
+	require.Zero(t, pgtest.Scalar[int64](t, pool, storeWrong), "every purchase and refund has the store its chain implies")
 	require.Len(t, rep.Tables, 2)
 	require.Equal(t, "public.purchase", rep.Tables[0].Table, "parents before children")
 	purchase, refund := tableReport(t, rep, "public.purchase"), tableReport(t, rep, "public.refund")
@@ -41,9 +41,9 @@ func TestThreeHopChainFilledCorrectly(t *testing.T) {
 	require.Contains(t, stages, backfill.StageDone)
 
 	// The triggers are gone, the index on the column is there and valid.
-	require.Zero(t, count(t, pool, `SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'tm\_%'`))
-	require.Zero(t, count(t, pool, `SELECT count(*) FROM pg_proc WHERE proname LIKE 'tm\_%'`))
-	require.EqualValues(t, 2, count(t, pool, `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'tm\_%'`))
+	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM pg_proc WHERE proname LIKE 'tm\_%'`))
+	require.EqualValues(t, 2, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 		WHERE c.relname LIKE 'tm\_%\_idx' AND i.indisvalid`))
 
 	// Checkpoints: every unit done, and the keys walked sum to the table.
@@ -82,9 +82,9 @@ ANALYZE;`)
 	rep := fill(t, pool, p, fastConfig())
 	line := tableReport(t, rep, "public.line")
 	require.Greater(t, line.Units, 1)
-	require.EqualValues(t, count(t, pool, "SELECT count(*) FROM line"), line.RowsVisited)
-	require.Zero(t, count(t, pool, `SELECT count(*) FROM line l JOIN invoice i ON i.id = l.invoice_id WHERE l.account_id IS DISTINCT FROM i.account_id`))
-	require.Zero(t, count(t, pool, `SELECT count(*) FROM line_note x JOIN invoice i ON i.id = x.invoice_id WHERE x.account_id IS DISTINCT FROM i.account_id`))
+	require.EqualValues(t, pgtest.Scalar[int64](t, pool, "SELECT count(*) FROM line"), line.RowsVisited)
+	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM line l JOIN invoice i ON i.id = l.invoice_id WHERE l.account_id IS DISTINCT FROM i.account_id`))
+	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM line_note x JOIN invoice i ON i.id = x.invoice_id WHERE x.account_id IS DISTINCT FROM i.account_id`))
 }
 
 // A uuid-keyed tenant, text and uuid keys on the nested tables.
@@ -106,10 +106,10 @@ ANALYZE;`)
 	require.EqualValues(t, 5000, tableReport(t, rep, "public.member").RowsUpdated)
 	require.EqualValues(t, 15000, tableReport(t, rep, "public.badge").RowsUpdated)
 	require.Greater(t, tableReport(t, rep, "public.badge").Units, 1)
-	require.Zero(t, count(t, pool, `SELECT count(*) FROM member m JOIN team t ON t.id = m.team_id WHERE m.org_id IS DISTINCT FROM t.org_id`))
-	require.Zero(t, count(t, pool, `SELECT count(*) FROM badge b JOIN member m ON m.handle = b.member_handle JOIN team t ON t.id = m.team_id
+	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM member m JOIN team t ON t.id = m.team_id WHERE m.org_id IS DISTINCT FROM t.org_id`))
+	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM badge b JOIN member m ON m.handle = b.member_handle JOIN team t ON t.id = m.team_id
 		WHERE b.org_id IS DISTINCT FROM t.org_id`))
-	require.Equal(t, "uuid", scalar(t, pool, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'badge'::regclass AND attname = 'org_id'`))
+	require.Equal(t, "uuid", pgtest.Scalar[string](t, pool, `SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'badge'::regclass AND attname = 'org_id'`))
 }
 
 // Orphans exist only where the catalog does not enforce the key: a
@@ -143,11 +143,11 @@ ANALYZE;`)
 	note := tableReport(t, rep, "public.note")
 	require.EqualValues(t, 20, note.Orphans.ByReason[backfill.ReasonNullFK])
 	// Notes of orphan purchases are orphans too (their parent has no value).
-	parentOrphans := count(t, pool, `SELECT count(*) FROM note n JOIN purchase p ON p.id = n.purchase_id WHERE p.store_id IS NULL`)
+	parentOrphans := pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM note n JOIN purchase p ON p.id = n.purchase_id WHERE p.store_id IS NULL`)
 	require.Positive(t, parentOrphans)
 	require.Equal(t, parentOrphans, note.Orphans.ByReason[backfill.ReasonParentOrphan])
-	require.Equal(t, 20+parentOrphans, count(t, pool, "SELECT count(*) FROM note WHERE store_id IS NULL"))
-	require.Zero(t, count(t, pool, `SELECT count(*) FROM purchase pu JOIN product pr ON pr.id = pu.product_id WHERE pu.store_id IS DISTINCT FROM pr.store_id`))
+	require.Equal(t, 20+parentOrphans, pgtest.Scalar[int64](t, pool, "SELECT count(*) FROM note WHERE store_id IS NULL"))
+	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM purchase pu JOIN product pr ON pr.id = pu.product_id WHERE pu.store_id IS DISTINCT FROM pr.store_id`))
 	require.EqualValues(t, 60+note.Orphans.Count, rep.OrphanCount())
 
 	// --set-not-null is refused while orphans remain.
@@ -180,15 +180,14 @@ ANALYZE;`)
 	rep := fill(t, pool, p, fastConfig())
 	require.EqualValues(t, 3000, tableReport(t, rep, `"Sales Ops"."Order Line"`).RowsUpdated)
 	require.EqualValues(t, 3000, tableReport(t, rep, `"Sales Ops"."Ünïcode Note"`).RowsUpdated)
-	require.Zero(t, count(t, pool, `SELECT count(*) FROM "Sales Ops"."Ünïcode Note" n
+	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM "Sales Ops"."Ünïcode Note" n
 		JOIN "Sales Ops"."Order Line" l USING ("Line No", "Ord""er") JOIN "Sales Ops"."Product" p ON p."select" = l."Product Ref"
 		WHERE n."Store ID" IS DISTINCT FROM p."Store ID" OR l."Store ID" IS DISTINCT FROM p."Store ID"`))
 }
 
 func TestDryRunChangesNothing(t *testing.T) {
 	t.Parallel()
-	pool, _ := source(t, storeSchema)
-	p := buildPlan(t, pool, plan.Config{TenantTable: "store"})
+	pool, p := storeSource(t)
 	cfg := fastConfig()
 	cfg.DryRun, cfg.SetNotNull = true, true
 	rep := fill(t, pool, p, cfg)
@@ -197,8 +196,8 @@ func TestDryRunChangesNothing(t *testing.T) {
 	require.EqualValues(t, 12000, purchase.EstimatedRows)
 	require.Contains(t, purchase.DDL[0], `ALTER TABLE "public"."purchase" ADD COLUMN IF NOT EXISTS "store_id" bigint`)
 	require.Contains(t, purchase.BatchSQL[1], `UPDATE "public"."purchase" AS c SET "store_id" = p."store_id" FROM "public"."product" AS p`)
-	require.Zero(t, count(t, pool, `SELECT count(*) FROM pg_attribute WHERE attname = 'store_id' AND attrelid IN ('purchase'::regclass, 'refund'::regclass)`))
-	require.Zero(t, count(t, pool, `SELECT count(*) FROM pg_namespace WHERE nspname = 'tenantmover'`))
+	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM pg_attribute WHERE attname = 'store_id' AND attrelid IN ('purchase'::regclass, 'refund'::regclass)`))
+	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM pg_namespace WHERE nspname = 'tenantmover'`))
 }
 
 // --set-not-null adds the constraint through a validated check, and the
@@ -206,8 +205,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 func TestSetNotNullKeepsTriggers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, _ := source(t, storeSchema)
-	p := buildPlan(t, pool, plan.Config{TenantTable: "store"})
+	pool, p := storeSource(t)
 	cfg := fastConfig()
 	cfg.SetNotNull = true
 	_, err := backfill.Run(ctx, pool, p, cfg, nil)
@@ -218,15 +216,13 @@ func TestSetNotNullKeepsTriggers(t *testing.T) {
 	require.True(t, tableReport(t, rep, "public.refund").NotNullAdded)
 	require.True(t, notNull(t, pool, "purchase", "store_id"))
 	require.True(t, notNull(t, pool, "refund", "store_id"))
-	require.Zero(t, count(t, pool, `SELECT count(*) FROM pg_constraint WHERE conname LIKE 'tm\_%'`), "the helper check is dropped")
+	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM pg_constraint WHERE conname LIKE 'tm\_%'`), "the helper check is dropped")
 	require.Len(t, rep.DropTriggers, 4)
 
-	_, err = pool.Exec(ctx, `INSERT INTO purchase (product_id) VALUES (5); INSERT INTO refund (purchase_id) SELECT max(id) FROM purchase`)
-	require.NoError(t, err)
-	require.Zero(t, count(t, pool, storeWrong))
+	pgtest.Exec(t, pool, `INSERT INTO purchase (product_id) VALUES (5); INSERT INTO refund (purchase_id) SELECT max(id) FROM purchase`)
+	require.Zero(t, pgtest.Scalar[int64](t, pool, storeWrong))
 	for _, s := range rep.DropTriggers {
-		_, err := pool.Exec(ctx, s)
-		require.NoError(t, err, s)
+		pgtest.Exec(t, pool, s)
 	}
 }
 
@@ -236,8 +232,7 @@ func TestSetNotNullKeepsTriggers(t *testing.T) {
 func TestResumeDoesNotRedoCommittedBatches(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, _ := source(t, storeSchema)
-	p := buildPlan(t, pool, plan.Config{TenantTable: "store"})
+	pool, p := storeSource(t)
 	cfg := fastConfig()
 	cfg.StopAfterBatches = 15
 	first, err := backfill.Run(ctx, pool, p, cfg, nil)
@@ -245,8 +240,8 @@ func TestResumeDoesNotRedoCommittedBatches(t *testing.T) {
 	done := tableReport(t, first, "public.purchase").RowsVisited
 	require.Positive(t, done)
 	require.Less(t, done, int64(12000))
-	require.Positive(t, count(t, pool, "SELECT count(*) FROM purchase WHERE store_id IS NULL"))
-	require.Equal(t, "interrupted", scalar(t, pool, "SELECT status FROM tenantmover.runs"))
+	require.Positive(t, pgtest.Scalar[int64](t, pool, "SELECT count(*) FROM purchase WHERE store_id IS NULL"))
+	require.Equal(t, "interrupted", pgtest.Scalar[string](t, pool, "SELECT status FROM tenantmover.runs"))
 
 	cfg.StopAfterBatches = 0
 	second := fill(t, pool, p, cfg)
@@ -254,8 +249,8 @@ func TestResumeDoesNotRedoCommittedBatches(t *testing.T) {
 	purchase := tableReport(t, second, "public.purchase")
 	require.Equal(t, done, purchase.RowsVisitedBefore, "the first run's report agrees with its checkpoints")
 	require.EqualValues(t, 12000, purchase.RowsVisitedBefore+purchase.RowsVisited, "no key walked twice")
-	require.EqualValues(t, 12000, count(t, pool, "SELECT sum(rows) FROM tenantmover.units WHERE table_name = 'public.purchase'"))
-	require.Zero(t, count(t, pool, storeWrong))
+	require.EqualValues(t, 12000, pgtest.Scalar[int64](t, pool, "SELECT sum(rows) FROM tenantmover.units WHERE table_name = 'public.purchase'"))
+	require.Zero(t, pgtest.Scalar[int64](t, pool, storeWrong))
 
 	// Other options are refused unless --restart.
 	_, err = backfill.Run(ctx, pool, buildPlan(t, pool, plan.Config{TenantTable: "store", Excludes: []string{"refund"}}), fastConfig(), nil)
@@ -266,8 +261,7 @@ func TestResumeDoesNotRedoCommittedBatches(t *testing.T) {
 func TestSecondProcessRefused(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, _ := source(t, storeSchema)
-	p := buildPlan(t, pool, plan.Config{TenantTable: "store"})
+	pool, p := storeSource(t)
 	store, err := checkpoints.Open(ctx, pool)
 	require.NoError(t, err)
 	unlock, err := store.Lock(ctx, "backfill")
@@ -282,15 +276,12 @@ func TestSecondProcessRefused(t *testing.T) {
 // dropped and built again.
 func TestInvalidIndexRebuilt(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	pool, _ := source(t, storeSchema)
-	p := buildPlan(t, pool, plan.Config{TenantTable: "store"})
+	pool, p := storeSource(t)
 	rep := fill(t, pool, p, fastConfig())
 	idx := tableReport(t, rep, "public.purchase").Index
-	_, err := pool.Exec(ctx, `UPDATE pg_index SET indisvalid = false WHERE indexrelid = $1::regclass`, idx)
-	require.NoError(t, err)
+	pgtest.Exec(t, pool, `UPDATE pg_index SET indisvalid = false WHERE indexrelid = $1::regclass`, idx)
 	fill(t, pool, p, fastConfig())
-	require.EqualValues(t, 1, count(t, pool, `SELECT count(*) FROM pg_index WHERE indexrelid = $1::regclass AND indisvalid`, idx))
+	require.EqualValues(t, 1, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM pg_index WHERE indexrelid = $1::regclass AND indisvalid`, idx))
 }
 
 func TestConfigValidation(t *testing.T) {
@@ -316,7 +307,6 @@ func TestConfigValidation(t *testing.T) {
 // (CREATE INDEX CONCURRENTLY cannot run on a partitioned table).
 func TestPartitionedNestedTable(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	pool, _ := source(t, `
 CREATE TABLE store (id bigint PRIMARY KEY);
 CREATE TABLE product (id bigint PRIMARY KEY, store_id bigint NOT NULL REFERENCES store);
@@ -334,7 +324,6 @@ ANALYZE;`)
 	event := tableReport(t, rep, "public.event")
 	require.EqualValues(t, 6000, event.RowsUpdated)
 	require.Empty(t, event.Index)
-	_, err := pool.Exec(ctx, `INSERT INTO event (id, at, product_id) VALUES (7000, '2025-06-01', 3)`)
-	require.NoError(t, err)
-	require.Zero(t, count(t, pool, `SELECT count(*) FROM event e JOIN product p ON p.id = e.product_id WHERE e.store_id IS DISTINCT FROM p.store_id`))
+	pgtest.Exec(t, pool, `INSERT INTO event (id, at, product_id) VALUES (7000, '2025-06-01', 3)`)
+	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM event e JOIN product p ON p.id = e.product_id WHERE e.store_id IS DISTINCT FROM p.store_id`))
 }

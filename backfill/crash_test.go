@@ -15,20 +15,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/backfill"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 )
 
-// crashSchema is storeSchema, bigger, so batches of 50 rows take a while.
-const crashSchema = `
-CREATE TABLE store (id bigserial PRIMARY KEY, name text NOT NULL);
-CREATE TABLE product (id bigserial PRIMARY KEY, store_id bigint NOT NULL REFERENCES store, name text);
-CREATE TABLE purchase (id bigserial PRIMARY KEY, product_id bigint NOT NULL REFERENCES product, amount numeric(12,2));
-CREATE TABLE refund (id bigserial PRIMARY KEY, purchase_id bigint NOT NULL REFERENCES purchase, amount numeric(12,2));
-INSERT INTO store (name) SELECT 's' || g FROM generate_series(1, 40) g;
-INSERT INTO product (store_id, name) SELECT 1 + (g * 7) % 40, 'p' || g FROM generate_series(1, 600) g;
-INSERT INTO purchase (product_id, amount) SELECT 1 + (g * 13) % 600, g % 100 FROM generate_series(1, 40000) g;
-INSERT INTO refund (purchase_id, amount) SELECT 1 + (g * 31) % 40000, 1 FROM generate_series(1, 10000) g;
-ANALYZE;
-`
+// The crash test's store fixture is bigger than storeSchema, so batches of
+// 50 rows take a while.
+const crashPurchases, crashRefunds = 40000, 10000
 
 // The backfill process is killed with SIGKILL twice (while it fills
 // purchase, then while it fills refund) and rerun. The end result is
@@ -37,20 +29,20 @@ ANALYZE;
 func TestKilledProcessResumes(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
-	pool, url := source(t, crashSchema)
+	pool, url := source(t, storeFixture(crashPurchases, crashRefunds))
 	args := []string{"backfill", "--source", url, "--tenant-table", "store", "--no-progress", "--log-format", "json",
 		"--batch-time", "10ms", "--min-batch-rows", "10", "--max-batch-rows", "50", "--workers", "2"}
 
 	killWhen(t, pool, bin, args, `SELECT count(*) FROM tenantmover.units WHERE table_name = 'public.purchase' AND rows > 0`)
-	walked := count(t, pool, `SELECT sum(rows) FROM tenantmover.units`)
+	walked := pgtest.Scalar[int64](t, pool, `SELECT sum(rows) FROM tenantmover.units`)
 	require.Positive(t, walked)
-	require.Less(t, walked, int64(40000), "killed before purchase was done")
+	require.Less(t, walked, int64(crashPurchases), "killed before purchase was done")
 	_, status := runBinary(t, bin, "status", "--source", url)
 	require.Contains(t, status, "public.purchase")
 	require.Contains(t, status, "backfill")
 
 	killWhen(t, pool, bin, args, `SELECT count(*) FROM tenantmover.units WHERE table_name = 'public.refund' AND rows > 0`)
-	require.Less(t, count(t, pool, `SELECT sum(rows) FROM tenantmover.units WHERE table_name = 'public.refund'`), int64(10000),
+	require.Less(t, pgtest.Scalar[int64](t, pool, `SELECT sum(rows) FROM tenantmover.units WHERE table_name = 'public.refund'`), int64(crashRefunds),
 		"killed before refund was done")
 
 	remaining := map[string]int64{
@@ -65,15 +57,16 @@ func TestKilledProcessResumes(t *testing.T) {
 		require.Equal(t, remaining[tr.Table], tr.RowsVisited, "%s: the rerun walks only what was not committed", tr.Table)
 		require.Equal(t, tr.EstimatedRows, tr.RowsVisitedBefore+tr.RowsVisited, tr.Table)
 	}
-	require.Zero(t, count(t, pool, storeWrong))
-	require.Zero(t, count(t, pool, `SELECT count(*) FROM tenantmover.units WHERE state <> 'done'`))
-	require.EqualValues(t, 50000, count(t, pool, `SELECT sum(rows) FROM tenantmover.units`), "every key walked exactly once over the three runs")
+	require.Zero(t, pgtest.Scalar[int64](t, pool, storeWrong))
+	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM tenantmover.units WHERE state <> 'done'`))
+	require.EqualValues(t, crashPurchases+crashRefunds, pgtest.Scalar[int64](t, pool, `SELECT sum(rows) FROM tenantmover.units`),
+		"every key walked exactly once over the three runs")
 }
 
 // keysAfterCursors counts the table's keys not yet walked: those above
 // each unfinished unit's cursor, up to its upper bound.
 func keysAfterCursors(t *testing.T, pool *pgxpool.Pool, table string) int64 {
-	return count(t, pool, `SELECT count(*) FROM `+table+` x JOIN tenantmover.units u
+	return pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM `+table+` x JOIN tenantmover.units u
 		ON u.table_name = 'public.' || $1 AND u.state <> 'done'
 		AND x.id > coalesce(u.cursor[1]::bigint, 0) AND x.id <= u.hi[1]::bigint`, table)
 }

@@ -2,6 +2,8 @@ package backfill_test
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,20 +20,27 @@ var env pgtest.Env
 
 func TestMain(m *testing.M) { env.Main(m) }
 
-// source makes a database, runs ddl in it and returns a pool on it.
+// source makes a database, runs ddl in it and returns a pool on it (of 8
+// connections, where pgtest.Pool would size it by the CPUs).
 func source(t *testing.T, ddl string) (*pgxpool.Pool, string) {
 	t.Helper()
-	ctx := context.Background()
 	url := env.NewDB(t)
 	cfg, err := pgxpool.ParseConfig(url)
 	require.NoError(t, err)
 	cfg.MaxConns = 8
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	_, err = pool.Exec(ctx, ddl)
-	require.NoError(t, err)
+	pgtest.Exec(t, pool, ddl)
 	return pool, url
+}
+
+// storeSource is a source holding storeSchema followed by extra SQL, and
+// its plan with --tenant-table store.
+func storeSource(t *testing.T, extra ...string) (*pgxpool.Pool, *plan.Plan) {
+	t.Helper()
+	pool, _ := source(t, storeSchema+strings.Join(extra, ""))
+	return pool, buildPlan(t, pool, plan.Config{TenantTable: "store"})
 }
 
 func buildPlan(t *testing.T, pool *pgxpool.Pool, cfg plan.Config) *plan.Plan {
@@ -63,13 +72,6 @@ func fill(t *testing.T, pool *pgxpool.Pool, p *plan.Plan, cfg backfill.Config) *
 	return rep
 }
 
-func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int64 {
-	t.Helper()
-	var n int64
-	require.NoError(t, pool.QueryRow(context.Background(), sql, args...).Scan(&n), sql)
-	return n
-}
-
 func tableReport(t *testing.T, rep *backfill.Report, name string) *backfill.TableReport {
 	t.Helper()
 	for _, tr := range rep.Tables {
@@ -81,19 +83,45 @@ func tableReport(t *testing.T, rep *backfill.Report, name string) *backfill.Tabl
 	return nil
 }
 
-// storeSchema is the sample monolith's store group: refund is three hops
+// storeFixture is the sample monolith's store group: refund is three hops
 // from store (refund -> purchase -> product -> store), product is direct.
-const storeSchema = `
+// It has 40 stores, 600 products and the given numbers of purchases and
+// refunds, every refund of an existing purchase.
+func storeFixture(purchases, refunds int) string {
+	p, r := strconv.Itoa(purchases), strconv.Itoa(refunds)
+	return `
 CREATE TABLE store (id bigserial PRIMARY KEY, name text NOT NULL);
 CREATE TABLE product (id bigserial PRIMARY KEY, store_id bigint NOT NULL REFERENCES store, name text);
 CREATE TABLE purchase (id bigserial PRIMARY KEY, product_id bigint NOT NULL REFERENCES product, amount numeric(12,2));
 CREATE TABLE refund (id bigserial PRIMARY KEY, purchase_id bigint NOT NULL REFERENCES purchase, amount numeric(12,2));
 INSERT INTO store (name) SELECT 's' || g FROM generate_series(1, 40) g;
 INSERT INTO product (store_id, name) SELECT 1 + (g * 7) % 40, 'p' || g FROM generate_series(1, 600) g;
-INSERT INTO purchase (product_id, amount) SELECT 1 + (g * 13) % 600, g % 100 FROM generate_series(1, 12000) g;
-INSERT INTO refund (purchase_id, amount) SELECT 1 + (g * 31) % 12000, 1 FROM generate_series(1, 3000) g;
+INSERT INTO purchase (product_id, amount) SELECT 1 + (g * 13) % 600, g % 100 FROM generate_series(1, ` + p + `) g;
+INSERT INTO refund (purchase_id, amount) SELECT 1 + (g * 31) % ` + p + `, 1 FROM generate_series(1, ` + r + `) g;
 ANALYZE;
 `
+}
+
+// storeSchema is the store fixture most tests use: 12000 purchases and
+// 3000 refunds (their assertions count on these numbers).
+var storeSchema = storeFixture(12000, 3000)
+
+// onFilledPurchase is SQL that adds purchase.store_id ahead of the
+// backfill, and an application trigger called name that runs the PL/pgSQL
+// statement action on the first few purchases (times) it sees filled.
+func onFilledPurchase(name string, times int, action string) string {
+	return `
+ALTER TABLE purchase ADD COLUMN store_id bigint;
+CREATE SEQUENCE ` + name + `_calls;
+CREATE FUNCTION ` + name + `() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.store_id IS NOT NULL AND nextval('` + name + `_calls') <= ` + strconv.Itoa(times) + ` THEN
+    ` + action + `;
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER ` + name + ` BEFORE UPDATE ON purchase FOR EACH ROW EXECUTE FUNCTION ` + name + `();`
+}
 
 // storeWrong counts purchase and refund rows whose store_id is not what
 // their foreign-key chain says (NULL included).
@@ -102,16 +130,7 @@ const storeWrong = `SELECT
   (SELECT count(*) FROM refund r JOIN purchase pu ON pu.id = r.purchase_id JOIN product pr ON pr.id = pu.product_id
      WHERE r.store_id IS DISTINCT FROM pr.store_id)`
 
-func scalar(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) string {
-	t.Helper()
-	var s string
-	require.NoError(t, pool.QueryRow(context.Background(), sql, args...).Scan(&s), sql)
-	return s
-}
-
 func notNull(t *testing.T, pool *pgxpool.Pool, table, column string) bool {
 	t.Helper()
-	var b bool
-	require.NoError(t, pool.QueryRow(context.Background(), `SELECT attnotnull FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2`, table, column).Scan(&b))
-	return b
+	return pgtest.Scalar[bool](t, pool, `SELECT attnotnull FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2`, table, column)
 }

@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantmover/tenantmover/backfill"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -39,9 +39,7 @@ func TestOnlineWithConcurrentWriters(t *testing.T) {
 	ctx := context.Background()
 	pool, url := source(t, storeSchema)
 	p := buildPlan(t, pool, plan.Config{TenantTable: "store"})
-	app, err := pgxpool.New(ctx, url)
-	require.NoError(t, err)
-	defer app.Close()
+	app := pgtest.Pool(t, url)
 
 	writeCtx, stop := context.WithCancel(ctx)
 	var mu sync.Mutex
@@ -84,9 +82,9 @@ func TestOnlineWithConcurrentWriters(t *testing.T) {
 	require.NoError(t, runErr)
 
 	require.Greater(t, during, writers*len(writes), "the writers kept writing during the backfill")
-	require.Zero(t, count(t, pool, "SELECT count(*) FROM purchase WHERE store_id IS NULL"))
-	require.Zero(t, count(t, pool, "SELECT count(*) FROM refund WHERE store_id IS NULL"))
-	require.Zero(t, count(t, pool, storeWrong))
+	require.Zero(t, pgtest.Scalar[int64](t, pool, "SELECT count(*) FROM purchase WHERE store_id IS NULL"))
+	require.Zero(t, pgtest.Scalar[int64](t, pool, "SELECT count(*) FROM refund WHERE store_id IS NULL"))
+	require.Zero(t, pgtest.Scalar[int64](t, pool, storeWrong))
 	require.Zero(t, rep.OrphanCount())
 	t.Logf("writes during backfill: %d; retries: purchase %d, refund %d", during,
 		tableReport(t, rep, "public.purchase").Retries, tableReport(t, rep, "public.refund").Retries)
@@ -99,17 +97,12 @@ func TestLockTimeoutRetriedThenGivesUp(t *testing.T) {
 	ctx := context.Background()
 	pool, url := source(t, storeSchema)
 	p := buildPlan(t, pool, plan.Config{TenantTable: "store"})
-	holder, err := pgxpool.New(ctx, url)
-	require.NoError(t, err)
-	defer holder.Close()
-	tx, err := holder.Begin(ctx)
+	tx, err := pgtest.Pool(t, url).Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(ctx)
 	// Add the column first, so the held row lock does not block ADD COLUMN.
-	_, err = pool.Exec(ctx, "ALTER TABLE purchase ADD COLUMN store_id bigint")
-	require.NoError(t, err)
-	_, err = tx.Exec(ctx, "SELECT * FROM purchase WHERE id = 5000 FOR UPDATE")
-	require.NoError(t, err)
+	pgtest.Exec(t, pool, "ALTER TABLE purchase ADD COLUMN store_id bigint")
+	pgtest.Exec(t, tx, "SELECT * FROM purchase WHERE id = 5000 FOR UPDATE")
 
 	cfg := fastConfig()
 	cfg.LockTimeout = 20_000_000 // 20ms
@@ -123,26 +116,24 @@ func TestLockTimeoutRetriedThenGivesUp(t *testing.T) {
 	// Once the application lets go, a rerun finishes the job.
 	require.NoError(t, tx.Rollback(ctx))
 	fill(t, pool, p, fastConfig())
-	require.Zero(t, count(t, pool, storeWrong))
+	require.Zero(t, pgtest.Scalar[int64](t, pool, storeWrong))
 }
 
 // With --max-replica-lag and no replicas the lag check runs before every
 // batch and never waits.
 func TestReplicaLagCheckWithoutReplicas(t *testing.T) {
 	t.Parallel()
-	pool, _ := source(t, storeSchema)
-	p := buildPlan(t, pool, plan.Config{TenantTable: "store"})
+	pool, p := storeSource(t)
 	cfg := fastConfig()
 	cfg.MaxReplicaLag = 1_000_000 // 1ms: any real replica would trip it
 	rep := fill(t, pool, p, cfg)
 	require.Zero(t, rep.ReplicaPauseMS)
-	require.Zero(t, count(t, pool, storeWrong))
+	require.Zero(t, pgtest.Scalar[int64](t, pool, storeWrong))
 }
 
 func TestCancelledRunIsInterrupted(t *testing.T) {
 	t.Parallel()
-	pool, _ := source(t, storeSchema)
-	p := buildPlan(t, pool, plan.Config{TenantTable: "store"})
+	pool, p := storeSource(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	batches := 0
 	_, err := backfill.Run(ctx, pool, p, fastConfig(), func(pr backfill.Progress) {
@@ -153,9 +144,9 @@ func TestCancelledRunIsInterrupted(t *testing.T) {
 		}
 	})
 	require.True(t, errors.Is(err, context.Canceled), "%v", err)
-	require.Equal(t, "interrupted", scalar(t, pool, "SELECT status FROM tenantmover.runs"))
+	require.Equal(t, "interrupted", pgtest.Scalar[string](t, pool, "SELECT status FROM tenantmover.runs"))
 	fill(t, pool, p, fastConfig())
-	require.Zero(t, count(t, pool, storeWrong))
+	require.Zero(t, pgtest.Scalar[int64](t, pool, storeWrong))
 }
 
 // A backend killed in the middle of a batch (here by a trigger of the
@@ -164,24 +155,13 @@ func TestCancelledRunIsInterrupted(t *testing.T) {
 // checkpointed cursor and the result is complete and counted once.
 func TestLostConnectionRetried(t *testing.T) {
 	t.Parallel()
-	pool, _ := source(t, storeSchema+`
-ALTER TABLE purchase ADD COLUMN store_id bigint;
-CREATE SEQUENCE kills;
-CREATE FUNCTION kill_session() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF NEW.store_id IS NOT NULL AND nextval('kills') <= 3 THEN
-    PERFORM pg_terminate_backend(pg_backend_pid());
-  END IF;
-  RETURN NEW;
-END $$;
-CREATE TRIGGER kill_session BEFORE UPDATE ON purchase FOR EACH ROW EXECUTE FUNCTION kill_session();`)
-	p := buildPlan(t, pool, plan.Config{TenantTable: "store"})
+	pool, p := storeSource(t, onFilledPurchase("kill_session", 3, "PERFORM pg_terminate_backend(pg_backend_pid())"))
 	rep := fill(t, pool, p, fastConfig())
 	purchase := tableReport(t, rep, "public.purchase")
 	require.GreaterOrEqual(t, purchase.Retries, 3)
 	require.EqualValues(t, 12000, purchase.RowsVisited)
-	require.EqualValues(t, 12000, count(t, pool, "SELECT sum(rows) FROM tenantmover.units WHERE table_name = 'public.purchase'"))
-	require.Zero(t, count(t, pool, storeWrong))
+	require.EqualValues(t, 12000, pgtest.Scalar[int64](t, pool, "SELECT sum(rows) FROM tenantmover.units WHERE table_name = 'public.purchase'"))
+	require.Zero(t, pgtest.Scalar[int64](t, pool, storeWrong))
 }
 
 // A batch that runs past the batch timeout (here an application trigger
@@ -189,23 +169,12 @@ CREATE TRIGGER kill_session BEFORE UPDATE ON purchase FOR EACH ROW EXECUTE FUNCT
 // holding its row locks, and retried with half the rows.
 func TestBatchTimeoutHalvesAndRetries(t *testing.T) {
 	t.Parallel()
-	pool, _ := source(t, storeSchema+`
-ALTER TABLE purchase ADD COLUMN store_id bigint;
-CREATE SEQUENCE stalls;
-CREATE FUNCTION stall() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF NEW.store_id IS NOT NULL AND nextval('stalls') <= 2 THEN
-    PERFORM pg_sleep(30);
-  END IF;
-  RETURN NEW;
-END $$;
-CREATE TRIGGER stall BEFORE UPDATE ON purchase FOR EACH ROW EXECUTE FUNCTION stall();`)
-	p := buildPlan(t, pool, plan.Config{TenantTable: "store"})
+	pool, p := storeSource(t, onFilledPurchase("stall", 2, "PERFORM pg_sleep(30)"))
 	cfg := fastConfig()
 	cfg.BatchTimeout = 300 * time.Millisecond
 	rep := fill(t, pool, p, cfg)
 	purchase := tableReport(t, rep, "public.purchase")
 	require.GreaterOrEqual(t, purchase.Retries, 2)
 	require.EqualValues(t, 12000, purchase.RowsVisited)
-	require.Zero(t, count(t, pool, storeWrong))
+	require.Zero(t, pgtest.Scalar[int64](t, pool, storeWrong))
 }
