@@ -191,7 +191,9 @@ func TestApplyRefusesMismatchAndBlocking(t *testing.T) {
 	require.NoError(t, target.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Scan(&tables))
 	require.Equal(t, 1, tables, "CheckTarget created tables")
 
-	blocked := build(t, `CREATE TABLE store (id bigint PRIMARY KEY); CREATE TABLE log (store_id bigint NOT NULL REFERENCES store);`,
+	blocked := build(t, `CREATE TABLE store (id bigint PRIMARY KEY);
+		CREATE TABLE product (id bigint PRIMARY KEY, store_id bigint NOT NULL REFERENCES store);
+		CREATE TABLE log (product_id bigint NOT NULL REFERENCES product);`,
 		plan.Config{TenantTable: "store"})
 	err = plan.Apply(ctx, target, blocked)
 	var be *plan.BlockingError

@@ -396,11 +396,20 @@ CREATE TABLE note (id bigint PRIMARY KEY, store_id bigint REFERENCES store);
 CREATE TABLE product (id bigint PRIMARY KEY, store_id bigint NOT NULL REFERENCES store);
 CREATE TABLE comment (id bigint PRIMARY KEY, product_id bigint REFERENCES product);
 CREATE TABLE reply (id bigint PRIMARY KEY, comment_id bigint NOT NULL REFERENCES comment);
+CREATE TABLE line (product_id bigint NOT NULL REFERENCES product, qty int);
 `, plan.Config{TenantTable: "store"})
+	// Without a key, a direct table is copied in one chunk (noted); a
+	// nested one cannot be backfilled in key batches (blocking).
 	visit := tbl(t, p, "visit")
 	require.Equal(t, plan.Direct, visit.Kind)
 	require.Equal(t, []string{plan.CodeNoPrimaryKey}, codes(visit))
-	require.True(t, visit.Problems[0].Blocking)
+	require.False(t, visit.Problems[0].Blocking)
+	require.Contains(t, visit.Problems[0].Message, "one chunk")
+	line := tbl(t, p, "line")
+	require.Equal(t, plan.Nested, line.Kind)
+	require.Equal(t, []string{plan.CodeNoPrimaryKey, plan.CodeFKMadeComposite}, codes(line))
+	require.True(t, line.Problems[0].Blocking)
+	require.Contains(t, line.Problems[0].Message, "backfill")
 
 	note := tbl(t, p, "note")
 	require.Equal(t, plan.Direct, note.Kind)
@@ -415,14 +424,14 @@ CREATE TABLE reply (id bigint PRIMARY KEY, comment_id bigint NOT NULL REFERENCES
 	require.Equal(t, plan.Nested, reply.Kind)
 	require.Contains(t, codes(reply), plan.CodeNullablePath, "the path inherits comment's nullable hop")
 
-	_, blocking := p.Blocking()[pub("visit")]
+	_, blocking := p.Blocking()[pub("line")]
 	require.True(t, blocking)
 	require.Len(t, p.Blocking(), 1)
 
-	p, err := plan.FromCatalog(p.Catalog, plan.Config{TenantTable: "store", Excludes: []string{"visit"}})
+	p, err := plan.FromCatalog(p.Catalog, plan.Config{TenantTable: "store", Excludes: []string{"line"}})
 	require.NoError(t, err)
 	require.Empty(t, p.Blocking())
-	require.Equal(t, plan.Excluded, tbl(t, p, "visit").Kind)
+	require.Equal(t, plan.Excluded, tbl(t, p, "line").Kind)
 }
 
 func TestReferenceTablePointingAtDistributed(t *testing.T) {

@@ -11,8 +11,10 @@ import (
 // Problem codes. Each names one way a migration onto Citus fails or loses
 // tenancy; the comment says which Citus error it predicts, when it does.
 const (
-	// CodeNoPrimaryKey: copy splits tables into primary-key ranges to resume
-	// after a crash; a table without a key cannot be copied that way.
+	// CodeNoPrimaryKey: backfill fills nested tables in primary-key
+	// batches, so a nested table without a key blocks; copy splits tables
+	// into primary-key ranges to resume after a crash, so any other table
+	// without a key is copied in one chunk (informational).
 	CodeNoPrimaryKey = "no_primary_key"
 	// CodeKeyMadeComposite: a primary or unique key without the tenant
 	// column; Citus refuses it ("Distributed relations cannot have UNIQUE,
@@ -80,12 +82,19 @@ const (
 )
 
 func noPrimaryKey(t *Table) Problem {
+	add := fmt.Sprintf("ALTER TABLE %s ADD PRIMARY KEY (...), or ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY", t.Name().Quoted())
+	if t.Kind == Nested {
+		return Problem{
+			Code:     CodeNoPrimaryKey,
+			Message:  fmt.Sprintf("%s has no primary key: backfill fills the tenant column in primary-key batches, so it cannot fill this table online", t.Name()),
+			Remedy:   fmt.Sprintf("add a primary key on the source (%s), or leave the table out with --exclude %s", add, t.Name()),
+			Blocking: true,
+		}
+	}
 	return Problem{
 		Code:    CodeNoPrimaryKey,
-		Message: fmt.Sprintf("%s has no primary key: copy cannot split it into resumable key ranges, and rows cannot be matched one to one when verifying", t.Name()),
-		Remedy: fmt.Sprintf("add a primary key on the source (ALTER TABLE %s ADD PRIMARY KEY (...), or ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY), or leave the table out with --exclude %s",
-			t.Name().Quoted(), t.Name()),
-		Blocking: true,
+		Message: fmt.Sprintf("%s has no primary key: copy moves it in one chunk (a crash during it redoes the whole table) and verify names differing rows by their whole content", t.Name()),
+		Remedy:  fmt.Sprintf("nothing to do for a small table; for a big one, add a primary key on the source (%s) so copy splits it into resumable ranges", add),
 	}
 }
 

@@ -14,7 +14,6 @@ func (b *builder) checkRules() error {
 		if t.Kind == Excluded {
 			continue
 		}
-		// Copy needs a key for resumable ranges, whatever the kind.
 		if t.Source.PrimaryKey == nil {
 			t.problem(noPrimaryKey(t))
 		}
