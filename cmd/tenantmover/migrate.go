@@ -385,21 +385,18 @@ func (m *migration) referencesPhase(ctx context.Context, pr *phaseReport) error 
 }
 
 func (m *migration) schemaPhase(ctx context.Context, pr *phaseReport) error {
-	err := plan.Apply(ctx, m.dst, m.plan, plan.WithoutForeignKeys())
-	var notEmpty *plan.TargetNotEmptyError
-	if !errors.As(err, &notEmpty) {
+	restart, err := m.restartPending(ctx, "copy")
+	if err != nil {
 		return err
 	}
-	restart, perr := m.restartPending(ctx, "copy")
-	if perr != nil {
-		return perr
-	}
+	opts := []plan.ApplyOption{plan.WithoutForeignKeys()}
 	if restart {
-		// The tables exist from the run being restarted; copy empties them.
-		pr.Note = "tables exist; the restarted copy empties them"
-		return nil
+		// Tables may hold rows of the run being restarted: the copy empties
+		// them. Tables the plan gained since are created all the same.
+		opts = append(opts, plan.AllowingRows())
+		pr.Note = "the restarted copy empties the tables first"
 	}
-	return err
+	return plan.Apply(ctx, m.dst, m.plan, opts...)
 }
 
 func (m *migration) copyPhase(ctx context.Context, pr *phaseReport) error {

@@ -86,9 +86,15 @@ func Inspect(ctx context.Context, pool *pgxpool.Pool) (Target, []Problem, error)
 type ApplyOption func(*applyConfig)
 
 type applyConfig struct {
-	progress func(Step)
-	skipFKs  bool
+	progress  func(Step)
+	skipFKs   bool
+	allowRows bool
 }
+
+// AllowingRows lets Apply work on a target whose planned tables already
+// hold rows: for a restarted copy, which empties them before it copies.
+// Existing tables must still match the plan.
+func AllowingRows() ApplyOption { return func(c *applyConfig) { c.allowRows = true } }
 
 // WithProgress calls f before each statement Apply runs.
 func WithProgress(f func(Step)) ApplyOption { return func(c *applyConfig) { c.progress = f } }
@@ -117,8 +123,10 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, p *Plan, opts ...ApplyOption
 	if err != nil {
 		return err
 	}
-	if err := state.checkEmpty(p); err != nil {
-		return err
+	if !cfg.allowRows {
+		if err := state.checkEmpty(p); err != nil {
+			return err
+		}
 	}
 	if err := state.check(p); err != nil {
 		return err
