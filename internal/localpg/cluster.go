@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -139,11 +140,35 @@ func (d *Database) AddNode(ctx context.Context, s *Server) error {
 	if err := d.addServer(ctx, s); err != nil {
 		return err
 	}
-	if err := d.cluster.Coordinator.Exec(ctx, d.Name, "SELECT citus_add_node('127.0.0.1', $1)", s.Port); err != nil {
-		return fmt.Errorf("registering worker on port %d: %w", s.Port, err)
+	if err := d.registerNode(ctx, s); err != nil {
+		return err
 	}
 	d.Workers = append(d.Workers, s.URL(d.Name))
 	return nil
+}
+
+// registerNode adds s to the coordinator's node list. On a loaded machine
+// (many test databases on one cluster) the coordinator's connection to
+// the worker can fail ("failure on connection marked as essential"); the
+// call is idempotent (an added node is returned as it is), so it is tried
+// again a few times before giving up with both servers' logs.
+func (d *Database) registerNode(ctx context.Context, s *Server) error {
+	const attempts = 3
+	var err error
+	for i := 1; i <= attempts; i++ {
+		if err = d.cluster.Coordinator.Exec(ctx, d.Name, "SELECT citus_add_node('127.0.0.1', $1)", s.Port); err == nil {
+			return nil
+		}
+		if i < attempts {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(i) * time.Second):
+			}
+		}
+	}
+	return fmt.Errorf("registering worker on port %d (%d attempts): %w\ncoordinator log:\n%s\nworker log:\n%s",
+		s.Port, attempts, err, tail(d.cluster.Coordinator.LogFile()), tail(s.LogFile()))
 }
 
 func (d *Database) addServer(ctx context.Context, s *Server) error {
