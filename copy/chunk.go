@@ -78,14 +78,18 @@ func (e *engine) unitDone(ctx context.Context, j *job, id int) (checkpoints.Unit
 	return checkpoints.Unit{}, false, fmt.Errorf("chunk %d of %s has no checkpoint: was the run restarted by another process?", id, j.key)
 }
 
-// copyRange is one attempt at a chunk: a read-only snapshot on the source
-// streaming into one target transaction that also marks the chunk done.
+// copyRange is one attempt at a chunk: a read-only transaction on the
+// source, as of the run's snapshot, streaming into one target transaction
+// that also marks the chunk done.
 func (e *engine) copyRange(ctx context.Context, j *job, u checkpoints.Unit) (rows, bytes int64, err error) {
 	srcTx, err := e.src.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return 0, 0, fmt.Errorf("source: %w", err)
 	}
 	defer rollback(srcTx)
+	if _, err := srcTx.Exec(ctx, e.snap.importSQL()); err != nil {
+		return 0, 0, fmt.Errorf("source: %w", snapshotLost(err))
+	}
 	tx, err := e.dst.Begin(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("target: %w", err)

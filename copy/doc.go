@@ -19,8 +19,15 @@
 // chunk done. So a chunk and its checkpoint commit together (on Citus the
 // coordinator commits both with two-phase commit): after a crash, kill -9 or
 // a lost connection, a rerun skips exactly the chunks that committed and
-// redoes the rest. The last chunk of a table is open ended, so rows the
-// source gained after the boundaries were fixed are still copied.
+// redoes the rest. The last chunk of a table is open ended, so a resumed
+// run also copies rows the source gained after the boundaries were fixed.
+//
+// Every chunk a process copies reads one source snapshot, exported when the
+// copying starts and held open until it ends: the tables arrive as of one
+// moment, so on a live source a child row never arrives without the parent
+// row it references. Rows written after that moment are not copied (copy
+// the changed tenants again with Config.Tenants and Replace at cutover). A
+// rerun after a crash copies its remaining chunks as of a new snapshot.
 //
 // Reference tables go first, then distributed tables in plan order; a
 // table's chunks start only when every table it has a foreign key to on the

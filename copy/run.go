@@ -44,6 +44,7 @@ type engine struct {
 	run      *checkpoints.Run
 	jobs     []*job
 	replace  bool // delete the tenants' target rows first (Replace, or Restart with tenants)
+	snap     *snapshot
 	report   *Report
 
 	mu         sync.Mutex // serializes onProgress and report updates
@@ -59,7 +60,9 @@ func Run(ctx context.Context, srcURL, dstURL string, p *plan.Plan, cfg Config, o
 	if err != nil {
 		return nil, err
 	}
-	src, err := openPool(ctx, srcURL, cfg.Workers+1, nil)
+	// Source: a connection per worker, one holding the run's snapshot, one
+	// for planning and sequences.
+	src, err := openPool(ctx, srcURL, cfg.Workers+2, nil)
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
@@ -113,6 +116,10 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	e.announce()
+	if e.snap, err = holdSnapshot(ctx, e.src); err != nil {
+		return nil, err
+	}
+	defer e.snap.release()
 	if err := e.copyAll(ctx); err != nil {
 		e.recordFailure(ctx)
 		return nil, err
