@@ -42,6 +42,16 @@ const (
 	DefaultWorkers    = 2
 )
 
+// prepare validates the config, fills in defaults and selects p's tables.
+func (c Config) prepare(p *plan.Plan) (Config, []*plan.Table, error) {
+	c, err := c.withDefaults()
+	if err != nil {
+		return c, nil, err
+	}
+	tables, err := c.selectTables(p)
+	return c, tables, err
+}
+
 // withDefaults validates the config and fills in defaults.
 func (c Config) withDefaults() (Config, error) {
 	if c.MaxSamples < 0 {

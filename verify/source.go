@@ -18,11 +18,7 @@ import (
 // whole copy. Violations are Differences of kind invariant, with sample
 // keys; only cfg.Tables, Tenants, MaxSamples and Workers apply.
 func CheckSource(ctx context.Context, src *pgxpool.Pool, p *plan.Plan, cfg Config, onProgress func(Progress)) (*Result, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	tables, err := cfg.selectTables(p)
+	cfg, tables, err := cfg.prepare(p)
 	if err != nil {
 		return nil, err
 	}

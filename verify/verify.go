@@ -54,11 +54,7 @@ type verifier struct {
 // Differences are not errors: Run returns them in the Result (Match false)
 // and an error only when it could not compare.
 func Run(ctx context.Context, src, dst *pgxpool.Pool, targetURL string, p *plan.Plan, cfg Config, onProgress func(Progress)) (*Result, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	tables, err := cfg.selectTables(p)
+	cfg, tables, err := cfg.prepare(p)
 	if err != nil {
 		return nil, err
 	}

@@ -93,12 +93,16 @@ func showCluster[T any](c *cli.Context, get func(context.Context, *pgxpool.Pool)
 	return nil
 }
 
-func transferMode(c *cli.Context) (citus.TransferMode, error) {
-	m, err := citus.ParseTransferMode(c.String("transfer-mode"))
-	if err != nil {
-		return "", usageError("--" + err.Error())
+// changeFlags reads the flags of the subcommands that move shards: the
+// output format and the transfer mode.
+func changeFlags(c *cli.Context) (format string, mode citus.TransferMode, err error) {
+	if format, err = validateFormat(c, "text", "json"); err != nil {
+		return "", "", err
 	}
-	return m, nil
+	if mode, err = citus.ParseTransferMode(c.String("transfer-mode")); err != nil {
+		return "", "", usageError("--" + err.Error())
+	}
+	return format, mode, nil
 }
 
 // ---- status ----

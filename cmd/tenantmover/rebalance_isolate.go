@@ -40,11 +40,7 @@ type isolateResult struct {
 }
 
 func runIsolate(c *cli.Context) error {
-	format, err := validateFormat(c, "text", "json")
-	if err != nil {
-		return err
-	}
-	mode, err := transferMode(c)
+	format, mode, err := changeFlags(c)
 	if err != nil {
 		return err
 	}

@@ -38,11 +38,7 @@ type startResult struct {
 }
 
 func runRebalanceStart(c *cli.Context) error {
-	format, err := validateFormat(c, "text", "json")
-	if err != nil {
-		return err
-	}
-	mode, err := transferMode(c)
+	format, mode, err := changeFlags(c)
 	if err != nil {
 		return err
 	}
