@@ -18,8 +18,9 @@ import (
 // is formatted), so rows are hashed with hash_record_extended over the
 // columns' own values: each type's hash function, the one hash
 // partitioning relies on to be stable across versions. Columns whose type
-// has no hash function (json, point, ...), or whose type differs between
-// the sides, are hashed through their text, under SessionSettings on both
+// has no hash function (json, point, ...), whose hash is an OID's (enums,
+// reg* types), or whose type differs between the sides, are hashed through
+// their text, under SessionSettings on both
 // sides. Unconstrained numeric columns add their scale, since numeric's
 // hash treats 1.1 and 1.10 as equal. Servers older than PostgreSQL 14
 // (no hash_record_extended) hash the text of the whole row.
@@ -63,20 +64,44 @@ func newHasher(ctx context.Context, sides []side, types []string) (*hasher, erro
 	return h, nil
 }
 
-// canHash asks the server whether typ has an extended hash function: a
-// NULL of the type is enough for hash_record_extended to look it up.
+// canHash asks the server whether typ can be hashed by value: it has an
+// extended hash function (a NULL of the type is enough for
+// hash_record_extended to look it up), and equal values hash equally in
+// another database, which is not so where the hash is that of an OID.
 func canHash(ctx context.Context, s side, typ string) (bool, error) {
 	// typ comes from format_type, quoted as SQL needs.
 	_, err := s.pool.Exec(ctx, "SELECT pg_catalog.hash_record_extended(ROW(NULL::"+typ+"), 0)")
 	var pgErr *pgconn.PgError
 	switch {
-	case err == nil:
-		return true, nil
 	case errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UndefinedFunction:
 		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("%s: checking whether type %s can be hashed: %w", s.name, typ, err)
 	}
-	return false, fmt.Errorf("%s: checking whether type %s can be hashed: %w", s.name, typ, err)
+	var oidBound bool
+	if err := s.pool.QueryRow(ctx, oidBoundSQL, typ).Scan(&oidBound); err != nil {
+		return false, fmt.Errorf("%s: checking whether type %s hashes OIDs: %w", s.name, typ, err)
+	}
+	return !oidBound, nil
 }
+
+// oidBoundSQL reports whether a type's hash depends on OIDs, which differ
+// between the source and the target: an enum (hashenum hashes the label's
+// OID), oid and the reg* types, or a domain or array over one. Composite,
+// range and multirange types hash their members with the members' hash
+// functions, so they count as bound too (they are rare in tenant tables;
+// their text is hashed instead).
+const oidBoundSQL = `
+WITH RECURSIVE t(oid) AS (
+	SELECT $1::text::regtype::oid
+	UNION
+	SELECT CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.typelem END
+	FROM pg_catalog.pg_type ty JOIN t ON ty.oid = t.oid
+	WHERE ty.typtype = 'd' OR (ty.typcategory = 'A' AND ty.typelem <> 0))
+SELECT EXISTS (
+	SELECT FROM t JOIN pg_catalog.pg_type ty ON ty.oid = t.oid
+	WHERE ty.typtype IN ('e', 'c', 'r', 'm')
+	   OR (ty.typnamespace = 'pg_catalog'::regnamespace AND (ty.typname = 'oid' OR ty.typname LIKE 'reg%')))`
 
 // rowHash is the expression hashing a row of t0 over cols (sorted by
 // name), whose types on each side are srcTypes and dstTypes.

@@ -15,21 +15,24 @@ import (
 
 // awkwardSchema has names that need quoting everywhere, a text tenant key
 // whose values sort differently as text, bytes and numbers, and columns of
-// types that hash by value, by text, or not at all.
+// types that hash by value, by text, or not at all, or whose hash is that
+// of an OID that differs between the databases (enums, reg* types).
 const awkwardSchema = `
 CREATE SCHEMA "Sales Ops";
+CREATE TYPE "Sales Ops".mood AS ENUM ('ok', 'meh');
 CREATE TABLE "Sales Ops"."Tenant" ("Key" text PRIMARY KEY, "select" text);
 CREATE TABLE "Sales Ops"."Line Item" (
 	id int PRIMARY KEY,
 	"Key" text NOT NULL REFERENCES "Sales Ops"."Tenant",
 	amount numeric, price numeric(8,2), ratio float8, doc json, b jsonb, at timestamptz, d date,
-	span interval, raw bytea, tags text[], pos point
+	span interval, raw bytea, tags text[], pos point, m "Sales Ops".mood, moods "Sales Ops".mood[], cls regclass
 );
 INSERT INTO "Sales Ops"."Tenant" VALUES ('9', 'nine'), ('10', 'ten'), ('Zoë', 'z'), ('apple', 'a'), ('Apple', 'A'), ('東京', 't'), ('a b', 'space');
 INSERT INTO "Sales Ops"."Line Item"
 SELECT i, (ARRAY['9','10','Zoë','apple','Apple','東京','a b'])[1 + i % 7], i / 7.0, i * 1.25, i / 3.0,
 	json_build_object('i', i), jsonb_build_object('i', i, 'x', 'ü'), timestamptz '2024-03-01 12:00:00+02' + i * interval '1 hour 1 second',
-	date '2024-01-01' + i, i * interval '1 day 3 minutes', decode(md5(i::text), 'hex'), ARRAY['a' || i, NULL], point(i, -i)
+	date '2024-01-01' + i, i * interval '1 day 3 minutes', decode(md5(i::text), 'hex'), ARRAY['a' || i, NULL], point(i, -i),
+	(ARRAY['ok', 'meh'])[1 + i % 2]::"Sales Ops".mood, ARRAY['meh', 'ok']::"Sales Ops".mood[], '"Sales Ops"."Tenant"'::regclass
 FROM generate_series(1, 300) i;
 `
 
