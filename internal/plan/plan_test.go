@@ -488,3 +488,44 @@ CREATE TABLE audit (id bigint PRIMARY KEY, product_id bigint NOT NULL REFERENCES
 	require.Equal(t, []string{"id", "code"}, p.Keys(tbl(t, p, "store"))[1].Columns)
 	require.Empty(t, codes(tbl(t, p, "audit")))
 }
+
+// A Rails schema without foreign keys: the tables linked to the tenant
+// only by <table>_id columns are noted with the --relation that
+// distributes them; a column naming a lookup table is not.
+func TestUndeclaredRelationsAreNoted(t *testing.T) {
+	t.Parallel()
+	p := build(t, `
+CREATE TABLE shops (id bigint PRIMARY KEY);
+CREATE TABLE countries (id int PRIMARY KEY, name text);
+CREATE TABLE notes (id bigint PRIMARY KEY, shop_id bigint NOT NULL, country_id int, body text);
+CREATE TABLE "It's" (id bigint PRIMARY KEY, note_id bigint);
+CREATE TABLE blog_post (id bigint PRIMARY KEY, shop_id bigint REFERENCES shops);
+CREATE TABLE blog_comment (id bigint PRIMARY KEY, post_id text);
+CREATE TABLE blog_like (id bigint PRIMARY KEY, post_id bigint);
+CREATE TABLE audits (id bigint PRIMARY KEY, country_id int);
+`, plan.Config{TenantTable: "shops"})
+	require.Equal(t, plan.Reference, tbl(t, p, "notes").Kind)
+	notes := tbl(t, p, "notes").Problems
+	require.Len(t, notes, 1, "country_id names a lookup table: no note")
+	require.Equal(t, plan.CodeUndeclaredRelation, notes[0].Code)
+	require.False(t, notes[0].Blocking)
+	require.Contains(t, notes[0].Remedy, `--relation 'public.notes.shop_id=public.shops.id'`)
+
+	quoted := tbl(t, p, "It's").Problems
+	require.Len(t, quoted, 1, "a chain through another guess")
+	require.Contains(t, quoted[0].Remedy, `--relation 'public."It'\''s".note_id=public.notes.id'`)
+
+	like := tbl(t, p, "blog_like").Problems
+	require.Len(t, like, 1)
+	require.Contains(t, like[0].Remedy, "public.blog_like.post_id=public.blog_post.id", "Django names the table app_model")
+	require.Empty(t, codes(tbl(t, p, "blog_comment")), "post_id is text, blog_post's key bigint")
+	require.Empty(t, codes(tbl(t, p, "audits")))
+
+	// Taking the advice distributes the chain.
+	p, err := plan.FromCatalog(p.Catalog, plan.Config{TenantTable: "shops",
+		Relations: []string{"notes.shop_id=shops.id", `"It's".note_id=notes.id`}})
+	require.NoError(t, err)
+	require.Equal(t, plan.Direct, tbl(t, p, "notes").Kind)
+	require.Equal(t, plan.Nested, tbl(t, p, "It's").Kind)
+	require.NotContains(t, codes(tbl(t, p, "It's")), plan.CodeUndeclaredRelation)
+}

@@ -53,6 +53,10 @@ const (
 	// not enforced (older Citus: "consistency check on SPI tuple count
 	// failed" at runtime; Citus 13: deletes leave orphans silently).
 	CodeManyToManyNotDistributed = "many_to_many_not_distributed"
+	// CodeUndeclaredRelation: a reference table has a column named like a
+	// key of a distributed table (store_id) but no foreign key on it, as
+	// Rails schemas often have; without --relation it is not distributed.
+	CodeUndeclaredRelation = "undeclared_relation"
 	// CodeNullablePath: the tenant path has a nullable key; rows with NULL
 	// there get no tenant (backfill reports them as orphans).
 	CodeNullablePath = "nullable_tenant_path"

@@ -24,6 +24,7 @@ func (b *builder) checkRules() error {
 		b.checkForeignKeys(t)
 		b.checkManyToMany(t)
 	}
+	b.checkUndeclaredRelations()
 	for _, ty := range p.usedTypes(p.included()) {
 		if ty.Kind == "other" {
 			for _, t := range tablesUsing(p.included(), ty) {
