@@ -1,10 +1,14 @@
 package pgcopy
 
 import (
-	"github.com/tenantmover/tenantmover/internal/db"
-
+	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenantmover/tenantmover/internal/db"
 )
 
 // ErrNotBackfilled: nested tables lack their tenant column on the source.
@@ -80,7 +84,14 @@ type ChunkError struct {
 }
 
 func (e *ChunkError) Error() string {
-	return fmt.Sprintf("copying %s chunk %d %s: %v", e.Table, e.Chunk, e.Range, e.Err)
+	msg := fmt.Sprintf("copying %s chunk %d %s: %v", e.Table, e.Chunk, e.Range, e.Err)
+	var pe *pgconn.PgError
+	if errors.As(e.Err, &pe) && pe.Code == pgerrcode.NullValueNotAllowedDataException {
+		// Citus: "the partition column of table ... cannot be NULL".
+		msg += fmt.Sprintf(": rows of %s have no tenant (their tenant column is NULL), which Citus cannot store; "+
+			"give them a tenant or delete them on the source (tenantmover migrate lists them with sample keys), then rerun: committed chunks are kept", e.Table)
+	}
+	return msg
 }
 
 func (e *ChunkError) Unwrap() error { return e.Err }

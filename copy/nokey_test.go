@@ -48,3 +48,24 @@ func TestTablesWithoutPrimaryKey(t *testing.T) {
 	require.Zero(t, rep.ChunksCopied, "the rerun copies nothing again")
 	requireSame(t, src, dst, p)
 }
+
+// Citus refuses rows whose distribution column is NULL; the chunk's error
+// says which table, why, and what to do.
+func TestNullTenantOnCitusIsExplained(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cdb := env.NewCitusDB(t)
+	srcURL := env.NewDB(t)
+	src, dst := pgtest.Pool(t, srcURL), pgtest.Pool(t, cdb.Coordinator)
+	pgtest.Exec(t, src, `
+		CREATE TABLE store (id bigint PRIMARY KEY);
+		CREATE TABLE coupon (id bigint PRIMARY KEY, store_id bigint REFERENCES store, code text);
+		INSERT INTO store SELECT generate_series(1, 3);
+		INSERT INTO coupon VALUES (1, 1, 'a'), (2, NULL, 'b')`)
+	p, err := plan.Build(ctx, src, plan.Config{TenantTable: "store"})
+	require.NoError(t, err)
+	require.NoError(t, plan.Apply(ctx, dst, p))
+	_, err = pgcopy.Run(ctx, srcURL, cdb.Coordinator, p, pgcopy.Config{}, nil)
+	require.ErrorContains(t, err, "rows of public.coupon have no tenant")
+	require.Zero(t, pgtest.Scalar[int64](t, dst, `SELECT count(*) FROM coupon`), "the chunk rolled back")
+}

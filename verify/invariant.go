@@ -148,17 +148,7 @@ func (v *verifier) checkInvariant(ctx context.Context, c invariantCheck) ([]Diff
 		args = append(args, v.cfg.Tenants)
 	}
 	sql := fmt.Sprintf("SELECT (%s)::text FROM %s AS t0 WHERE %s", rel.key, c.s.t.Name().Quoted(), strings.Join(where, " AND "))
-	var n int64
-	var keys []string
-	err := c.on.each(ctx, sql, args, func(r pgx.Rows) error {
-		n++
-		if len(keys) < v.cfg.MaxSamples {
-			k, err := scanText(r)
-			keys = append(keys, k)
-			return err
-		}
-		return nil
-	})
+	n, keys, err := v.sampleKeys(ctx, c.on, sql, args)
 	if err != nil || n == 0 {
 		return nil, err
 	}
@@ -172,4 +162,19 @@ func (v *verifier) checkInvariant(ctx context.Context, c invariantCheck) ([]Diff
 		d.Target = n
 	}
 	return []Difference{d}, nil
+}
+
+// sampleKeys runs sql, which selects one key text per row, on a side and
+// returns how many rows it found and the first MaxSamples keys.
+func (v *verifier) sampleKeys(ctx context.Context, on side, sql string, args []any) (n int64, keys []string, err error) {
+	err = on.each(ctx, sql, args, func(r pgx.Rows) error {
+		n++
+		if len(keys) < v.cfg.MaxSamples {
+			k, err := scanText(r)
+			keys = append(keys, k)
+			return err
+		}
+		return nil
+	})
+	return n, keys, err
 }

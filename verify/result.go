@@ -13,6 +13,9 @@ const (
 	KindPlacement = "placement"
 	// KindInvariant: a row's tenant differs from its parent's.
 	KindInvariant = "invariant"
+	// KindNoTenant: rows of a distributed table whose tenant column is
+	// NULL on the source (CheckSource); Citus cannot store them.
+	KindNoTenant = "no_tenant"
 )
 
 // Difference is one thing that does not match. Source and Target are row

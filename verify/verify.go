@@ -199,7 +199,7 @@ func (v *verifier) result() *Result {
 			res.Summary.Tables = append(res.Summary.Tables, *sum)
 		}
 	}
-	kinds := map[string]int{KindCount: 0, KindChecksum: 1, KindInvariant: 2, KindMisplaced: 3, KindPlacement: 4}
+	kinds := map[string]int{KindCount: 0, KindChecksum: 1, KindNoTenant: 2, KindInvariant: 3, KindMisplaced: 4, KindPlacement: 5}
 	diffs := v.diffs
 	sort.SliceStable(diffs, func(i, j int) bool {
 		a, b := diffs[i], diffs[j]

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -35,7 +36,7 @@ func migrateCommand() *cli.Command {
 
    plan          read the source; stop if the plan has blocking problems
    backfill      add and fill the tenant column on nested tables (source)
-   references    check every row's foreign keys stay within its tenant (source)
+   tenant-check  check every row has a tenant and its foreign keys stay within it
    schema        create the Citus schema on the target, if absent
    copy          stream every table into the target, chunk by chunk
    foreign-keys  add the target's (composite) foreign keys
@@ -79,13 +80,13 @@ type migrateReport struct {
 	Resumed bool          `json:"resumed"`
 	Phases  []phaseReport `json:"phases"`
 	Orphans int64         `json:"orphans"`
-	// CrossTenant lists rows whose foreign keys point at another tenant's
-	// rows (the references phase), with sample keys.
-	CrossTenant []verify.Difference `json:"cross_tenant_references,omitempty"`
-	Verify      *verify.Result      `json:"verify,omitempty"`
-	Match       bool                `json:"match"`
-	Seconds     float64             `json:"seconds"`
-	Finished    bool                `json:"finished"`
+	// TenantProblems are the rows the tenant-check phase found without a
+	// tenant or pointing at another tenant's rows, with sample keys.
+	TenantProblems []verify.Difference `json:"tenant_problems,omitempty"`
+	Verify         *verify.Result      `json:"verify,omitempty"`
+	Match          bool                `json:"match"`
+	Seconds        float64             `json:"seconds"`
+	Finished       bool                `json:"finished"`
 }
 
 type phaseReport struct {
@@ -113,7 +114,7 @@ type phase struct {
 func (m *migration) phases() []phase {
 	return []phase{
 		{name: "backfill", do: m.backfillPhase},
-		{name: "references", do: m.referencesPhase},
+		{name: "tenant-check", do: m.tenantCheckPhase},
 		{name: "schema", do: m.schemaPhase},
 		{name: "copy", do: m.copyPhase},
 		{name: "foreign-keys", do: m.foreignKeysPhase},
@@ -361,27 +362,39 @@ func (m *migration) backfillPhase(ctx context.Context, pr *phaseReport) error {
 	return m.buildPlan(ctx)
 }
 
-// referencesPhase checks on the source that every row's foreign keys to
-// other distributed tables point at rows of its own tenant: the target makes
-// those keys composite with the tenant column, and a row referencing
-// another tenant's row would make the foreign-keys phase fail after the
-// whole copy.
-func (m *migration) referencesPhase(ctx context.Context, pr *phaseReport) error {
+// tenantCheckPhase checks on the source that every row of a distributed
+// table has a tenant and that its foreign keys to other distributed tables
+// point at rows of the same tenant. Citus refuses a NULL distribution
+// column, and the target's composite foreign keys refuse a row pointing at
+// another tenant's: found later, either would stop the copy or the
+// foreign-keys phase after it.
+func (m *migration) tenantCheckPhase(ctx context.Context, pr *phaseReport) error {
 	res, err := verify.CheckSource(ctx, m.src, m.plan, verify.Config{Workers: m.c.Int("workers")}, nil)
 	if err != nil {
 		return err
 	}
-	m.report.CrossTenant = res.Differences
+	m.report.TenantProblems = res.Differences
 	if res.Match {
-		pr.Note = "every row's foreign keys stay within its tenant"
+		pr.Note = "every row has a tenant; foreign keys stay within it"
 		return nil
 	}
-	var rows int64
-	for _, d := range res.Differences {
-		rows += d.Source
-	}
 	printDifferences(stderrOf(m.c), res.Differences)
-	return fmt.Errorf("%d rows reference a row of another tenant (listed above, with sample keys): the target's foreign keys, composite with the tenant column, would reject them; correct those rows on the source, or --exclude their tables, then rerun", rows)
+	var noTenant, crossing int64
+	for _, d := range res.Differences {
+		if d.Kind == verify.KindNoTenant {
+			noTenant += d.Source
+		} else {
+			crossing += d.Source
+		}
+	}
+	var what []string
+	if noTenant > 0 {
+		what = append(what, fmt.Sprintf("%d rows have no tenant (Citus cannot store a NULL distribution column)", noTenant))
+	}
+	if crossing > 0 {
+		what = append(what, fmt.Sprintf("%d rows reference a row of another tenant (the target's foreign keys, composite with the tenant column, would reject them)", crossing))
+	}
+	return fmt.Errorf("%s; they are listed above with sample keys: correct or delete those rows on the source, or --exclude their tables, then rerun", strings.Join(what, "; "))
 }
 
 func (m *migration) schemaPhase(ctx context.Context, pr *phaseReport) error {

@@ -41,8 +41,25 @@ func TestMigrateStopsOnCrossTenantReferences(t *testing.T) {
 		WHERE id = (SELECT r.id FROM refund r JOIN purchase p ON p.id = r.purchase_id JOIN product pr ON pr.id = p.product_id WHERE pr.store_id = 2 LIMIT 1)`)
 	code, _, stderr := runCLI(t, "migrate", "--source", src, "--target", dst, "--tenant-table", "store", "--no-progress")
 	require.Equal(t, exitError, code, stderr)
-	require.Contains(t, stderr, "references: 1 rows reference a row of another tenant")
+	require.Contains(t, stderr, "tenant-check: 1 rows reference a row of another tenant")
 	require.Contains(t, stderr, "(replaces_id → id)")
+	require.Zero(t, pgtest.Scalar[int64](t, pgtest.Pool(t, dst),
+		`SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`), "nothing was created on the target")
+}
+
+// Rows of a direct table whose tenant column is NULL would stop the copy
+// on Citus ("the partition column cannot be NULL") after every earlier
+// table was copied: migrate finds them first, on the source.
+func TestMigrateStopsOnRowsWithoutTenant(t *testing.T) {
+	t.Parallel()
+	src, dst := sampleSource(t), env.NewDB(t)
+	pgtest.Exec(t, pgtest.Pool(t, src), `
+		CREATE TABLE coupon (id int PRIMARY KEY, store_id bigint REFERENCES store, code text);
+		INSERT INTO coupon SELECT g, CASE WHEN g % 4 = 0 THEN NULL ELSE (SELECT min(id) FROM store) END, 'c' || g FROM generate_series(1, 20) g`)
+	code, _, stderr := runCLI(t, "migrate", "--source", src, "--target", dst, "--tenant-table", "store", "--no-progress")
+	require.Equal(t, exitError, code, stderr)
+	require.Contains(t, stderr, "tenant-check: 5 rows have no tenant")
+	require.Regexp(t, `no_tenant\s+public.coupon\s.*4,8,12,16,20`, stderr, "the rows are named by key")
 	require.Zero(t, pgtest.Scalar[int64](t, pgtest.Pool(t, dst),
 		`SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`), "nothing was created on the target")
 }
