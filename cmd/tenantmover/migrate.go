@@ -143,6 +143,9 @@ func runMigrate(c *cli.Context) error {
 	}
 	defer unlock()
 	err = m.runPhases(c.Context)
+	if err != nil {
+		m.recordFailure(c.Context)
+	}
 	m.report.Seconds = time.Since(started).Seconds()
 	m.printReport()
 	if werr := m.writeReport(); werr != nil && err == nil {
@@ -223,6 +226,19 @@ func (m *migration) begin(ctx context.Context) (func(), error) {
 		}
 	}
 	return unlock, nil
+}
+
+// recordFailure marks the run failed (or interrupted) for tenantmover
+// status, best effort and on a context of its own: the run's may be
+// cancelled. Rerunning the command sets it running again.
+func (m *migration) recordFailure(ctx context.Context) {
+	status := "failed"
+	if ctx.Err() != nil {
+		status = "interrupted"
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = m.run.Finish(fctx, status)
 }
 
 // restartablePhases are the phases with checkpoints of their own, which a

@@ -22,6 +22,10 @@ func TestMigrateRestartCreatesNewTables(t *testing.T) {
 		INSERT INTO visit SELECT id, '/home' FROM store; INSERT INTO visit SELECT id, '/home' FROM store`)
 	code, _, stderr = runCLI(t, append(args, "--restart")...)
 	require.Equal(t, exitOK, code, stderr)
+	code, _, status := runCLI(t, "status", "--target", dst, "--run", "migrate")
+	require.Equal(t, exitOK, code, status)
+	require.Contains(t, status, "status=done")
+	require.NotContains(t, status, "restart", "migrate's restart bookkeeping is not shown as tables, and none is left to do")
 	require.Contains(t, stderr, "verified: every tenant of every table matches")
 	dstPool := pgtest.Pool(t, dst)
 	require.Equal(t, 2*pgtest.Scalar[int64](t, dstPool, `SELECT count(*) FROM store`),
@@ -59,6 +63,9 @@ func TestMigrateStopsOnRowsWithoutTenant(t *testing.T) {
 	code, _, stderr := runCLI(t, "migrate", "--source", src, "--target", dst, "--tenant-table", "store", "--no-progress")
 	require.Equal(t, exitError, code, stderr)
 	require.Contains(t, stderr, "tenant-check: 5 rows have no tenant")
+	code, _, status := runCLI(t, "status", "--target", dst, "--run", "migrate")
+	require.Equal(t, exitOK, code, status)
+	require.Contains(t, status, `run "migrate" (migrate) phase=backfill status=failed`)
 	require.Regexp(t, `no_tenant\s+public.coupon\s.*4,8,12,16,20`, stderr, "the rows are named by key")
 	require.Zero(t, pgtest.Scalar[int64](t, pgtest.Pool(t, dst),
 		`SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`), "nothing was created on the target")
