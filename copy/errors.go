@@ -86,10 +86,18 @@ type ChunkError struct {
 func (e *ChunkError) Error() string {
 	msg := fmt.Sprintf("copying %s chunk %d %s: %v", e.Table, e.Chunk, e.Range, e.Err)
 	var pe *pgconn.PgError
-	if errors.As(e.Err, &pe) && pe.Code == pgerrcode.NullValueNotAllowedDataException {
+	if !errors.As(e.Err, &pe) {
+		return msg
+	}
+	const fix = "give them a tenant or delete them on the source (tenantmover migrate's tenant-check lists them with sample keys), then rerun: committed chunks are kept"
+	switch pe.Code {
+	case pgerrcode.NullValueNotAllowedDataException:
 		// Citus: "the partition column of table ... cannot be NULL".
-		msg += fmt.Sprintf(": rows of %s have no tenant (their tenant column is NULL), which Citus cannot store; "+
-			"give them a tenant or delete them on the source (tenantmover migrate lists them with sample keys), then rerun: committed chunks are kept", e.Table)
+		msg += fmt.Sprintf(": rows of %s have no tenant (their tenant column is NULL), which Citus cannot store; %s", e.Table, fix)
+	case pgerrcode.NotNullViolation:
+		// The target's keys include the tenant column, so it is NOT NULL.
+		msg += fmt.Sprintf(": rows of %s have no value in %s, which the target requires (the tenant column is part of its keys there); %s",
+			e.Table, db.QuoteIfNeeded(pe.ColumnName), fix)
 	}
 	return msg
 }
