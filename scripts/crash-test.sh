@@ -8,7 +8,8 @@
 # -n          number of SIGKILLs (default 20)
 # --size      sample size (default small)
 # --plain     plain PostgreSQL target even when Citus is installed
-# --max-delay upper bound of the random time before each kill (default 6s)
+# --max-delay upper bound of the random time before each kill (default 6s;
+#             lowered to the length of a run that finishes before its kill)
 #
 # When a run finishes before its kill, the scenario starts over on a fresh
 # copy of the source (and --restart on the target), so every kill lands in a
@@ -76,7 +77,10 @@ while [[ $killed -lt $crashes ]]; do
 			exit 1
 		fi
 		finished=$((finished + 1))
-		log "run finished before its kill (${delay}s): starting a fresh scenario"
+		# A whole run takes less than this delay: draw the next kills within
+		# it, so they land in live runs (a fast target finishes in seconds).
+		max_delay=$(awk -v d="$delay" 'BEGIN { printf "%.2f", (d > 0.5 ? d : 0.5) }')
+		log "run finished before its kill (${delay}s): starting a fresh scenario; kills now within ${max_delay}s"
 		fresh_source
 		restart=--restart
 	fi
