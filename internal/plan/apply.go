@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -401,8 +402,51 @@ func mismatch(p *Plan, t *Table, existing *schema.Table) string {
 	if len(existing.Columns) > len(want) {
 		problems = append(problems, fmt.Sprintf("%d columns instead of %d", len(existing.Columns), len(want)))
 	}
+	problems = append(problems, missingKeys(p, t, existing)...)
 	sort.Strings(problems)
 	return strings.Join(problems, "; ")
+}
+
+// missingKeys names the plan's primary and unique keys an existing table
+// lacks (matched by columns, in any order, as foreign keys match them): a
+// table created before the source gained a key would otherwise make the
+// target's foreign keys to it fail after the whole copy.
+func missingKeys(p *Plan, t *Table, existing *schema.Table) []string {
+	var have [][]string
+	if existing.PrimaryKey != nil {
+		have = append(have, existing.PrimaryKey.Columns)
+	}
+	for _, k := range existing.Uniques {
+		if k.Predicate == "" && !k.Expression {
+			have = append(have, k.Columns)
+		}
+	}
+	var out []string
+	for _, d := range p.Keys(t) {
+		if d.Impossible || d.Key.Expression || d.Key.Predicate != "" {
+			continue
+		}
+		if !slices.ContainsFunc(have, func(cols []string) bool { return sameSet(cols, d.Columns) }) {
+			what := "unique key " + db.QuoteIfNeeded(d.Key.Name)
+			if d.Primary {
+				what = "primary key"
+			}
+			out = append(out, fmt.Sprintf("no %s (%s)", what, readable(d.Columns)))
+		}
+	}
+	return out
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }
 
 // pending drops the steps whose object already exists, and the Citus calls

@@ -181,6 +181,18 @@ func TestApplyRefusesMismatchAndBlocking(t *testing.T) {
 	require.Equal(t, pub("product"), mm.Table)
 	require.Contains(t, mm.Error(), "it is empty")
 
+	// A table whose columns match but which lacks a key of the plan (the
+	// source gained it after the target table was made) is refused too:
+	// foreign keys to that key would fail after the copy.
+	keyed := build(t, `CREATE TABLE store (id bigint PRIMARY KEY, url text UNIQUE);`, plan.Config{TenantTable: "store"})
+	bare, err := pgxpool.New(ctx, env.NewDB(t))
+	require.NoError(t, err)
+	t.Cleanup(bare.Close)
+	_, err = bare.Exec(ctx, `CREATE TABLE store (id bigint PRIMARY KEY, url text)`)
+	require.NoError(t, err)
+	require.ErrorAs(t, plan.CheckTarget(ctx, bare, keyed), &mm)
+	require.Contains(t, mm.Error(), "no unique key store_url_key (id, url)")
+
 	// CheckTarget finds the same mismatch without writing, rows or not.
 	pgtest.Exec(t, target, `INSERT INTO product VALUES (1)`)
 	err = plan.CheckTarget(ctx, target, p)
