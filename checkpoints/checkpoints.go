@@ -184,7 +184,8 @@ func waitAdvisoryLock(ctx context.Context, conn *pgx.Conn, name string) error {
 		locked := &ErrRunLocked{Run: name}
 		_ = conn.QueryRow(ctx, `SELECT a.pid, format('pid %s, %s from %s, since %s', a.pid, a.application_name, coalesce(a.client_addr::text, 'local'), date_trunc('second', a.backend_start))
 			FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-			WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::int::oid AND l.objid = $2::int::oid LIMIT 1`,
+			WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::int::oid AND l.objid = $2::int::oid
+			  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1`,
 			lockSpace, lockKey(name)).Scan(&locked.PID, &locked.Holder)
 		return locked
 	}

@@ -136,6 +136,29 @@ func TestLockIsExclusive(t *testing.T) {
 	unlock2()
 }
 
+// Advisory locks are per database, but pg_locks shows the whole server:
+// the error must name the holder in this database, not a run of the same
+// name in another one (a source and a target on one server).
+func TestLockNamesTheHolderInThisDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, elsewhere := open(t)
+	unlockElsewhere, err := elsewhere.Lock(ctx, "r")
+	require.NoError(t, err)
+	defer unlockElsewhere()
+	pool, store := open(t)
+	unlock, err := store.Lock(ctx, "r")
+	require.NoError(t, err)
+	defer unlock()
+	holder := pgtest.Scalar[int32](t, pool, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+
+	_, err = store.Lock(ctx, "r")
+	var locked *checkpoints.ErrRunLocked
+	require.ErrorAs(t, err, &locked)
+	require.EqualValues(t, holder, locked.PID)
+}
+
 func TestStatusWithoutSchema(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
