@@ -1,0 +1,46 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+func (m *migration) printReport() {
+	w := stderrOf(m.c)
+	r := m.report
+	fmt.Fprintf(w, "\nmigrate run %q: %s -> %s", r.Run, r.Source, r.Target)
+	if r.Citus != "" {
+		fmt.Fprintf(w, " (Citus %s)", r.Citus)
+	}
+	fmt.Fprintln(w)
+	var rows [][]string
+	for _, p := range r.Phases {
+		rate := ""
+		if p.RowsPerSecond > 0 {
+			rate = fmt.Sprintf("%.0f rows/s", p.RowsPerSecond)
+		}
+		rows = append(rows, []string{p.Name, p.Status, fmt.Sprintf("%.1fs", p.Seconds), fmt.Sprint(p.Rows), rate, p.Note})
+	}
+	tabular(w, []string{"PHASE", "STATUS", "TIME", "ROWS", "THROUGHPUT", "NOTE"}, rows)
+	switch {
+	case !r.Finished:
+		fmt.Fprintln(w, "not finished: finished work is kept; once the error below is dealt with, rerun the same command to resume")
+	case r.Match:
+		fmt.Fprintf(w, "verified: every tenant of every table matches (%.1fs in all)\n", r.Seconds)
+	default:
+		fmt.Fprintf(w, "verify found %d differences (run tenantmover verify --format json for the list)\n", len(r.Verify.Differences))
+	}
+}
+
+func (m *migration) writeReport() error {
+	path := m.c.String("report")
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(m.report, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
