@@ -92,7 +92,7 @@ func (b *backfiller) run(ctx context.Context, tgts []*target) (rep *Report, err 
 	if err != nil {
 		return nil, err
 	}
-	defer func() { b.finishRun(ctx, err) }()
+	defer func() { b.ckpt.RecordEnd(ctx, err) }()
 	if err := b.ckpt.SetPhase(ctx, phase); err != nil {
 		return nil, err
 	}
@@ -128,20 +128,6 @@ func lockRun(ctx context.Context, store *checkpoints.Store, name string) (func()
 			return nil, err
 		}
 	}
-}
-
-// finishRun records how the run ended; it runs even when ctx was cancelled.
-func (b *backfiller) finishRun(ctx context.Context, err error) {
-	status := "done"
-	switch {
-	case ctx.Err() != nil, errors.Is(err, ErrStopped):
-		status = "interrupted"
-	case err != nil:
-		status = "failed"
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	_ = b.ckpt.Finish(ctx, status)
 }
 
 // prepare adds each table's column and trigger and fixes its units, in

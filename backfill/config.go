@@ -1,6 +1,7 @@
 package backfill
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -88,8 +89,9 @@ const (
 	DefaultUnitRows       = 100_000
 )
 
-// ErrStopped is returned when Config.StopAfterBatches stopped the run.
-var ErrStopped = errors.New("backfill stopped after the requested number of batches")
+// ErrStopped is returned when Config.StopAfterBatches stopped the run. It
+// is a cancellation: the run is recorded as interrupted, as after Ctrl-C.
+var ErrStopped = fmt.Errorf("backfill stopped after the requested number of batches: %w", context.Canceled)
 
 // NewConfig fills c's defaults and checks it.
 func NewConfig(c Config) (Config, error) {

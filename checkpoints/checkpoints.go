@@ -225,3 +225,21 @@ func (r *Run) Finish(ctx context.Context, status string) error {
 	_, err := r.store.pool.Exec(ctx, `UPDATE tenantmover.runs SET status = $2, updated_at = now(), finished_at = CASE WHEN $2 = 'done' THEN now() END WHERE name = $1`, r.Name, status)
 	return err
 }
+
+// RecordEnd records how a command's run ended: "done" when err is nil,
+// "interrupted" when ctx was cancelled or err is a cancellation, "failed"
+// otherwise. It writes on a context of its own (ctx may be cancelled) and
+// best effort: committed work stays done whatever status is recorded; the
+// status is what tenantmover status shows.
+func (r *Run) RecordEnd(ctx context.Context, err error) {
+	status := "done"
+	switch {
+	case ctx.Err() != nil, errors.Is(err, context.Canceled):
+		status = "interrupted"
+	case err != nil:
+		status = "failed"
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = r.Finish(fctx, status)
+}

@@ -2,6 +2,8 @@ package checkpoints_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -165,4 +167,25 @@ func TestStatusWithoutSchema(t *testing.T) {
 	runs, err := checkpoints.Attach(pgtest.Pool(t, env.NewDB(t))).Status(ctx, "")
 	require.NoError(t, err)
 	require.Empty(t, runs)
+}
+
+func TestRecordEnd(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, store := open(t)
+	run, err := store.Begin(ctx, "r", "copy", opts{}, false)
+	require.NoError(t, err)
+	status := func() string {
+		return pgtest.Scalar[string](t, pool, `SELECT status FROM tenantmover.runs WHERE name = 'r'`)
+	}
+	run.RecordEnd(ctx, errors.New("boom"))
+	require.Equal(t, "failed", status())
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	run.RecordEnd(cancelled, errors.New("boom"))
+	require.Equal(t, "interrupted", status(), "a cancelled run is recorded although its context is done")
+	run.RecordEnd(ctx, fmt.Errorf("stopped: %w", context.Canceled))
+	require.Equal(t, "interrupted", status())
+	run.RecordEnd(ctx, nil)
+	require.Equal(t, "done", status())
 }

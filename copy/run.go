@@ -121,7 +121,7 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 	}
 	defer e.snap.release()
 	if err := e.copyAll(ctx); err != nil {
-		e.recordFailure(ctx)
+		e.run.RecordEnd(ctx, err)
 		return nil, err
 	}
 	if err := e.setSequences(ctx); err != nil {
@@ -131,19 +131,6 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 		return nil, fmt.Errorf("recording the end of run %q: %w", e.cfg.RunName, err)
 	}
 	return e.finishReport(started), nil
-}
-
-// recordFailure marks the run failed or interrupted, best effort and on a
-// context of its own: the run's may be cancelled. Committed chunks stay
-// done either way; the status only tells tenantmover status what happened.
-func (e *engine) recordFailure(ctx context.Context) {
-	status := "failed"
-	if ctx.Err() != nil {
-		status = "interrupted"
-	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_ = e.run.Finish(fctx, status)
 }
 
 // prepare selects the tables and checks them against the target before

@@ -34,7 +34,7 @@ func exitCode(ctx context.Context, err error) int {
 		return exitOK
 	case errors.As(err, &diff):
 		return exitDifferences
-	case ctx.Err() != nil && errors.Is(err, context.Canceled), ctx.Err() != nil:
+	case ctx.Err() != nil:
 		return exitInterrupted
 	}
 	return exitError

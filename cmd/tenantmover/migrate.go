@@ -140,7 +140,7 @@ func runMigrate(c *cli.Context) error {
 	defer unlock()
 	err = m.runPhases(c.Context)
 	if err != nil {
-		m.recordFailure(c.Context)
+		m.run.RecordEnd(c.Context, err)
 	}
 	m.report.Seconds = time.Since(started).Seconds()
 	m.printReport()
@@ -222,19 +222,6 @@ func (m *migration) begin(ctx context.Context) (func(), error) {
 		}
 	}
 	return unlock, nil
-}
-
-// recordFailure marks the run failed (or interrupted) for tenantmover
-// status, best effort and on a context of its own: the run's may be
-// cancelled. Rerunning the command sets it running again.
-func (m *migration) recordFailure(ctx context.Context) {
-	status := "failed"
-	if ctx.Err() != nil {
-		status = "interrupted"
-	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_ = m.run.Finish(fctx, status)
 }
 
 // restartablePhases are the phases with checkpoints of their own, which a
