@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -228,7 +229,14 @@ func (m *migration) begin(ctx context.Context) (func(), error) {
 // --restart must start over.
 var restartablePhases = []string{"backfill", "copy"}
 
-func restartKey(phase string) string { return "restart " + phase }
+// A pending --restart of a phase is a row of the run's "migrate" phase
+// named restartKey(phase), so it survives a crash with the run.
+const restartPrefix = "restart "
+
+func restartKey(phase string) string { return restartPrefix + phase }
+
+// restartedPhase is the phase a row of the run's "migrate" phase is about.
+func restartedPhase(table string) (string, bool) { return strings.CutPrefix(table, restartPrefix) }
 
 // restartPending reports whether a --restart of this run still has to
 // start phase over.

@@ -68,7 +68,7 @@ func printStatus(c *cli.Context, out map[string][]checkpoints.RunStatus) {
 			var rows [][]string
 			var restarts []string
 			for _, t := range r.Tables {
-				if phase, ok := strings.CutPrefix(t.Table, "restart "); ok && t.Phase == "migrate" {
+				if phase, ok := restartedPhase(t.Table); ok && t.Phase == "migrate" {
 					// migrate's bookkeeping, not a table.
 					if t.State == "pending" {
 						restarts = append(restarts, phase)
