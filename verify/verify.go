@@ -110,9 +110,14 @@ func (v *verifier) resolve(ctx context.Context, tables []*plan.Table) error {
 	var srcCols, dstCols columns
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { srcCols, err = readColumns(gctx, v.src, names); return err })
-	g.Go(func() (err error) { dstCols, err = readColumns(gctx, v.dst, names); return err })
+	if !v.sourceOnly { // CheckSource: both sides are the source
+		g.Go(func() (err error) { dstCols, err = readColumns(gctx, v.dst, names); return err })
+	}
 	if err := g.Wait(); err != nil {
 		return err
+	}
+	if v.sourceOnly {
+		dstCols = srcCols
 	}
 	v.srcCols, v.dstCols = srcCols, dstCols
 	for _, t := range tables {
