@@ -94,7 +94,7 @@ func (d *tableDisplay) startTable(table string, rows int64) {
 		return
 	}
 	if d.overall == nil {
-		d.overall = newBar(max(d.total, -1), "")
+		d.overall = newBar(d.total, "") // -1: no estimate, a spinner
 		d.overall.StartWithoutRender()
 	}
 	tb := &tableBar{name: table, bar: newBar(max(rows, 1), "")}

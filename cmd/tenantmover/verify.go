@@ -190,16 +190,9 @@ func printVerify(c *cli.Context, res *verify.Result) {
 func printDifferences(w io.Writer, ds []verify.Difference) {
 	var rows [][]string
 	for _, d := range ds {
-		rows = append(rows, []string{d.Kind, d.Table, orDash(d.Tenant), shardText(d.Shard), fmt.Sprint(d.Source), fmt.Sprint(d.Target), keysText(d.Keys), d.Detail})
+		rows = append(rows, []string{d.Kind, d.Table, dashIfEmpty(d.Tenant), shardText(d.Shard), fmt.Sprint(d.Source), fmt.Sprint(d.Target), dashIfEmpty(strings.Join(d.Keys, ",")), d.Detail})
 	}
 	tabular(w, []string{"KIND", "TABLE", "TENANT", "SHARD", "SOURCE", "TARGET", "KEYS", "DETAIL"}, rows)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func shardText(id int64) string {
@@ -207,11 +200,4 @@ func shardText(id int64) string {
 		return "-"
 	}
 	return fmt.Sprint(id)
-}
-
-func keysText(keys []string) string {
-	if len(keys) == 0 {
-		return "-"
-	}
-	return strings.Join(keys, ",")
 }
