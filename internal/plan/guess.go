@@ -13,7 +13,7 @@ import (
 // tenant is a column named after the table it points at (store_id,
 // shop_tenant_id, post_id) has no path in the catalog and would be planned
 // as a reference table, copied whole to every node and never split by
-// tenant. Nothing fails, so the user would not notice. guessRelations
+// tenant. Nothing fails, so the user would not notice. checkUndeclaredRelations
 // notes such columns, naming the --relation that would make the table
 // distributed.
 
