@@ -3,9 +3,9 @@ package benchkit
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantmover/tenantmover/internal/db"
@@ -32,12 +32,15 @@ func StartServer(ctx context.Context, adminURL string, settings map[string]strin
 		}
 		s.local, s.url = local, local.URL
 	} else {
-		cfg, err := pgx.ParseConfig(adminURL)
-		if err != nil {
-			return nil, err
+		u, err := url.Parse(adminURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			return nil, fmt.Errorf("--url must be a postgres:// URL (the benchmark makes its databases by name on that server)")
 		}
+		// Same user, password, host and options; another database.
 		s.url = func(name string) string {
-			return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
+			v := *u
+			v.Path = "/" + name
+			return v.String()
 		}
 	}
 	admin, err := db.Open(ctx, s.url("postgres"), db.Options{})
