@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tenantmover/tenantmover/internal/localpg"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/scripts/monolith"
 )
 
@@ -97,9 +97,7 @@ func TestDemo(t *testing.T) {
 	require.Contains(t, stderr, "verified: every tenant of every table matches")
 	require.Contains(t, stderr, "removed the throwaway servers")
 	require.Empty(t, stdout)
-	bindir, err := localpg.FindBinDir()
-	require.NoError(t, err)
-	if localpg.CitusInstalled(bindir) == nil {
+	if pgtest.HasCitus(t) {
 		require.Contains(t, stderr, "Citus coordinator and two workers")
 		require.Contains(t, stderr, "skew", "rebalance status ran on the Citus target")
 	} else {
@@ -114,12 +112,8 @@ func TestCrashScript(t *testing.T) {
 		t.Skip("the crash test starts its own servers; skipped with -short")
 	}
 	targets := map[string][]string{"plain": {"--plain"}}
-	bindir, err := localpg.FindBinDir()
-	require.NoError(t, err)
-	if localpg.CitusInstalled(bindir) == nil {
+	if pgtest.HasCitus(t) {
 		targets["citus"] = nil
-	} else {
-		t.Log("Citus is not installed: the crash test runs against a plain PostgreSQL target only")
 	}
 	for name, extra := range targets {
 		t.Run(name, func(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/internal/db"
-	"github.com/tenantmover/tenantmover/internal/pgtest"
 )
 
 // skew describes a skewed tenant population: a few huge stores and many
@@ -84,10 +83,3 @@ func openPool(t *testing.T, url string) *pgxpool.Pool {
 func quote(s string) string { return db.Ident(s) }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
-func mustBinDir(t *testing.T) string {
-	t.Helper()
-	dir, err := pgtest.FindBinDir()
-	require.NoError(t, err)
-	return dir
-}

@@ -19,9 +19,7 @@ import (
 // each named with its fix.
 func TestInterruptedMoveIsReportedAsFailed(t *testing.T) {
 	t.Parallel()
-	if err := pgtest.CitusInstalled(mustBinDir(t)); err != nil {
-		t.Skip("Citus tier skipped: " + err.Error())
-	}
+	pgtest.RequireCitus(t)
 	cluster, err := pgtest.StartCluster(pgtest.ClusterOptions{Workers: 2})
 	require.NoError(t, err)
 	t.Cleanup(cluster.Close)

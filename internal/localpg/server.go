@@ -275,6 +275,11 @@ func FindBinDir() (string, error) {
 		}
 	}
 	if p, err := exec.LookPath("initdb"); err == nil {
+		// Followed: a wrapper link in /usr/bin says nothing of where the
+		// server's libraries (and citus.so) are.
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
 		return filepath.Dir(p), nil
 	}
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")

@@ -45,7 +45,9 @@ func (e *Env) Main(m *testing.M, opts ...EnvOption) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	os.Exit(e.run(m, cfg))
+	code := e.run(m, cfg)
+	writeTally()
+	os.Exit(code)
 }
 
 func (e *Env) run(m *testing.M, cfg envConfig) int {
@@ -95,8 +97,8 @@ func (e *Env) NewDB(t testing.TB) string {
 }
 
 // Cluster returns the package's Citus cluster, skipping t with the reason
-// when Citus is not installed (and failing it when Citus is installed but
-// did not start).
+// when Citus is not installed (failing it instead under PGTEST_REQUIRE_CITUS,
+// and whenever Citus is installed but did not start).
 func (e *Env) Cluster(t testing.TB) *Cluster {
 	t.Helper()
 	if e.citus == nil {
@@ -106,8 +108,8 @@ func (e *Env) Cluster(t testing.TB) *Cluster {
 		if e.citusSkip == "" {
 			t.Fatal("pgtest: Citus was not requested (use env.Main(m, pgtest.WithCitus()))")
 		}
-		t.Skip("Citus tier skipped: " + e.citusSkip)
 	}
+	CitusTier(t, e.citusSkip)
 	return e.citus
 }
 
