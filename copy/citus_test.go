@@ -9,12 +9,12 @@ import (
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/internal/sample"
 )
 
 // citusPair is the backfilled monolith and a Citus target whose schema
 // plan.Apply created (distributed and reference tables).
-func citusPair(t *testing.T, params monolith.Params) (srcURL, dstURL string, p *plan.Plan) {
+func citusPair(t *testing.T, params sample.Params) (srcURL, dstURL string, p *plan.Plan) {
 	t.Helper()
 	cdb := env.NewCitusDB(t)
 	srcURL, src := monolithSource(t, params)
@@ -29,7 +29,7 @@ func citusPair(t *testing.T, params monolith.Params) (srcURL, dstURL string, p *
 func TestCopyMonolithIntoCitus(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srcURL, dstURL, p := citusPair(t, monolith.Small())
+	srcURL, dstURL, p := citusPair(t, sample.Small())
 	src, dst := pgtest.Pool(t, srcURL), pgtest.Pool(t, dstURL)
 	require.EqualValues(t, 4, pgtest.Scalar[int64](t, dst, "SELECT count(*) FROM pg_dist_partition WHERE partmethod = 'h'"), "distributed tables")
 

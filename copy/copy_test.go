@@ -9,7 +9,7 @@ import (
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/internal/sample"
 )
 
 // events collects progress events (the callback is serialized by Run).
@@ -42,7 +42,7 @@ func (e *events) of(kind pgcopy.EventKind) []pgcopy.Progress {
 func TestCopyMonolithIntoPostgres(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srcURL, dstURL, src, dst, p := monolithPair(t, monolith.Small())
+	srcURL, dstURL, src, dst, p := monolithPair(t, sample.Small())
 
 	var ev events
 	rep, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 3000, Workers: 3}, ev.add)

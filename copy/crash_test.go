@@ -19,7 +19,7 @@ import (
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/internal/sample"
 )
 
 // buildTool compiles tenantmover into the test's temporary directory.
@@ -59,7 +59,7 @@ func chunkListener(t *testing.T, dstURL string) *pgx.Conn {
 func TestCrashFiveTimesThenResume(t *testing.T) {
 	t.Parallel()
 	bin := buildTool(t)
-	srcURL, dstURL, src, dst, p := monolithPair(t, monolith.Small())
+	srcURL, dstURL, src, dst, p := monolithPair(t, sample.Small())
 	crashAndResume(t, bin, srcURL, dstURL, src, dst, p, "200")
 }
 
@@ -67,7 +67,7 @@ func TestCrashFiveTimesThenResume(t *testing.T) {
 func TestCrashFiveTimesThenResumeOnCitus(t *testing.T) {
 	t.Parallel()
 	bin := buildTool(t)
-	srcURL, dstURL, p := citusPair(t, monolith.Small())
+	srcURL, dstURL, p := citusPair(t, sample.Small())
 	crashAndResume(t, bin, srcURL, dstURL, pgtest.Pool(t, srcURL), pgtest.Pool(t, dstURL), p, "1000")
 	require.EqualValues(t, 0, pgtest.Scalar[int64](t, pgtest.Pool(t, dstURL), "SELECT count(*) FROM pg_prepared_xacts"), "no 2PC left in doubt")
 }

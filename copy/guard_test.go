@@ -9,11 +9,11 @@ import (
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/internal/sample"
 )
 
-func tinyMonolith() monolith.Params {
-	p := monolith.Small()
+func tinyMonolith() sample.Params {
+	p := sample.Small()
 	p.Purchases, p.Refunds = 5_000, 500
 	return p
 }

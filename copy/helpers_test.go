@@ -12,8 +12,8 @@ import (
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
+	"github.com/tenantmover/tenantmover/internal/sample"
 	"github.com/tenantmover/tenantmover/internal/schema"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
 )
 
 var env pgtest.Env
@@ -53,11 +53,11 @@ func handPlan(t *testing.T, src *pgxpool.Pool, k kinds) *plan.Plan {
 
 // monolithSource generates the small sample monolith and simulates the
 // backfill of store_id on the nested tables.
-func monolithSource(t *testing.T, p monolith.Params) (string, *pgxpool.Pool) {
+func monolithSource(t *testing.T, p sample.Params) (string, *pgxpool.Pool) {
 	t.Helper()
 	url := env.NewDB(t)
 	pool := pgtest.Pool(t, url)
-	require.NoError(t, monolith.Generate(context.Background(), pool, p))
+	require.NoError(t, sample.Generate(context.Background(), pool, p))
 	backfill(t, pool)
 	return url, pool
 }
@@ -94,7 +94,7 @@ func appliedTarget(t *testing.T, p *plan.Plan) (string, *pgxpool.Pool) {
 
 // monolithPair is the backfilled small monolith, its plan and an applied
 // plain target.
-func monolithPair(t *testing.T, params monolith.Params) (srcURL, dstURL string, src, dst *pgxpool.Pool, p *plan.Plan) {
+func monolithPair(t *testing.T, params sample.Params) (srcURL, dstURL string, src, dst *pgxpool.Pool, p *plan.Plan) {
 	t.Helper()
 	srcURL, src = monolithSource(t, params)
 	p = storePlan(t, src)

@@ -10,7 +10,7 @@ import (
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/internal/sample"
 	"github.com/tenantmover/tenantmover/verify"
 )
 
@@ -20,8 +20,8 @@ func TestMain(m *testing.M) { env.Main(m, pgtest.WithCitus()) }
 
 // params is a small monolith: enough tenants and rows for every table to
 // have several tenants, fast to generate.
-func params() monolith.Params {
-	return monolith.Params{Stores: 12, Products: 120, Purchases: 1200, Refunds: 150, Companies: 4, Users: 30,
+func params() sample.Params {
+	return sample.Params{Stores: 12, Products: 120, Purchases: 1200, Refunds: 150, Companies: 4, Users: 30,
 		CampaignsPerCompany: 3, MembershipsPerCompany: 5, Skew: 1, Seed: 0.42}
 }
 

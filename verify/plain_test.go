@@ -10,7 +10,7 @@ import (
 
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/internal/sample"
 	"github.com/tenantmover/tenantmover/verify"
 )
 
@@ -23,8 +23,8 @@ func plainPair(t *testing.T) (src, dst *pgxpool.Pool, dstURL string, p *plan.Pla
 	srcURL := env.NewDB(t)
 	dstURL = env.NewDB(t)
 	src, dst = open(t, srcURL), open(t, dstURL)
-	require.NoError(t, monolith.Generate(ctx, src, params()))
-	require.NoError(t, monolith.Generate(ctx, dst, params()))
+	require.NoError(t, sample.Generate(ctx, src, params()))
+	require.NoError(t, sample.Generate(ctx, dst, params()))
 	backfill(t, dst)
 	return src, dst, dstURL, buildPlan(t, src, "store")
 }

@@ -29,7 +29,7 @@ import (
 
 	"github.com/tenantmover/tenantmover/internal/localpg"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/internal/sample"
 )
 
 // secret is the password put in every URL the suite passes (the test
@@ -225,7 +225,7 @@ func sampleMonolith(t *testing.T, purchases int) (string, *pgxpool.Pool) {
 	t.Helper()
 	url := env.NewDB(t)
 	pool := pgtest.Pool(t, url)
-	require.NoError(t, monolith.Generate(context.Background(), pool, monolith.Params{
+	require.NoError(t, sample.Generate(context.Background(), pool, sample.Params{
 		Stores: 12, Products: 200, Purchases: purchases, Refunds: purchases / 10,
 		Companies: 3, Users: 20, CampaignsPerCompany: 2, MembershipsPerCompany: 4, Skew: 1, Seed: 0.42}))
 	return withSecret(url), pool

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/internal/pgtest"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/internal/sample"
 )
 
 // copyFixture is a backfilled source monolith and an empty target whose
@@ -19,7 +19,7 @@ func copyFixture(t *testing.T) (srcURL, dstURL string, dst *pgxpool.Pool) {
 	ctx := context.Background()
 	srcURL, dstURL = env.NewDB(t), env.NewDB(t)
 	src := pgtest.Pool(t, srcURL)
-	require.NoError(t, monolith.Generate(ctx, src, monolith.Params{Stores: 6, Products: 40, Purchases: 300, Refunds: 40,
+	require.NoError(t, sample.Generate(ctx, src, sample.Params{Stores: 6, Products: 40, Purchases: 300, Refunds: 40,
 		Companies: 3, Users: 12, CampaignsPerCompany: 2, MembershipsPerCompany: 3, Skew: 1, Seed: 0.42}))
 	pgtest.Exec(t, src, `ALTER TABLE purchase ADD COLUMN store_id bigint;
 		UPDATE purchase p SET store_id = pr.store_id FROM product pr WHERE pr.id = p.product_id;

@@ -10,7 +10,7 @@ import (
 
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/localpg"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/internal/sample"
 )
 
 func demoCommand() *cli.Command {
@@ -45,7 +45,7 @@ type demo struct {
 }
 
 func runDemo(c *cli.Context) error {
-	params, err := monolith.Size(c.String("size"))
+	params, err := sample.Size(c.String("size"))
 	if err != nil {
 		return usageError(err.Error())
 	}
@@ -106,7 +106,7 @@ func (d *demo) startServers(ctx context.Context) error {
 	return nil
 }
 
-func (d *demo) generate(ctx context.Context, p monolith.Params) error {
+func (d *demo) generate(ctx context.Context, p sample.Params) error {
 	d.say("generating the sample shop: %d stores, %d products, %d purchases, %d refunds", p.Stores, p.Products, p.Purchases, p.Refunds)
 	pool, err := db.Open(ctx, d.srcURL, db.Options{MaxConns: 4})
 	if err != nil {
@@ -114,7 +114,7 @@ func (d *demo) generate(ctx context.Context, p monolith.Params) error {
 	}
 	defer pool.Close()
 	started := time.Now()
-	if err := monolith.Generate(ctx, pool, p); err != nil {
+	if err := sample.Generate(ctx, pool, p); err != nil {
 		return fmt.Errorf("generating the sample: %w", err)
 	}
 	d.say("generated in %.1fs", time.Since(started).Seconds())

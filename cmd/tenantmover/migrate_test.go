@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/internal/pgtest"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/internal/sample"
 )
 
 // sampleSource fills a fresh source database with the small sample shop.
@@ -23,7 +23,7 @@ func sampleSource(t *testing.T) string {
 	pool, err := pgxpool.New(context.Background(), url)
 	require.NoError(t, err)
 	defer pool.Close()
-	require.NoError(t, monolith.Generate(context.Background(), pool, monolith.Small()))
+	require.NoError(t, sample.Generate(context.Background(), pool, sample.Small()))
 	return url
 }
 
@@ -48,7 +48,7 @@ func migrateRoundTrip(t *testing.T, src, dst string) {
 		byName[p.Name] = p
 		require.Equal(t, "done", p.Status, p.Name)
 	}
-	p := monolith.Small()
+	p := sample.Small()
 	require.EqualValues(t, p.Purchases+p.Refunds, byName["backfill"].Rows, "backfill filled purchases and refunds")
 	require.NotZero(t, byName["copy"].Rows)
 	require.Equal(t, byName["copy"].Rows, byName["verify"].Rows, "verify compared every copied row")

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/internal/pgtest"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/internal/sample"
 )
 
 // planJSON is the JSON contract of tenantmover plan that scripts rely on.
@@ -40,7 +40,7 @@ func monolithDB(t *testing.T) string {
 	pool, err := pgxpool.New(ctx, url)
 	require.NoError(t, err)
 	defer pool.Close()
-	require.NoError(t, monolith.Generate(ctx, pool, monolith.Params{Stores: 3, Products: 10, Purchases: 20, Refunds: 5,
+	require.NoError(t, sample.Generate(ctx, pool, sample.Params{Stores: 3, Products: 10, Purchases: 20, Refunds: 5,
 		Companies: 2, Users: 4, CampaignsPerCompany: 1, MembershipsPerCompany: 2, Skew: 1, Seed: 0.5}))
 	return url
 }

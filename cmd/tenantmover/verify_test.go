@@ -14,7 +14,7 @@ import (
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/internal/sample"
 	"github.com/tenantmover/tenantmover/verify/verifytest"
 )
 
@@ -23,12 +23,12 @@ import (
 func verifyFixture(t *testing.T) (srcURL, dstURL string, dst *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
-	p := monolith.Params{Stores: 6, Products: 40, Purchases: 300, Refunds: 40, Companies: 3, Users: 12,
+	p := sample.Params{Stores: 6, Products: 40, Purchases: 300, Refunds: 40, Companies: 3, Users: 12,
 		CampaignsPerCompany: 2, MembershipsPerCompany: 3, Skew: 1, Seed: 0.42}
 	srcURL, dstURL = env.NewDB(t), env.NewDB(t)
 	for _, url := range []string{srcURL, dstURL} {
 		dst = pgtest.Pool(t, url)
-		require.NoError(t, monolith.Generate(ctx, dst, p))
+		require.NoError(t, sample.Generate(ctx, dst, p))
 	}
 	pgtest.Exec(t, dst, `ALTER TABLE purchase ADD COLUMN store_id bigint;
 		UPDATE purchase p SET store_id = pr.store_id FROM product pr WHERE pr.id = p.product_id;

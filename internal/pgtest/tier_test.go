@@ -13,9 +13,9 @@ type recorder struct {
 	fatal, skip string
 }
 
-func (r *recorder) Helper()                            {}
+func (r *recorder) Helper()                           {}
 func (r *recorder) Fatalf(format string, args ...any) { r.fatal = fmt.Sprintf(format, args...) }
-func (r *recorder) Skip(args ...any)                   { r.skip = fmt.Sprint(args...) }
+func (r *recorder) Skip(args ...any)                  { r.skip = fmt.Sprint(args...) }
 
 // A Citus-tier test without Citus skips with the reason, unless CI requires
 // the tier: then it fails, naming what is missing.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/localpg"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/internal/sample"
 )
 
 // Server is the PostgreSQL server a benchmark makes its databases on.
@@ -97,8 +97,8 @@ func (s *Server) Create(ctx context.Context, name, template string) error {
 // of the size preset, then runs the statements after (VACUUM ANALYZE, say).
 // It returns the monolith's parameters and how long filling it and the
 // statements after took.
-func (s *Server) Generate(ctx context.Context, name, size string, after ...string) (monolith.Params, time.Duration, error) {
-	p, err := monolith.Size(size)
+func (s *Server) Generate(ctx context.Context, name, size string, after ...string) (sample.Params, time.Duration, error) {
+	p, err := sample.Size(size)
 	if err != nil {
 		return p, 0, err
 	}
@@ -111,7 +111,7 @@ func (s *Server) Generate(ctx context.Context, name, size string, after ...strin
 	}
 	defer pool.Close()
 	took, err := Time(func() error {
-		if err := monolith.Generate(ctx, pool, p, monolith.WithWorkers(2)); err != nil {
+		if err := sample.Generate(ctx, pool, p, sample.WithWorkers(2)); err != nil {
 			return err
 		}
 		return Exec(ctx, pool, after...)

@@ -1,5 +1,5 @@
 // Command gen-monolith fills a database with the sample multi-tenant
-// monolith (see package scripts/monolith):
+// monolith (see package internal/sample):
 //
 //	gen-monolith --url URL [--size small|medium|large] [--drop]
 //	             [--stores N --products N --purchases N --refunds N
@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/tenantmover/tenantmover/internal/db"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/internal/sample"
 )
 
 func main() {
@@ -45,17 +45,17 @@ type config struct {
 	size    string
 	drop    bool
 	workers int
-	p       monolith.Params
+	p       sample.Params
 }
 
 func parse(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("gen-monolith", flag.ContinueOnError)
 	fs.StringVar(&c.url, "url", os.Getenv("TENANTMOVER_SOURCE"), "database to fill (default $TENANTMOVER_SOURCE, else the PG* variables)")
-	fs.StringVar(&c.size, "size", "small", "preset: "+strings.Join(monolith.SizeNames(), ", "))
+	fs.StringVar(&c.size, "size", "small", "preset: "+strings.Join(sample.SizeNames(), ", "))
 	fs.BoolVar(&c.drop, "drop", false, "drop existing monolith tables first")
 	fs.IntVar(&c.workers, "workers", 2, "chunks generated at once (the data does not depend on it)")
-	defineParams(fs, &monolith.Params{}) // the preset is known only once parsed
+	defineParams(fs, &sample.Params{}) // the preset is known only once parsed
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -63,7 +63,7 @@ func parse(args []string) (config, error) {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	var err error
-	if c.p, err = monolith.Size(c.size); err != nil {
+	if c.p, err = sample.Size(c.size); err != nil {
 		return c, err
 	}
 	if err := override(&c.p, fs); err != nil {
@@ -75,7 +75,7 @@ func parse(args []string) (config, error) {
 // override sets in p, a preset, only the parameters whose flags were given
 // to fs: each given one is set again, from its parsed value, on a flag set
 // bound to p's fields.
-func override(p *monolith.Params, fs *flag.FlagSet) error {
+func override(p *sample.Params, fs *flag.FlagSet) error {
 	preset := *p
 	onP := flag.NewFlagSet("override", flag.ContinueOnError)
 	defineParams(onP, p) // defining a flag stores its zero default in p
@@ -91,7 +91,7 @@ func override(p *monolith.Params, fs *flag.FlagSet) error {
 
 // defineParams defines on fs the flags that set single parameters, each
 // bound to its field of p.
-func defineParams(fs *flag.FlagSet, p *monolith.Params) {
+func defineParams(fs *flag.FlagSet, p *sample.Params) {
 	fs.IntVar(&p.Stores, "stores", 0, "stores (tenants)")
 	fs.IntVar(&p.Products, "products", 0, "products")
 	fs.IntVar(&p.Purchases, "purchases", 0, "purchases")
@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 	if c.drop {
-		if err := monolith.Drop(ctx, pool); err != nil {
+		if err := sample.Drop(ctx, pool); err != nil {
 			return err
 		}
 	}
@@ -124,15 +124,15 @@ func run(ctx context.Context, args []string) error {
 	progress := func(step string, took time.Duration) {
 		fmt.Fprintf(os.Stderr, "  %-14s %8.1fs\n", step, took.Seconds())
 	}
-	if err := monolith.Generate(ctx, pool, c.p, monolith.WithWorkers(c.workers), monolith.WithProgress(progress)); err != nil {
+	if err := sample.Generate(ctx, pool, c.p, sample.WithWorkers(c.workers), sample.WithProgress(progress)); err != nil {
 		return err
 	}
 	elapsed := time.Since(start)
-	counts, err := monolith.Counts(ctx, pool)
+	counts, err := sample.Counts(ctx, pool)
 	if err != nil {
 		return err
 	}
-	for _, t := range monolith.Tables() {
+	for _, t := range sample.Tables() {
 		fmt.Fprintf(os.Stderr, "  %-14s %10d rows\n", t, counts[t])
 	}
 	fmt.Fprintf(os.Stderr, "generated in %.1fs\n", elapsed.Seconds())

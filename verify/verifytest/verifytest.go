@@ -12,18 +12,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantmover/tenantmover/internal/db"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/internal/sample"
 )
 
 // Params is a small monolith: a dozen tenants, every table populated.
-func Params() monolith.Params {
-	return monolith.Params{Stores: 12, Products: 120, Purchases: 1200, Refunds: 150, Companies: 4, Users: 30,
+func Params() sample.Params {
+	return sample.Params{Stores: 12, Products: 120, Purchases: 1200, Refunds: 150, Companies: 4, Users: 30,
 		CampaignsPerCompany: 3, MembershipsPerCompany: 5, Skew: 1, Seed: 0.42}
 }
 
@@ -31,8 +30,7 @@ func Params() monolith.Params {
 // citus.shard_replication_factor (1, or 2 to give every shard two
 // placements).
 func CitusSchema(replication int) string {
-	tables := strings.SplitN(monolith.Schema(), "ALTER TABLE", 2)[0]
-	return tables + fmt.Sprintf(`;
+	return sample.TablesSQL() + fmt.Sprintf(`
 ALTER TABLE purchase ADD COLUMN store_id bigint NOT NULL;
 ALTER TABLE refund ADD COLUMN store_id bigint NOT NULL;
 ALTER TABLE product DROP CONSTRAINT product_pkey, ADD PRIMARY KEY (store_id, id);
@@ -80,7 +78,7 @@ func LoadCitus(t testing.TB, srcURL, coordinatorURL string, replication int) {
 		t.Fatal(err)
 	}
 	defer dst.Close(ctx)
-	for _, table := range monolith.Tables() {
+	for _, table := range sample.Tables() {
 		if err := copyTable(ctx, src, dst, table); err != nil {
 			t.Fatalf("copying %s: %v", table, err)
 		}
@@ -130,7 +128,7 @@ func generate(ctx context.Context, url string) error {
 		return err
 	}
 	defer pool.Close()
-	return monolith.Generate(ctx, pool, Params())
+	return sample.Generate(ctx, pool, Params())
 }
 
 // copyTable pipes COPY TO STDOUT on the source into COPY FROM STDIN on the

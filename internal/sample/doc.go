@@ -51,4 +51,4 @@
 // timestamptz with microseconds, jsonb (product.attrs), booleans, text with
 // quotes, backslashes, tabs, newlines and non-ASCII characters, and NULLs in
 // most nullable columns.
-package monolith
+package sample

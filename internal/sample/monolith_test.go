@@ -1,4 +1,4 @@
-package monolith_test
+package sample_test
 
 import (
 	"context"
@@ -12,31 +12,31 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/internal/pgtest"
-	"github.com/tenantmover/tenantmover/scripts/monolith"
+	"github.com/tenantmover/tenantmover/internal/sample"
 )
 
 var env pgtest.Env
 
 func TestMain(m *testing.M) { env.Main(m) }
 
-func generate(t *testing.T, p monolith.Params) *pgxpool.Pool {
+func generate(t *testing.T, p sample.Params) *pgxpool.Pool {
 	t.Helper()
 	pool := pgtest.Pool(t, env.NewDB(t))
-	require.NoError(t, monolith.Generate(context.Background(), pool, p))
+	require.NoError(t, sample.Generate(context.Background(), pool, p))
 	return pool
 }
 
 // tiny is the smallest monolith with every table populated.
-func tiny() monolith.Params {
-	return monolith.Params{Stores: 3, Products: 10, Purchases: 30, Refunds: 5, Companies: 2, Users: 4,
+func tiny() sample.Params {
+	return sample.Params{Stores: 3, Products: 10, Purchases: 30, Refunds: 5, Companies: 2, Users: 4,
 		CampaignsPerCompany: 2, MembershipsPerCompany: 3, Skew: 1, Seed: 1}
 }
 
 func TestGenerateMakesExactCounts(t *testing.T) {
 	t.Parallel()
-	p := monolith.Small()
+	p := sample.Small()
 	pool := generate(t, p)
-	counts, err := monolith.Counts(context.Background(), pool)
+	counts, err := sample.Counts(context.Background(), pool)
 	require.NoError(t, err)
 	require.Equal(t, map[string]int64{
 		"store": int64(p.Stores), "product": int64(p.Products), "purchase": int64(p.Purchases), "refund": int64(p.Refunds),
@@ -64,15 +64,15 @@ func purchasesPerStore(t *testing.T, pool *pgxpool.Pool) []int64 {
 
 func TestTenantSizesAreSkewed(t *testing.T) {
 	t.Parallel()
-	p := monolith.Small()
+	p := sample.Small()
 	counts := purchasesPerStore(t, generate(t, p))
 	require.Len(t, counts, p.Stores)
 
 	// What the model promises for these parameters (package doc).
 	n := p.Stores
-	wantRatio := monolith.Share(n, p.Skew, 1) / monolith.Share(n, p.Skew, (n+1)/2)
+	wantRatio := sample.Share(n, p.Skew, 1) / sample.Share(n, p.Skew, (n+1)/2)
 	k := int(math.Ceil(float64(n) / 10))
-	wantTop := monolith.TopShare(n, p.Skew, k)
+	wantTop := sample.TopShare(n, p.Skew, k)
 	require.Greater(t, wantRatio, 4.0, "Small() should have a few huge stores")
 	require.Greater(t, wantTop, 0.3, "Small()'s top decile should hold well over 10%")
 
@@ -91,7 +91,7 @@ func TestTenantSizesAreSkewed(t *testing.T) {
 
 func TestZeroSkewIsUniform(t *testing.T) {
 	t.Parallel()
-	p := monolith.Small()
+	p := sample.Small()
 	p.Skew, p.Refunds, p.Companies = 0, 0, 0
 	counts := purchasesPerStore(t, generate(t, p))
 	// Uniform: 400 purchases a store on average; the largest is nowhere near
@@ -103,7 +103,7 @@ func TestZeroSkewIsUniform(t *testing.T) {
 func checksums(t *testing.T, pool *pgxpool.Pool) map[string]string {
 	t.Helper()
 	sums := map[string]string{}
-	for _, table := range monolith.Tables() {
+	for _, table := range sample.Tables() {
 		q := "SELECT md5(string_agg(t::text, E'\\n' ORDER BY id)) FROM " + pgx.Identifier{table}.Sanitize() + " t"
 		sums[table] = pgtest.Scalar[string](t, pool, q)
 	}
@@ -112,21 +112,21 @@ func checksums(t *testing.T, pool *pgxpool.Pool) map[string]string {
 
 func TestSameSeedSameData(t *testing.T) {
 	t.Parallel()
-	p := monolith.Small()
+	p := sample.Small()
 	a := checksums(t, generate(t, p))
 	b := checksums(t, generate(t, p))
 	require.Equal(t, a, b)
 
 	p.Seed = 0.43
 	c := checksums(t, generate(t, p))
-	for _, table := range monolith.Tables() {
+	for _, table := range sample.Tables() {
 		require.NotEqual(t, a[table], c[table], "table %s should change with the seed", table)
 	}
 }
 
 func TestForeignKeysHold(t *testing.T) {
 	t.Parallel()
-	pool := generate(t, monolith.Small())
+	pool := generate(t, sample.Small())
 	ctx := context.Background()
 
 	var fks, validated int
@@ -167,24 +167,24 @@ func TestGeneratedSchemaIsUsable(t *testing.T) {
 	require.Equal(t, float64(p.Purchases), reltuples)
 
 	// A second Generate refuses to overwrite; after Drop it works again.
-	require.Error(t, monolith.Generate(ctx, pool, p))
-	require.NoError(t, monolith.Drop(ctx, pool))
-	require.NoError(t, monolith.Generate(ctx, pool, p))
+	require.Error(t, sample.Generate(ctx, pool, p))
+	require.NoError(t, sample.Drop(ctx, pool))
+	require.NoError(t, sample.Generate(ctx, pool, p))
 }
 
 func TestSchemaDDLCreatesTheSameTables(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.Pool(t, env.NewDB(t))
-	pgtest.Exec(t, pool, monolith.Schema())
-	counts, err := monolith.Counts(ctx, pool)
+	pgtest.Exec(t, pool, sample.Schema())
+	counts, err := sample.Counts(ctx, pool)
 	require.NoError(t, err)
-	require.Len(t, counts, len(monolith.Tables()))
+	require.Len(t, counts, len(sample.Tables()))
 }
 
 func TestDataHasValuesWorthRoundTripping(t *testing.T) {
 	t.Parallel()
-	pool := generate(t, monolith.Small())
+	pool := generate(t, sample.Small())
 	checks := map[string]string{
 		"NULL url":               `SELECT count(*) FROM store WHERE url IS NULL`,
 		"NULL description":       `SELECT count(*) FROM product WHERE description IS NULL`,
@@ -211,11 +211,11 @@ func TestProgressReportsEveryStep(t *testing.T) {
 	// Every step is reported exactly once, also with parallel workers.
 	pool := pgtest.Pool(t, env.NewDB(t))
 	steps := map[string]int{}
-	err := monolith.Generate(context.Background(), pool, tiny(), monolith.WithWorkers(3),
-		monolith.WithProgress(func(step string, _ time.Duration) { steps[step]++ }))
+	err := sample.Generate(context.Background(), pool, tiny(), sample.WithWorkers(3),
+		sample.WithProgress(func(step string, _ time.Duration) { steps[step]++ }))
 	require.NoError(t, err)
 	want := map[string]int{"schema": 1, "constraints": 1, "analyze": 1}
-	for _, table := range monolith.Tables() {
+	for _, table := range sample.Tables() {
 		want[table] = 1
 	}
 	require.Equal(t, want, steps)
@@ -223,19 +223,19 @@ func TestProgressReportsEveryStep(t *testing.T) {
 
 func TestSizes(t *testing.T) {
 	t.Parallel()
-	for _, name := range monolith.SizeNames() {
-		p, err := monolith.Size(name)
+	for _, name := range sample.SizeNames() {
+		p, err := sample.Size(name)
 		require.NoError(t, err, name)
 		require.NoError(t, p.Validate(), name)
 	}
-	require.Equal(t, []string{"small", "medium", "large"}, monolith.SizeNames())
-	small, err := monolith.Size("Small")
+	require.Equal(t, []string{"small", "medium", "large"}, sample.SizeNames())
+	small, err := sample.Size("Small")
 	require.NoError(t, err)
-	require.Equal(t, monolith.Small(), small)
-	large, err := monolith.Size("large")
+	require.Equal(t, sample.Small(), small)
+	large, err := sample.Size("large")
 	require.NoError(t, err)
 	require.Equal(t, 5_000_000, large.Purchases)
-	_, err = monolith.Size("huge")
+	_, err = sample.Size("huge")
 	require.ErrorContains(t, err, "small, medium, large")
 
 	bad := tiny()
@@ -249,9 +249,9 @@ func TestSizes(t *testing.T) {
 func TestShareSumsToOne(t *testing.T) {
 	t.Parallel()
 	for _, s := range []float64{0, 0.5, 1, 1.5, 3} {
-		require.InDelta(t, 1.0, monolith.TopShare(50, s, 50), 1e-9, "skew %v", s)
-		require.InDelta(t, monolith.Share(50, s, 1), monolith.TopShare(50, s, 1), 1e-12)
-		require.GreaterOrEqual(t, monolith.Share(50, s, 1), monolith.Share(50, s, 2), "skew %v", s)
+		require.InDelta(t, 1.0, sample.TopShare(50, s, 50), 1e-9, "skew %v", s)
+		require.InDelta(t, sample.Share(50, s, 1), sample.TopShare(50, s, 1), 1e-12)
+		require.GreaterOrEqual(t, sample.Share(50, s, 1), sample.Share(50, s, 2), "skew %v", s)
 	}
-	require.InDelta(t, 0.02, monolith.Share(50, 0, 7), 1e-9)
+	require.InDelta(t, 0.02, sample.Share(50, 0, 7), 1e-9)
 }

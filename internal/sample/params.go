@@ -1,4 +1,4 @@
-package monolith
+package sample
 
 import (
 	"errors"

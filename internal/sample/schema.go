@@ -1,4 +1,4 @@
-package monolith
+package sample
 
 import "strings"
 
@@ -91,6 +91,10 @@ var addConstraints = []string{
 	`CREATE INDEX campaign_company_id_idx ON campaign (company_id)`,
 	`CREATE INDEX company_users_user_id_idx ON company_users (user_id)`,
 }
+
+// TablesSQL is the tables with their primary and unique keys only: what a
+// target whose foreign keys come later starts from.
+func TablesSQL() string { return createTables }
 
 // Schema is the monolith's complete DDL (tables, keys, foreign keys and
 // indexes), as Generate leaves it; running it creates the empty monolith.
