@@ -1,0 +1,106 @@
+// Package phase is the contract every step of a migration implements, and
+// what the phases share so that each is written once: key ranges with one
+// convention, the scheduler that runs units under a concurrency limit and
+// table dependencies, the retry policy, the progress event, and the summary
+// every phase's report opens with.
+//
+// A phase is a package (backfill, copy, verify, ...) with a type satisfying
+// Phase. The orchestrator (package migrate) runs phases in order, records
+// each one's end in the run's checkpoints and skips, on a rerun, the Once
+// phases already done; a command of its own (tenantmover backfill) runs the
+// same package function the phase calls, with the same defaults.
+package phase
+
+import (
+	"context"
+	"time"
+
+	"github.com/tenantmover/tenantmover/internal/plan"
+)
+
+// Mode says how a phase behaves across the reruns of a migration.
+type Mode int
+
+const (
+	// Once phases change a database. They keep checkpoints of their own and
+	// resume inside themselves; once recorded done, a rerun skips them.
+	Once Mode = iota
+	// EveryRun phases only read (verify): a rerun runs them again, also
+	// after the migration finished.
+	EveryRun
+	// UntilStopped phases never finish on their own (follow): they work
+	// until their stop is requested (Run returns nil) or ctx ends.
+	UntilStopped
+)
+
+func (m Mode) String() string {
+	switch m {
+	case EveryRun:
+		return "every run"
+	case UntilStopped:
+		return "until stopped"
+	}
+	return "once"
+}
+
+// Phase is one step of a migration.
+type Phase interface {
+	// Name is the phase's name in reports, progress and checkpoints.
+	Name() string
+	// Mode says whether a rerun skips, repeats or continues the phase.
+	Mode() Mode
+	// Run does the phase's work and reports it. It returns ctx's error
+	// when interrupted; what it committed stays committed.
+	Run(ctx context.Context, env *Env) (Result, error)
+}
+
+// Env is what a phase works with. Each phase opens its own connections from
+// the URLs, with the runtime settings its work needs.
+type Env struct {
+	// Source and Target are libpq connection strings; "" when the command
+	// running the phase has none (backfill has no target).
+	Source, Target string
+	// Plan is the tenant plan as of the source's current schema.
+	Plan *plan.Plan
+	// Run names the phase's checkpoints, in the database the phase writes;
+	// the phase run again under the same name resumes.
+	Run string
+	// Restart forgets Run's checkpoints and starts the phase over.
+	Restart bool
+	// Progress receives the phase's events, one at a time; nil discards
+	// them.
+	Progress func(Event)
+}
+
+// Summary opens every phase's report: what it did and how fast. Phases
+// embed it in their reports, so every report has the same header.
+type Summary struct {
+	Phase          string  `json:"phase"`
+	Run            string  `json:"run,omitempty"`
+	Seconds        float64 `json:"seconds"`
+	Rows           int64   `json:"rows"`
+	Bytes          int64   `json:"bytes,omitempty"`
+	RowsPerSecond  float64 `json:"rows_per_second,omitempty"`
+	BytesPerSecond float64 `json:"bytes_per_second,omitempty"`
+}
+
+// Finish sets Seconds from started and the rates from Rows and Bytes.
+func (s *Summary) Finish(started time.Time) {
+	s.Seconds = time.Since(started).Seconds()
+	if s.Seconds > 0 {
+		s.RowsPerSecond = float64(s.Rows) / s.Seconds
+		s.BytesPerSecond = float64(s.Bytes) / s.Seconds
+	}
+}
+
+// Result is what a phase returns to the orchestrator.
+type Result struct {
+	Summary
+	// Note is one line for the migration's report.
+	Note string
+	// Replan says the phase changed the source's schema (backfill added
+	// tenant columns): later phases need a plan made afresh.
+	Replan bool
+	// Report is the phase's own report, JSON-marshalable.
+	Report any
+}

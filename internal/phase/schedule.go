@@ -1,0 +1,187 @@
+package phase
+
+import (
+	"context"
+	"fmt"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Group is one table's units in a Schedule: units 0..Units-1, run in that
+// order of start.
+type Group struct {
+	// Units is how many units the group has left to run.
+	Units int
+	// After lists the groups (by index) that must be complete before this
+	// group's first unit starts: a child table waits for its parents.
+	After []int
+	// Serial runs one unit at a time (a table referencing itself).
+	Serial bool
+	// First groups go before the others that are ready (reference tables).
+	First bool
+	// Weight estimates the group's work (rows): among ready groups, the one
+	// with the most work left starts first, so a run does not end on one
+	// long table.
+	Weight int64
+}
+
+// Hooks hear about groups as they start and complete; they run on the
+// scheduling goroutine, one at a time.
+type Hooks struct {
+	// Started: the group's first unit is starting.
+	Started func(group int)
+	// Finished: every unit of the group is done (also for a group with no
+	// units, once its turn comes).
+	Finished func(group int)
+}
+
+// Schedule runs every unit of every group with at most limit running at
+// once, starting a group only when the groups it comes after are complete.
+// It waits only on unit completions (no polling); the first failure cancels
+// the units in flight and is returned. Groups whose After makes them wait on
+// each other never start: Schedule then fails naming them.
+func Schedule(ctx context.Context, limit int, groups []Group, run func(ctx context.Context, group, unit int) error, hooks Hooks) error {
+	s := newScheduler(groups)
+	g, gctx := errgroup.WithContext(ctx)
+	finished := make(chan int, limit)
+	running := 0
+	s.finishEmpty(hooks)
+	for {
+		for running < limit {
+			gi, u, ok := s.next()
+			if !ok {
+				break
+			}
+			running++
+			if u == 0 && hooks.Started != nil {
+				hooks.Started(gi)
+			}
+			g.Go(func() error {
+				if err := run(gctx, gi, u); err != nil {
+					return err
+				}
+				finished <- gi
+				return nil
+			})
+		}
+		if running == 0 {
+			break
+		}
+		select {
+		case gi := <-finished:
+			running--
+			s.inflight[gi]--
+			if s.complete(gi) {
+				s.finish(gi, hooks)
+			}
+			s.finishEmpty(hooks)
+		case <-gctx.Done():
+			return g.Wait()
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i := range groups {
+		if !s.done[i] {
+			return fmt.Errorf("internal error: group %d waits on groups that never complete", i)
+		}
+	}
+	return nil
+}
+
+// Each runs fn for 0..n-1 with at most limit at once: a Schedule of n
+// independent one-unit groups.
+func Each(ctx context.Context, limit, n int, fn func(ctx context.Context, i int) error) error {
+	groups := make([]Group, n)
+	for i := range groups {
+		groups[i].Units = 1
+	}
+	return Schedule(ctx, limit, groups, func(ctx context.Context, g, _ int) error { return fn(ctx, g) }, Hooks{})
+}
+
+type scheduler struct {
+	groups   []Group
+	started  []int // units started per group
+	inflight []int
+	done     []bool // Finished was called
+}
+
+func newScheduler(groups []Group) *scheduler {
+	n := len(groups)
+	return &scheduler{groups: groups, started: make([]int, n), inflight: make([]int, n), done: make([]bool, n)}
+}
+
+// complete: nothing of group i is left or running.
+func (s *scheduler) complete(i int) bool {
+	return s.started[i] == s.groups[i].Units && s.inflight[i] == 0
+}
+
+func (s *scheduler) afterDone(i int) bool {
+	for _, a := range s.groups[i].After {
+		if !s.done[a] {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *scheduler) ready(i int) bool {
+	g := s.groups[i]
+	return s.started[i] < g.Units && (!g.Serial || s.inflight[i] == 0) && s.afterDone(i)
+}
+
+func (s *scheduler) finish(i int, hooks Hooks) {
+	s.done[i] = true
+	if hooks.Finished != nil {
+		hooks.Finished(i)
+	}
+}
+
+// finishEmpty completes the groups with no units whose turn has come,
+// repeatedly, since each may let another one's turn come.
+func (s *scheduler) finishEmpty(hooks Hooks) {
+	for again := true; again; {
+		again = false
+		for i, g := range s.groups {
+			if !s.done[i] && g.Units == 0 && s.afterDone(i) {
+				s.finish(i, hooks)
+				again = true
+			}
+		}
+	}
+}
+
+// left estimates the work of group i not started yet.
+func (s *scheduler) left(i int) int64 {
+	g := s.groups[i]
+	if g.Units == 0 {
+		return 0
+	}
+	return g.Weight * int64(g.Units-s.started[i]) / int64(g.Units)
+}
+
+// next takes the next unit to start, if any is ready.
+func (s *scheduler) next() (group, unit int, ok bool) {
+	best := -1
+	for i := range s.groups {
+		if !s.ready(i) {
+			continue
+		}
+		if best < 0 {
+			best = i
+			continue
+		}
+		a, b := s.groups[i], s.groups[best]
+		if (a.First && !b.First) || (a.First == b.First && s.left(i) > s.left(best)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return 0, 0, false
+	}
+	u := s.started[best]
+	s.started[best]++
+	s.inflight[best]++
+	return best, u, true
+}
