@@ -73,7 +73,8 @@ func TestScheduleOrder(t *testing.T) {
 		Finished: func(g int) { finished = append(finished, names[g]) },
 	})
 	require.NoError(t, err)
-	require.Equal(t, "start ref", tr.events[0], "the First group starts first")
+	require.Equal(t, "ref", started[0], "the First group starts first")
+	require.Equal(t, "store", started[1])
 	require.Less(t, lastIndex(tr.events, "end store"), index(tr.events, "start product"))
 	require.Less(t, lastIndex(tr.events, "end product"), index(tr.events, "start purchase"))
 	require.LessOrEqual(t, tr.most, 3)
