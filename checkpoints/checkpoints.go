@@ -51,10 +51,24 @@ type Store struct {
 	pool *pgxpool.Pool
 }
 
-// Open creates the tenantmover schema if needed and returns a Store.
+// layout is the comment schema.sql ends by setting on the schema: a store
+// that has it needs no DDL.
+const layout = "tenantmover checkpoints, layout 2"
+
+// Open creates the tenantmover schema, or brings an older layout up to
+// date, and returns a Store. A current schema is left untouched: its DDL
+// would wait for the locks of other runs' units in flight (and queue their
+// checkpoints behind it).
 func Open(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
-	if _, err := pool.Exec(ctx, schemaSQL); err != nil {
-		return nil, fmt.Errorf("creating checkpoint schema tenantmover: %w", err)
+	var current *string
+	err := pool.QueryRow(ctx, `SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = 'tenantmover'`).Scan(&current)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("reading checkpoint schema tenantmover: %w", err)
+	}
+	if current == nil || *current != layout {
+		if _, err := pool.Exec(ctx, schemaSQL); err != nil {
+			return nil, fmt.Errorf("creating checkpoint schema tenantmover: %w", err)
+		}
 	}
 	return &Store{pool: pool}, nil
 }
@@ -207,7 +221,8 @@ func lockKey(name string) int32 {
 	return int32(h.Sum32())
 }
 
-// SetPhase records the phase the run is in.
+// SetPhase records the phase the run is in: the one working now, or the
+// last one that worked.
 func (r *Run) SetPhase(ctx context.Context, phase string) error {
 	_, err := r.store.pool.Exec(ctx, `UPDATE tenantmover.runs SET phase = $2, updated_at = now() WHERE name = $1`, r.Name, phase)
 	return err
@@ -226,20 +241,12 @@ func (r *Run) Finish(ctx context.Context, status string) error {
 	return err
 }
 
-// RecordEnd records how a command's run ended: "done" when err is nil,
-// "interrupted" when ctx was cancelled or err is a cancellation, "failed"
-// otherwise. It writes on a context of its own (ctx may be cancelled) and
-// best effort: committed work stays done whatever status is recorded; the
-// status is what tenantmover status shows.
+// RecordEnd records how a command's run ended (EndState of err). It writes
+// on a context of its own (ctx may be cancelled) and best effort: committed
+// work stays done whatever status is recorded; the status is what
+// tenantmover status shows.
 func (r *Run) RecordEnd(ctx context.Context, err error) {
-	status := "done"
-	switch {
-	case ctx.Err() != nil, errors.Is(err, context.Canceled):
-		status = "interrupted"
-	case err != nil:
-		status = "failed"
-	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	_ = r.Finish(fctx, status)
+	_ = r.Finish(fctx, EndState(ctx, err))
 }

@@ -16,9 +16,13 @@ CREATE TABLE IF NOT EXISTS tenantmover.runs (
     finished_at timestamptz
 );
 
--- One row per unit of work: a copy chunk (fixed key range) or a backfill
--- segment (fixed key range walked by a cursor). Bounds and cursor hold the
--- text form of each key column; NULL means unbounded.
+-- One row per unit of work: a key range [lo, hi) of a table, or one
+-- tenant's rows. lo is the first key of the range and hi the first key past
+-- it, each the text form of every key column; NULL is unbounded (below every
+-- key for lo, above every key for hi), and a table's units partition its
+-- keys. cursor is where a unit walked batch by batch resumes: the keys of
+-- [lo, cursor) are done. tenant is set instead of a range for a unit that is
+-- one tenant's rows (the tenant key's text form).
 CREATE TABLE IF NOT EXISTS tenantmover.units (
     run        text NOT NULL REFERENCES tenantmover.runs (name) ON DELETE CASCADE,
     phase      text NOT NULL,
@@ -34,8 +38,12 @@ CREATE TABLE IF NOT EXISTS tenantmover.units (
     PRIMARY KEY (run, phase, table_name, unit)
 );
 
+ALTER TABLE tenantmover.units ADD COLUMN IF NOT EXISTS tenant text;
+
 -- One row per table and phase: its planned total and state, plus any
--- phase-specific facts (orphans, sequence values) as JSON.
+-- phase-specific facts (orphans, sequence values) as JSON. ceiling is the
+-- largest key when the units were planned (inclusive), for phases that walk
+-- only the rows that existed then (backfill).
 CREATE TABLE IF NOT EXISTS tenantmover.tables (
     run        text NOT NULL REFERENCES tenantmover.runs (name) ON DELETE CASCADE,
     phase      text NOT NULL,
@@ -46,3 +54,24 @@ CREATE TABLE IF NOT EXISTS tenantmover.tables (
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (run, phase, table_name)
 );
+
+ALTER TABLE tenantmover.tables ADD COLUMN IF NOT EXISTS ceiling text[];
+
+-- One row per phase of an orchestrated run (migrate): its state (pending,
+-- running, done, failed, interrupted), whether a --restart of the run still
+-- has to start it over, and what it did when it last ended.
+CREATE TABLE IF NOT EXISTS tenantmover.phases (
+    run         text NOT NULL REFERENCES tenantmover.runs (name) ON DELETE CASCADE,
+    phase       text NOT NULL,
+    state       text NOT NULL DEFAULT 'pending',
+    restart     boolean NOT NULL DEFAULT false,
+    rows        bigint NOT NULL DEFAULT 0,
+    bytes       bigint NOT NULL DEFAULT 0,
+    seconds     float8 NOT NULL DEFAULT 0,
+    note        text NOT NULL DEFAULT '',
+    started_at  timestamptz,
+    finished_at timestamptz,
+    PRIMARY KEY (run, phase)
+);
+
+COMMENT ON SCHEMA tenantmover IS 'tenantmover checkpoints, layout 2';

@@ -20,6 +20,9 @@ type RunStatus struct {
 	UpdatedAt  time.Time     `json:"updated_at"`
 	FinishedAt *time.Time    `json:"finished_at,omitempty"`
 	Tables     []TableStatus `json:"tables"`
+	// Phases are the phases of an orchestrated run (migrate), in the
+	// order they ran.
+	Phases []PhaseRecord `json:"phases,omitempty"`
 }
 
 // TableStatus is one table's progress in one phase of a run.
@@ -39,8 +42,7 @@ type TableStatus struct {
 func (s *Store) Status(ctx context.Context, name string) ([]RunStatus, error) {
 	rows, err := s.pool.Query(ctx, `SELECT name, command, phase, status, started_at, updated_at, finished_at
 		FROM tenantmover.runs WHERE $1 = '' OR name = $1 ORDER BY started_at`, name)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && (pgErr.Code == pgerrcode.UndefinedTable || pgErr.Code == pgerrcode.InvalidSchemaName) {
+	if isMissing(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -56,6 +58,10 @@ func (s *Store) Status(ctx context.Context, name string) ([]RunStatus, error) {
 	}
 	for i := range runs {
 		if runs[i].Tables, err = s.tableStatus(ctx, runs[i].Name); err != nil {
+			return nil, err
+		}
+		// A store of an older layout has no phases table.
+		if runs[i].Phases, err = s.phases(ctx, runs[i].Name); err != nil && !isMissing(err) {
 			return nil, err
 		}
 	}
@@ -83,4 +89,11 @@ func (s *Store) tableStatus(ctx context.Context, run string) ([]TableStatus, err
 		err := row.Scan(&t.Phase, &t.Table, &t.State, &t.TotalRows, &t.Rows, &t.Bytes, &t.Units, &t.UnitsDone)
 		return t, err
 	})
+}
+
+// isMissing reports an error of a read from a checkpoint schema that does
+// not exist (yet), or lacks the table read.
+func isMissing(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == pgerrcode.UndefinedTable || pgErr.Code == pgerrcode.InvalidSchemaName)
 }

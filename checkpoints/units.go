@@ -6,18 +6,37 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
-// Unit is one piece of a table's work: a key range [Lo, Hi) in the text form
-// of the key columns (nil = unbounded), and for backfill a cursor that
-// advances batch by batch inside it.
+// Unit is one piece of a table's work, exactly one of:
+//
+//   - a key range (the embedded phase.Range): the keys k with Lo <= k < Hi,
+//     Lo inclusive, Hi exclusive, each bound the text form of every key
+//     column, nil unbounded; the units of a table partition its keys
+//     (phase.Partition), so each row belongs to exactly one unit;
+//   - a tenant (Tenant set, Range empty): that tenant's rows, in every
+//     distributed table of the unit's phase.
+//
+// A unit walked batch by batch (backfill) keeps its Cursor: the keys of
+// [Lo, Cursor) are done and the walk resumes at Cursor (nil: at Lo).
 type Unit struct {
-	ID     int
-	Lo, Hi []string
+	ID int
+	phase.Range
+	Tenant string
 	Cursor []string
 	State  string
 	Rows   int64
 	Bytes  int64
+}
+
+// Describe shows the unit for messages: [1, 500), tenant 42.
+func (u Unit) Describe() string {
+	if u.Tenant != "" {
+		return "tenant " + u.Tenant
+	}
+	return u.Range.String()
 }
 
 // TableState is a table's planned total and state within a phase.
@@ -25,31 +44,45 @@ type TableState struct {
 	Table     string
 	State     string
 	TotalRows int64
-	Info      json.RawMessage
+	// Ceiling is the table's largest key when its units were planned
+	// (inclusive), for phases that walk only the rows that existed then.
+	Ceiling []string
+	Info    json.RawMessage
+}
+
+// TablePlan is what a phase fixes about a table when it plans its units.
+type TablePlan struct {
+	TotalRows int64
+	Ceiling   []string
 }
 
 // Units returns the units recorded for a table in a phase, by ID. An empty
 // result means the table's units have not been planned yet.
 func (r *Run) Units(ctx context.Context, phase, table string) ([]Unit, error) {
-	rows, err := r.store.pool.Query(ctx, `SELECT unit, lo, hi, cursor, state, rows, bytes FROM tenantmover.units
-		WHERE run = $1 AND phase = $2 AND table_name = $3 ORDER BY unit`, r.Name, phase, table)
+	rows, err := r.store.pool.Query(ctx, unitsSQL, r.Name, phase, table)
 	if err != nil {
 		return nil, fmt.Errorf("reading checkpoints of %s: %w", table, err)
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Unit, error) {
-		var u Unit
-		err := row.Scan(&u.ID, &u.Lo, &u.Hi, &u.Cursor, &u.State, &u.Rows, &u.Bytes)
-		return u, err
-	})
+	return pgx.CollectRows(rows, scanUnit)
 }
 
-// PlanUnits records a table's units and total once. Chunk boundaries must not
-// change between a run and its resume, so they are fixed here; if units are
-// already recorded the call changes nothing and returns the recorded ones.
-func (r *Run) PlanUnits(ctx context.Context, phase, table string, totalRows int64, units []Unit) ([]Unit, error) {
+const unitsSQL = `SELECT unit, lo, hi, coalesce(tenant, ''), cursor, state, rows, bytes FROM tenantmover.units
+	WHERE run = $1 AND phase = $2 AND table_name = $3 ORDER BY unit`
+
+func scanUnit(row pgx.CollectableRow) (Unit, error) {
+	var u Unit
+	err := row.Scan(&u.ID, &u.Lo, &u.Hi, &u.Tenant, &u.Cursor, &u.State, &u.Rows, &u.Bytes)
+	return u, err
+}
+
+// PlanUnits records a table's units and plan once. Unit boundaries must
+// not change between a run and its resume, so they are fixed here; if units
+// are already recorded the call changes nothing and returns the recorded
+// ones.
+func (r *Run) PlanUnits(ctx context.Context, phase, table string, tp TablePlan, units []Unit) ([]Unit, error) {
 	err := pgx.BeginFunc(ctx, r.store.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO tenantmover.tables (run, phase, table_name, total_rows) VALUES ($1, $2, $3, $4)
-			ON CONFLICT DO NOTHING`, r.Name, phase, table, totalRows)
+		tag, err := tx.Exec(ctx, `INSERT INTO tenantmover.tables (run, phase, table_name, total_rows, ceiling) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT DO NOTHING`, r.Name, phase, table, tp.TotalRows, tp.Ceiling)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
@@ -58,8 +91,12 @@ func (r *Run) PlanUnits(ctx context.Context, phase, table string, totalRows int6
 			if state == "" {
 				state = Pending
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO tenantmover.units (run, phase, table_name, unit, lo, hi, cursor, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-				r.Name, phase, table, u.ID, u.Lo, u.Hi, u.Cursor, state); err != nil {
+			var tenant *string
+			if u.Tenant != "" {
+				tenant = &u.Tenant
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO tenantmover.units (run, phase, table_name, unit, lo, hi, tenant, cursor, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+				r.Name, phase, table, u.ID, u.Lo, u.Hi, tenant, u.Cursor, state); err != nil {
 				return err
 			}
 		}
@@ -86,7 +123,7 @@ func (r *Run) Complete(ctx context.Context, q Querier, phase, table string, unit
 }
 
 // Advance moves a unit's cursor inside q (the transaction of the batch that
-// processed up to cursor) and adds rows to it.
+// did the keys up to cursor) and adds rows to it.
 func (r *Run) Advance(ctx context.Context, q Querier, phase, table string, unit int, cursor []string, rows int64) error {
 	return r.update(ctx, q, `UPDATE tenantmover.units SET cursor = $5, rows = rows + $6, updated_at = now()
 		WHERE run = $1 AND phase = $2 AND table_name = $3 AND unit = $4 AND state <> 'done'`, phase, table, unit, cursor, rows)
@@ -105,8 +142,9 @@ func (r *Run) update(ctx context.Context, q Querier, sql, phase, table string, u
 	return nil
 }
 
-// SetTableState records a table's state and phase-specific info (any
-// JSON-marshalable value; nil keeps the previous info).
+// SetTableState records a table's state and merges phase-specific info
+// (any JSON-marshalable object; nil keeps the previous info) into what the
+// table's row holds.
 func (r *Run) SetTableState(ctx context.Context, q Querier, phase, table, state string, info any) error {
 	var raw []byte
 	if info != nil {
@@ -119,21 +157,40 @@ func (r *Run) SetTableState(ctx context.Context, q Querier, phase, table, state 
 		q = r.store.pool
 	}
 	_, err := q.Exec(ctx, `INSERT INTO tenantmover.tables (run, phase, table_name, state, info) VALUES ($1, $2, $3, $4, coalesce($5::jsonb, '{}'))
-		ON CONFLICT (run, phase, table_name) DO UPDATE SET state = EXCLUDED.state, info = coalesce($5::jsonb, tenantmover.tables.info), updated_at = now()`,
+		ON CONFLICT (run, phase, table_name) DO UPDATE SET state = EXCLUDED.state,
+			info = tenantmover.tables.info || coalesce($5::jsonb, '{}'), updated_at = now()`,
 		r.Name, phase, table, state, raw)
 	return err
 }
 
 // Tables returns the recorded state of every table in a phase.
 func (r *Run) Tables(ctx context.Context, phase string) ([]TableState, error) {
-	rows, err := r.store.pool.Query(ctx, `SELECT table_name, state, total_rows, info FROM tenantmover.tables
+	rows, err := r.store.pool.Query(ctx, `SELECT table_name, state, total_rows, ceiling, info FROM tenantmover.tables
 		WHERE run = $1 AND phase = $2 ORDER BY table_name`, r.Name, phase)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (TableState, error) {
 		var t TableState
-		err := row.Scan(&t.Table, &t.State, &t.TotalRows, &t.Info)
+		err := row.Scan(&t.Table, &t.State, &t.TotalRows, &t.Ceiling, &t.Info)
 		return t, err
 	})
+}
+
+// RecordedUnits reads the units run recorded for a table in a phase
+// without creating anything (a dry run must not write): nil when there are
+// none, or no checkpoint schema at all.
+func (s *Store) RecordedUnits(ctx context.Context, run, phase, table string) ([]Unit, error) {
+	rows, err := s.pool.Query(ctx, unitsSQL, run, phase, table)
+	if isMissing(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	units, err := pgx.CollectRows(rows, scanUnit)
+	if len(units) == 0 {
+		return nil, err
+	}
+	return units, err
 }
