@@ -26,16 +26,23 @@ package backfill
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantmover/tenantmover/checkpoints"
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
+
+// Name is the phase's name, and the checkpoint phase of its units.
+const Name = "backfill"
+
+// unitLayout is the meaning of the units' bounds: half-open ranges
+// (phase.Range) under a ceiling. A run started by a version whose units
+// meant something else is not resumed (its options differ).
+const unitLayout = 2
 
 // runOptions are what a resumed run must agree on: the plan's inputs and
 // the column being filled. Workers, batch time and the like may change.
@@ -43,38 +50,76 @@ type runOptions struct {
 	Plan         plan.Config `json:"plan"`
 	TenantColumn string      `json:"tenant_column"`
 	KeyType      string      `json:"key_type"`
+	Layout       int         `json:"layout"`
 }
 
-// Run backfills the plan's nested tables (see the package comment) and
-// reports what it did. onProgress (may be nil) is called after every batch
-// and at each table's stages, never concurrently. The pool needs
-// cfg.Workers+2 connections. With cfg.DryRun it only reads.
-func Run(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, cfg Config, onProgress func(Progress)) (*Report, error) {
+// Phase is the backfill as a step of a migration.
+type Phase struct{ cfg Config }
+
+// New validates cfg (see NewConfig) and returns the phase.
+func New(cfg Config) (*Phase, error) {
 	cfg, err := NewConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	tgts, err := targets(p)
+	return &Phase{cfg: cfg}, nil
+}
+
+// Name implements phase.Phase.
+func (*Phase) Name() string { return Name }
+
+// Mode implements phase.Phase: a backfill resumes from its checkpoints.
+func (*Phase) Mode() phase.Mode { return phase.Once }
+
+// Run implements phase.Phase. The source's schema gains tenant columns, so
+// the later phases plan again.
+func (p *Phase) Run(ctx context.Context, env *phase.Env) (phase.Result, error) {
+	rep, err := Run(ctx, env, p.cfg)
+	res := phase.Result{Replan: true, Report: rep}
+	if rep != nil {
+		res.Summary = rep.Summary
+		if rep.TriggersKept {
+			res.Note = "fill triggers kept: drop them once the application writes the tenant column itself"
+		}
+	}
+	return res, err
+}
+
+// Run backfills the plan's nested tables on env.Source (see the package
+// comment), checkpointing under env.Run, and reports what it did, also
+// when it fails part-way (nil only when it could not start). Progress goes
+// to env.Progress. With cfg.DryRun it only reads.
+func Run(ctx context.Context, env *phase.Env, cfg Config) (*Report, error) {
+	cfg, err := NewConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
+	tgts, err := targets(env.Plan)
+	if err != nil {
+		return nil, err
+	}
+	opts := db.ForProfile(db.ProfileBatches)
+	opts.MaxConns = int32(cfg.Workers + 3) // workers, the run lock, lag checks and bookkeeping
+	pool, err := db.Open(ctx, env.Source, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
 	if cfg.DryRun {
-		return dryRun(ctx, pool, p, tgts, cfg)
+		return dryRun(ctx, pool, env, tgts, cfg)
 	}
-	if max := pool.Config().MaxConns; int(max) < cfg.Workers+2 {
-		return nil, fmt.Errorf("the connection pool allows %d connections; %d workers need %d", max, cfg.Workers, cfg.Workers+2)
-	}
-	b := &backfiller{pool: pool, plan: p, cfg: cfg, progress: &progressSink{fn: onProgress}}
+	b := &backfiller{pool: pool, plan: env.Plan, cfg: cfg, env: env, emit: phase.NewEmitter(Name, env.Progress)}
 	return b.run(ctx, tgts)
 }
 
 type backfiller struct {
-	pool     *pgxpool.Pool
-	plan     *plan.Plan
-	cfg      Config
-	progress *progressSink
-	ckpt     *checkpoints.Run
-	report   *Report
+	pool   *pgxpool.Pool
+	plan   *plan.Plan
+	cfg    Config
+	env    *phase.Env
+	emit   *phase.Emitter
+	ckpt   *checkpoints.Run
+	report *Report
 }
 
 func (b *backfiller) run(ctx context.Context, tgts []*target) (rep *Report, err error) {
@@ -83,77 +128,60 @@ func (b *backfiller) run(ctx context.Context, tgts []*target) (rep *Report, err 
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := lockRun(ctx, store, b.cfg.RunName)
+	unlock, err := store.Lock(ctx, b.env.Run)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	b.ckpt, err = store.Begin(ctx, b.cfg.RunName, "backfill", runOptions{Plan: b.plan.Config, TenantColumn: b.plan.TenantColumn, KeyType: b.plan.KeyType}, b.cfg.Restart)
+	b.ckpt, err = store.Begin(ctx, b.env.Run, Name, runOptions{Plan: b.plan.Config, TenantColumn: b.plan.TenantColumn, KeyType: b.plan.KeyType, Layout: unitLayout}, b.env.Restart)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { b.ckpt.RecordEnd(ctx, err) }()
-	if err := b.ckpt.SetPhase(ctx, phase); err != nil {
+	if err := b.ckpt.SetPhase(ctx, Name); err != nil {
 		return nil, err
 	}
-	b.report = &Report{Run: b.cfg.RunName, Resumed: b.ckpt.Resumed, Column: b.plan.TenantColumn, TriggersKept: b.cfg.KeepTriggers}
+	b.report = &Report{Summary: phase.Summary{Phase: Name, Run: b.env.Run}, Resumed: b.ckpt.Resumed, Column: b.plan.TenantColumn, TriggersKept: b.cfg.KeepTriggers}
+	defer func() { b.report.finish(start) }()
 	jobs, err := b.prepare(ctx, tgts)
 	if err != nil {
 		return b.report, err
 	}
 	lag := newLagGate(b.pool, b.cfg)
-	f := &filler{pool: b.pool, run: b.ckpt, cfg: b.cfg, lag: lag, progress: b.progress}
+	f := &filler{pool: b.pool, run: b.ckpt, cfg: b.cfg, lag: lag, emit: b.emit}
 	err = f.fill(ctx, jobs)
-	b.report.ReplicaPauseMS = lag.pausedTotal().Milliseconds()
+	b.report.ReplicaPauseSeconds = lag.pausedTotal().Seconds()
+	b.report.ReplicaLagChecks = lag.checked()
 	if err != nil {
 		return b.report, err
 	}
-	err = b.finish(ctx, jobs)
-	b.report.DurationMS = time.Since(start).Milliseconds()
-	return b.report, err
-}
-
-// lockRun takes the run's lock, trying a few times over about a second:
-// the lock of a process that just ended (or was killed) is released only
-// when the server has noticed its session is gone, a moment later.
-func lockRun(ctx context.Context, store *checkpoints.Store, name string) (func(), error) {
-	b := db.Backoff{Initial: 50 * time.Millisecond, Max: 400 * time.Millisecond}
-	var locked *checkpoints.ErrRunLocked
-	for attempt := 0; ; attempt++ {
-		unlock, err := store.Lock(ctx, name)
-		if !errors.As(err, &locked) || attempt == 4 {
-			return unlock, err
-		}
-		if err := b.Wait(ctx, attempt); err != nil {
-			return nil, err
-		}
-	}
+	return b.report, b.finish(ctx, jobs)
 }
 
 // prepare adds each table's column and trigger and fixes its units, in
-// plan order. The units' upper bound is read after the trigger is in
-// place, so every row above it is one the trigger saw.
+// plan order. The units' ceiling is read after the trigger is in place, so
+// every row above it is one the trigger saw.
 func (b *backfiller) prepare(ctx context.Context, tgts []*target) ([]*job, error) {
-	totals, err := plannedTotals(ctx, b.ckpt)
+	planned, err := plannedTables(ctx, b.ckpt)
 	if err != nil {
 		return nil, err
 	}
 	var jobs []*job
 	for _, t := range tgts {
-		j := &job{target: t, sizer: newSizer(b.cfg), filled: make(chan struct{}),
+		j := &job{target: t, sizer: newSizer(b.cfg),
 			rep: &TableReport{Table: t.name, Column: t.column, Parent: t.hop.To.String(), ParentColumn: t.parentColumn}}
 		b.report.Tables = append(b.report.Tables, j.rep)
-		onRetry := func(error) { j.rep.retried() }
+		onRetry := func(int, error) { j.rep.retried() }
 		if err := ensureColumn(ctx, b.pool, b.cfg, t, onRetry); err != nil {
 			return nil, err
 		}
 		if err := installTrigger(ctx, b.pool, b.cfg, t, onRetry); err != nil {
 			return nil, err
 		}
-		if j.units, j.total, err = planUnits(ctx, b.pool, b.ckpt, t, totals, b.cfg.UnitRows); err != nil {
+		if j.tablePlan, err = planUnits(ctx, b.pool, b.ckpt, t, planned, b.cfg.UnitRows); err != nil {
 			return nil, err
 		}
-		if err := b.ckpt.SetTableState(ctx, nil, phase, t.name, "filling", nil); err != nil {
+		if err := b.ckpt.SetTableState(ctx, nil, Name, t.name, "filling", nil); err != nil {
 			return nil, err
 		}
 		j.rep.EstimatedRows, j.rep.Units = j.total, len(j.units)
@@ -161,9 +189,11 @@ func (b *backfiller) prepare(ctx context.Context, tgts []*target) ([]*job, error
 			j.rep.RowsVisitedBefore += u.Rows
 			if u.State == checkpoints.Done {
 				j.rep.UnitsDoneBefore++
+			} else {
+				j.pending = append(j.pending, u)
 			}
 		}
-		b.progress.send(Progress{Table: t.name, Stage: StagePrepare, Done: j.rep.RowsVisitedBefore, Total: j.total})
+		b.emit.Emit(phase.Event{Kind: phase.Planned, Table: t.name, Total: j.total, Done: j.rep.RowsVisitedBefore})
 		jobs = append(jobs, j)
 	}
 	return jobs, nil
@@ -180,11 +210,12 @@ type tableInfo struct {
 // then drops the triggers unless they are kept.
 func (b *backfiller) finish(ctx context.Context, jobs []*job) error {
 	orphaned := map[string]int64{}
+	setNotNull := b.cfg.SetNotNull
 	for _, j := range jobs {
 		if err := b.finishTable(ctx, j); err != nil {
 			return err
 		}
-		if b.cfg.SetNotNull && !j.rep.NotNullAdded {
+		if (setNotNull || b.cfg.FailOnOrphans) && j.rep.Orphans.Count > 0 {
 			orphaned[j.name] = j.rep.Orphans.Count
 		}
 	}
@@ -194,12 +225,12 @@ func (b *backfiller) finish(ctx context.Context, jobs []*job) error {
 			b.report.DropTriggers = append(b.report.DropTriggers, j.dropTriggerSQL()...)
 			continue
 		}
-		if err := dropTrigger(ctx, b.pool, b.cfg, j.target, func(error) { j.rep.retried() }); err != nil {
+		if err := dropTrigger(ctx, b.pool, b.cfg, j.target, func(int, error) { j.rep.retried() }); err != nil {
 			return err
 		}
 	}
 	if len(orphaned) > 0 {
-		return &OrphansError{Tables: orphaned}
+		return &OrphansError{Tables: orphaned, NotNull: setNotNull}
 	}
 	return nil
 }
@@ -207,7 +238,6 @@ func (b *backfiller) finish(ctx context.Context, jobs []*job) error {
 func (b *backfiller) finishTable(ctx context.Context, j *job) error {
 	rep := j.rep
 	start := time.Now()
-	b.progress.send(Progress{Table: j.name, Stage: StageIndex, Done: rep.RowsVisitedBefore + rep.RowsVisited, Total: j.total, Updated: rep.RowsUpdated, Batches: rep.Batches})
 	var err error
 	if rep.Index, err = ensureIndex(ctx, b.pool, j.target); err != nil {
 		return err
@@ -216,16 +246,16 @@ func (b *backfiller) finishTable(ctx context.Context, j *job) error {
 		return err
 	}
 	if b.cfg.SetNotNull && rep.Orphans.Count == 0 {
-		if err := setNotNull(ctx, b.pool, b.cfg, j.target, func(error) { rep.retried() }); err != nil {
+		if err := setNotNull(ctx, b.pool, b.cfg, j.target, func(int, error) { rep.retried() }); err != nil {
 			return err
 		}
 		rep.NotNullAdded = true
 	}
-	rep.DurationMS = rep.FillMS + time.Since(start).Milliseconds()
+	rep.Seconds = rep.FillSeconds + time.Since(start).Seconds()
 	info := tableInfo{Orphans: rep.Orphans, Index: rep.Index, NotNull: rep.NotNullAdded}
-	if err := b.ckpt.SetTableState(ctx, nil, phase, j.name, "done", info); err != nil {
+	if err := b.ckpt.SetTableState(ctx, nil, Name, j.name, "done", info); err != nil {
 		return err
 	}
-	b.progress.send(Progress{Table: j.name, Stage: StageDone, Done: rep.RowsVisitedBefore + rep.RowsVisited, Total: j.total, Updated: rep.RowsUpdated, Batches: rep.Batches})
+	b.emit.Emit(phase.Event{Kind: phase.Finished, Table: j.name, Step: "done", Fields: []any{"orphans", rep.Orphans.Count}})
 	return nil
 }

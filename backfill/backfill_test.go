@@ -10,6 +10,7 @@ import (
 	"github.com/tenantmover/tenantmover/backfill"
 	"github.com/tenantmover/tenantmover/checkpoints"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -19,10 +20,10 @@ func TestThreeHopChainFilledCorrectly(t *testing.T) {
 	pool, p := storeSource(t)
 	require.Equal(t, "store_id", p.TenantColumn)
 
-	var stages []backfill.Stage
-	rep, err := backfill.Run(ctx, pool, p, fastConfig(), func(pr backfill.Progress) {
-		if pr.Stage != backfill.StageFill {
-			stages = append(stages, pr.Stage)
+	var steps []string
+	rep, err := runBackfill(ctx, pool, p, fastConfig(), func(ev phase.Event) {
+		if ev.Kind == phase.Finished {
+			steps = append(steps, ev.Table+" "+ev.Step)
 		}
 	})
 	require.NoError(t, err)
@@ -38,7 +39,7 @@ func TestThreeHopChainFilledCorrectly(t *testing.T) {
 	require.Greater(t, purchase.Batches, purchase.Units, "units were walked in several batches")
 	require.Zero(t, purchase.Orphans.Count)
 	require.NotEmpty(t, purchase.Index)
-	require.Contains(t, stages, backfill.StageDone)
+	require.Equal(t, []string{"public.purchase filled", "public.refund filled", "public.purchase done", "public.refund done"}, steps)
 
 	// The triggers are gone, the index on the column is there and valid.
 	require.Zero(t, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'tm\_%'`))
@@ -153,7 +154,7 @@ ANALYZE;`)
 	// --set-not-null is refused while orphans remain.
 	cfg := fastConfig()
 	cfg.SetNotNull, cfg.KeepTriggers = true, true
-	_, err := backfill.Run(context.Background(), pool, p, cfg, nil)
+	_, err := runBackfill(context.Background(), pool, p, cfg, nil)
 	var oe *backfill.OrphansError
 	require.ErrorAs(t, err, &oe)
 	require.Contains(t, oe.Tables, "public.purchase")
@@ -208,7 +209,7 @@ func TestSetNotNullKeepsTriggers(t *testing.T) {
 	pool, p := storeSource(t)
 	cfg := fastConfig()
 	cfg.SetNotNull = true
-	_, err := backfill.Run(ctx, pool, p, cfg, nil)
+	_, err := runBackfill(ctx, pool, p, cfg, nil)
 	require.ErrorContains(t, err, "--keep-triggers")
 
 	cfg.KeepTriggers = true
@@ -235,7 +236,7 @@ func TestResumeDoesNotRedoCommittedBatches(t *testing.T) {
 	pool, p := storeSource(t)
 	cfg := fastConfig()
 	cfg.StopAfterBatches = 15
-	first, err := backfill.Run(ctx, pool, p, cfg, nil)
+	first, err := runBackfill(ctx, pool, p, cfg, nil)
 	require.ErrorIs(t, err, backfill.ErrStopped)
 	done := tableReport(t, first, "public.purchase").RowsVisited
 	require.Positive(t, done)
@@ -253,7 +254,7 @@ func TestResumeDoesNotRedoCommittedBatches(t *testing.T) {
 	require.Zero(t, pgtest.Scalar[int64](t, pool, storeWrong))
 
 	// Other options are refused unless --restart.
-	_, err = backfill.Run(ctx, pool, buildPlan(t, pool, plan.Config{TenantTable: "store", Excludes: []string{"refund"}}), fastConfig(), nil)
+	_, err = runBackfill(ctx, pool, buildPlan(t, pool, plan.Config{TenantTable: "store", Excludes: []string{"refund"}}), fastConfig(), nil)
 	var changed *checkpoints.ErrOptionsChanged
 	require.ErrorAs(t, err, &changed)
 }
@@ -267,7 +268,7 @@ func TestSecondProcessRefused(t *testing.T) {
 	unlock, err := store.Lock(ctx, "backfill")
 	require.NoError(t, err)
 	defer unlock()
-	_, err = backfill.Run(ctx, pool, p, fastConfig(), nil)
+	_, err = runBackfill(ctx, pool, p, fastConfig(), nil)
 	var locked *checkpoints.ErrRunLocked
 	require.ErrorAs(t, err, &locked)
 }
@@ -289,7 +290,6 @@ func TestConfigValidation(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, cfg.Workers)
 	require.Equal(t, backfill.DefaultBatchTime, cfg.BatchTime)
-	require.Equal(t, "backfill", cfg.RunName)
 	for _, bad := range []backfill.Config{
 		{Workers: -1},
 		{MinBatchRows: 500, MaxBatchRows: 100},

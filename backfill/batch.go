@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -15,15 +14,16 @@ import (
 
 	"github.com/tenantmover/tenantmover/checkpoints"
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
 // filler runs the batches of one backfill.
 type filler struct {
-	pool     *pgxpool.Pool
-	run      *checkpoints.Run
-	cfg      Config
-	lag      *lagGate
-	progress *progressSink
+	pool *pgxpool.Pool
+	run  *checkpoints.Run
+	cfg  Config
+	lag  *lagGate
+	emit *phase.Emitter
 
 	mu      sync.Mutex
 	batches int // committed in this run, for StopAfterBatches
@@ -32,145 +32,142 @@ type filler struct {
 // job is one target's fill in this run.
 type job struct {
 	*target
-	units   []checkpoints.Unit
-	total   int64
+	tablePlan
+	pending []checkpoints.Unit // the units not done before this run
 	sizer   *sizer
 	rep     *TableReport
 	started time.Time
-	filled  chan struct{} // closed when every unit is done
 }
 
 // batchResult is one committed batch.
 type batchResult struct {
-	end      []string // the cursor after the batch
-	last     bool     // the unit is complete
+	next     []string // where the next batch starts; nil: the unit is done
 	visited  int64    // keys in the batch
 	updated  int64    // rows given a value
 	took     time.Duration
 	lockHeld time.Duration
 }
 
-// runUnit walks one unit from its cursor to its upper bound, batch by
-// batch, each batch committed with its checkpoint.
+// runUnit walks one unit from its cursor to its end, batch by batch, each
+// batch committed with its checkpoint.
 func (f *filler) runUnit(ctx context.Context, j *job, u checkpoints.Unit) error {
-	cursor := u.Cursor
+	left := phase.Range{Lo: u.Cursor, Hi: u.Hi}
 	for {
 		if err := f.lag.wait(ctx); err != nil {
 			return err
 		}
-		res, err := f.retryBatch(ctx, j, u, &cursor)
-		if err != nil {
+		res, done, err := f.retryBatch(ctx, j, u, &left)
+		if err != nil || done {
 			return err
 		}
-		cursor = res.end
-		done, updated, batches := j.rep.batchDone(res.visited, res.updated, res.lockHeld)
-		f.progress.send(Progress{Table: j.name, Stage: StageFill, Done: done, Total: j.total, Updated: updated,
-			Batches: batches, BatchRows: int(res.visited), BatchTime: res.took})
+		updated, batches := j.rep.batchDone(res.visited, res.updated, res.lockHeld)
+		f.emit.Emit(phase.Event{Kind: phase.Advanced, Table: j.name, Done: res.visited,
+			Fields: []any{"rows_updated", updated, "batches", batches, "batch_rows", res.visited, "batch_time", res.took}})
 		if err := f.countBatch(); err != nil {
 			return err
 		}
-		if res.last {
+		if res.next == nil {
 			return nil
 		}
+		left.Lo = res.next
 	}
 }
 
-// retryBatch runs the next batch after *cursor, retrying lock timeouts
-// (with half the rows), conflicts and lost connections with backoff.
-func (f *filler) retryBatch(ctx context.Context, j *job, u checkpoints.Unit, cursor *[]string) (batchResult, error) {
+// retryBatch runs the next batch of what is left of the unit, retrying
+// lock timeouts (with half the rows), conflicts and lost connections with
+// backoff. done reports a unit found complete in its checkpoint: a lost
+// connection may have cut off the acknowledgement of its last commit.
+func (f *filler) retryBatch(ctx context.Context, j *job, u checkpoints.Unit, left *phase.Range) (res batchResult, done bool, err error) {
 	reload := false
-	for attempt := 0; ; attempt++ {
-		var res batchResult
-		var err error
+	policy := phase.Retry{
+		Attempts: f.cfg.MaxRetries,
+		Backoff:  f.cfg.Backoff,
+		Retryable: func(err error) bool {
+			return db.IsRetryable(err) || (ctx.Err() == nil && isQueryCanceled(err))
+		},
+		OnRetry: func(_ int, err error) {
+			j.rep.retried()
+			class := db.Classify(err)
+			reload = reload || class == db.ConnectionLost
+			if class == db.LockTimeout || isQueryCanceled(err) {
+				j.sizer.halve()
+			}
+		},
+	}
+	err = policy.Do(ctx, func(ctx context.Context, _ int) error {
 		if reload {
 			// The connection died, perhaps after the commit went
 			// through: continue from what the checkpoint says.
-			var done bool
-			if done, err = f.reloadCursor(ctx, j, u.ID, cursor); err == nil && done {
-				// The unit's last batch committed; how many keys
-				// it walked is in the checkpoint only.
-				return batchResult{end: u.Hi, last: true}, nil
+			var err error
+			if done, err = f.reloadCursor(ctx, j, u, left); err != nil || done {
+				return err
 			}
 		}
-		if err == nil {
-			res, err = f.batch(ctx, j, u, *cursor, j.sizer.next())
-		}
-		if err == nil {
-			return res, nil
-		}
-		class := db.Classify(err)
-		timedOut := ctx.Err() == nil && isQueryCanceled(err)
-		if !db.IsRetryable(err) && !timedOut {
-			return res, fmt.Errorf("backfilling %s (unit %d): %w", j.name, u.ID, err)
-		}
-		if attempt+1 >= f.cfg.MaxRetries {
-			what := class.String()
-			if timedOut {
-				what = fmt.Sprintf("batches of %d rows take longer than %s", j.sizer.next(), f.cfg.BatchTimeout)
-			}
-			return res, fmt.Errorf("backfilling %s (unit %d): giving up after %d attempts (%s): the rows are busy, the server overloaded or unreachable; rerun to resume, or raise --max-retries, --lock-timeout or --batch-time: %w",
-				j.name, u.ID, attempt+1, what, err)
-		}
-		j.rep.retried()
-		reload = reload || class == db.ConnectionLost
-		if class == db.LockTimeout || timedOut {
-			j.sizer.halve()
-		}
-		if err := f.cfg.Backoff.Wait(ctx, attempt); err != nil {
-			return res, err
-		}
+		var err error
+		res, err = f.batch(ctx, j, u, *left, j.sizer.next())
+		return err
+	})
+	var gave *phase.GaveUpError
+	switch {
+	case errors.As(err, &gave) && isQueryCanceled(gave.Err):
+		return res, false, fmt.Errorf("backfilling %s (unit %d): batches of %d rows take longer than %s, %d attempts: the rows are busy or the server overloaded; rerun to resume, or raise --batch-timeout or lower --batch-time: %w",
+			j.name, u.ID, j.sizer.next(), f.cfg.BatchTimeout, gave.Attempts, err)
+	case gave != nil:
+		return res, false, fmt.Errorf("backfilling %s (unit %d): %w; the rows are busy, the server overloaded or unreachable: rerun to resume, or raise --max-retries, --lock-timeout or --batch-time",
+			j.name, u.ID, err)
+	case err != nil:
+		return res, false, fmt.Errorf("backfilling %s (unit %d): %w", j.name, u.ID, err)
 	}
+	return res, done, nil
 }
 
-// reloadCursor reads unit id's cursor from its checkpoint, and whether the
-// unit is complete.
-func (f *filler) reloadCursor(ctx context.Context, j *job, id int, cursor *[]string) (bool, error) {
-	units, err := f.run.Units(ctx, phase, j.name)
+// reloadCursor sets what is left of unit u from its checkpoint, and says
+// whether the unit is complete.
+func (f *filler) reloadCursor(ctx context.Context, j *job, u checkpoints.Unit, left *phase.Range) (bool, error) {
+	units, err := f.run.Units(ctx, Name, j.name)
 	if err != nil {
 		return false, err
 	}
-	for _, u := range units {
-		if u.ID == id {
-			*cursor = u.Cursor
-			return u.State == checkpoints.Done, nil
+	for _, c := range units {
+		if c.ID == u.ID {
+			left.Lo = c.Cursor
+			return c.State == checkpoints.Done, nil
 		}
 	}
-	return false, fmt.Errorf("%s unit %d has no checkpoint: was the run restarted by another process?", j.name, id)
+	return false, fmt.Errorf("%s unit %d has no checkpoint: was the run restarted by another process?", j.name, u.ID)
 }
 
-// batch fills the keys (cursor, end] of unit u, where end is size keys
-// further (or the unit's upper bound), and moves the unit's cursor to end
-// in the same transaction.
-func (f *filler) batch(ctx context.Context, j *job, u checkpoints.Unit, cursor []string, size int) (batchResult, error) {
+// batch fills the first size keys of left (or all of left when fewer
+// remain) and moves the unit's cursor past them in the same transaction.
+func (f *filler) batch(ctx context.Context, j *job, u checkpoints.Unit, left phase.Range, size int) (batchResult, error) {
 	start := time.Now()
-	res := batchResult{end: u.Hi, last: true}
-	end, n, err := f.batchEnd(ctx, j, cursor, u.Hi, size)
+	next, n, err := f.batchEnd(ctx, j, left, size)
 	if err != nil {
-		return res, err
+		return batchResult{}, err
 	}
-	if n == int64(size) && !slices.Equal(end, u.Hi) {
-		res.end, res.last = end, false
+	res := batchResult{next: next, visited: n}
+	this := left
+	if next != nil {
+		this.Hi = next
 	}
-	res.visited = n
-	args := append(append([]any{}, strArgs(cursor)...), strArgs(res.end)...)
 	lockStart := time.Now()
-	if res.updated, err = f.write(ctx, j, u, cursor, res, args); err != nil {
+	if res.updated, err = f.write(ctx, j, u, this, res); err != nil {
 		return res, err
 	}
 	res.lockHeld = time.Since(lockStart)
 	res.took = time.Since(start)
-	if n == int64(size) {
+	if next != nil {
 		j.sizer.observe(int(n), res.took)
 	}
 	return res, nil
 }
 
-// write runs the batch's UPDATE and checkpoint in one transaction. Once
-// both succeeded the commit goes ahead even if ctx was cancelled meanwhile:
-// committing is quick, and a commit cut off by cancellation may still
-// happen on the server without the run knowing (its report would then
-// undercount the checkpoints).
-func (f *filler) write(ctx context.Context, j *job, u checkpoints.Unit, cursor []string, res batchResult, args []any) (int64, error) {
+// write runs the batch's UPDATE of range r and its checkpoint in one
+// transaction. Once both succeeded the commit goes ahead even if ctx was
+// cancelled meanwhile: committing is quick, and a commit cut off by
+// cancellation may still happen on the server without the run knowing (its
+// report would then undercount the checkpoints).
+func (f *filler) write(ctx context.Context, j *job, u checkpoints.Unit, r phase.Range, res batchResult) (int64, error) {
 	tx, err := f.pool.Begin(ctx)
 	if err != nil {
 		return 0, err
@@ -186,38 +183,45 @@ func (f *filler) write(ctx context.Context, j *job, u checkpoints.Unit, cursor [
 		millis(f.cfg.LockTimeout), millis(f.cfg.BatchTimeout)); err != nil {
 		return 0, err
 	}
-	tag, err := tx.Exec(ctx, j.updateSQL(cursor != nil), args...)
+	v := phase.Params()
+	tag, err := tx.Exec(ctx, j.updateSQL(r, j.ceiling, v), v.Args...)
 	if err != nil {
 		return 0, err
 	}
-	if err := f.run.Advance(ctx, tx, phase, j.name, u.ID, res.end, res.visited); err != nil {
-		return 0, err
+	if res.next != nil {
+		err = f.run.Advance(ctx, tx, Name, j.name, u.ID, res.next, res.visited)
+	} else {
+		err = f.run.Complete(ctx, tx, Name, j.name, u.ID, res.visited, 0)
 	}
-	if res.last {
-		if err := f.run.Complete(ctx, tx, phase, j.name, u.ID, 0, 0); err != nil {
-			return 0, err
-		}
+	if err != nil {
+		return 0, err
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	return tag.RowsAffected(), tx.Commit(cctx)
 }
 
-// batchEnd finds the last of the next size keys after cursor (not beyond
-// hi) and how many keys that is; 0 keys returns hi.
-func (f *filler) batchEnd(ctx context.Context, j *job, cursor, hi []string, size int) ([]string, int64, error) {
-	args := append(append(strArgs(cursor), strArgs(hi)...), size)
-	end := make([]string, len(j.keyCols))
-	var n int64
-	dest := make([]any, 0, len(end)+1)
-	for i := range end {
-		dest = append(dest, &end[i])
+// batchEnd reads where a batch of size keys of left ends: next is the key
+// the following batch starts at (nil when the batch takes the rest of
+// left), n how many keys the batch holds.
+func (f *filler) batchEnd(ctx context.Context, j *job, left phase.Range, size int) (next []string, n int64, err error) {
+	v := phase.Params()
+	sql := j.boundarySQL(left, j.ceiling, size+1, v)
+	last := make([]string, len(j.keyCols))
+	dest := make([]any, 0, len(last)+1)
+	for i := range last {
+		dest = append(dest, &last[i])
 	}
-	err := f.pool.QueryRow(ctx, j.boundarySQL(cursor != nil), args...).Scan(append(dest, &n)...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return hi, 0, nil
+	err = f.pool.QueryRow(ctx, sql, v.Args...).Scan(append(dest, &n)...)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, 0, nil
+	case err != nil:
+		return nil, 0, err
+	case n > int64(size):
+		return last, int64(size), nil
 	}
-	return end, n, err
+	return nil, n, nil
 }
 
 func millis(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
@@ -227,14 +231,6 @@ func millis(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds(
 func isQueryCanceled(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.QueryCanceled
-}
-
-func strArgs(key []string) []any {
-	out := make([]any, len(key))
-	for i, k := range key {
-		out[i] = k
-	}
-	return out
 }
 
 // countBatch implements Config.StopAfterBatches.
@@ -249,20 +245,4 @@ func (f *filler) countBatch() error {
 		return ErrStopped
 	}
 	return nil
-}
-
-// progressSink serialises progress callbacks, so the caller's callback
-// never runs concurrently with itself.
-type progressSink struct {
-	mu sync.Mutex
-	fn func(Progress)
-}
-
-func (p *progressSink) send(pr Progress) {
-	if p == nil || p.fn == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.fn(pr)
 }

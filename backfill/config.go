@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
 // Config tunes a backfill. The zero value of every field takes the default
@@ -41,7 +41,7 @@ type Config struct {
 	// before the run gives up. Default 10.
 	MaxRetries int
 	// Backoff spaces retries. Default 100ms doubling to 10s.
-	Backoff db.Backoff
+	Backoff phase.Backoff
 	// MaxReplicaLag pauses batches while any replica in pg_stat_replication
 	// replays further behind than this. Zero turns the check off.
 	MaxReplicaLag time.Duration
@@ -55,15 +55,12 @@ type Config struct {
 	// needs KeepTriggers: without the trigger, inserts from an application
 	// that does not write the column would fail.
 	SetNotNull bool
+	// FailOnOrphans makes orphans (rows left without a tenant, listed in
+	// the report) an error: a migration cannot distribute them.
+	FailOnOrphans bool
 	// DryRun computes the DDL, the batch SQL and row estimates and changes
 	// nothing.
 	DryRun bool
-	// RunName names the checkpoints; rerunning with the same name resumes.
-	// Default "backfill".
-	RunName string
-	// Restart forgets the run's checkpoints and starts over (values
-	// already filled stay: only NULLs are ever written).
-	Restart bool
 	// UnitRows is about how many rows one unit (a key range fixed at the
 	// first start and checkpointed batch by batch) covers; a table gets at
 	// most 64 units. Default 100000.
@@ -84,7 +81,6 @@ const (
 	DefaultMaxBatchRows   = 50000
 	DefaultDDLLockTimeout = 300 * time.Millisecond
 	DefaultMaxRetries     = 10
-	DefaultRunName        = "backfill"
 	DefaultOrphanSamples  = 10
 	DefaultUnitRows       = 100_000
 )
@@ -104,7 +100,6 @@ func NewConfig(c Config) (Config, error) {
 	setDefault(&c.DDLLockTimeout, DefaultDDLLockTimeout)
 	setDefault(&c.MaxRetries, DefaultMaxRetries)
 	setDefault(&c.LagCheckInterval, time.Second)
-	setDefault(&c.RunName, DefaultRunName)
 	setDefault(&c.OrphanSamples, DefaultOrphanSamples)
 	setDefault(&c.UnitRows, DefaultUnitRows)
 	switch {

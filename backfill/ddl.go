@@ -9,35 +9,30 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
-// retry runs fn until it succeeds, fails for good, or cfg.MaxRetries
-// attempts failed on lock timeouts, conflicts or lost connections.
-// onRetry (may be nil) sees each retried error.
-func retry(ctx context.Context, cfg Config, what string, onRetry func(err error), fn func(ctx context.Context) error) error {
-	attempts := 0
-	err := db.Retry(ctx, cfg.MaxRetries, cfg.Backoff, func(_ int, err error) {
-		attempts++
-		if onRetry != nil {
-			onRetry(err)
-		}
-	}, fn)
-	if err == nil {
-		return nil
+// retry runs fn under the phase's retry policy: lock timeouts, conflicts
+// and lost connections are retried up to cfg.MaxRetries attempts; onRetry
+// (may be nil) sees each retried error.
+func retry(ctx context.Context, cfg Config, what string, onRetry func(int, error), fn func(ctx context.Context) error) error {
+	err := phase.Retry{Attempts: cfg.MaxRetries, Backoff: cfg.Backoff, OnRetry: onRetry}.Do(ctx,
+		func(ctx context.Context, _ int) error { return fn(ctx) })
+	var gave *phase.GaveUpError
+	switch {
+	case errors.As(err, &gave):
+		return fmt.Errorf("%s: %w; the table is busy: rerun later or raise the lock timeout", what, err)
+	case err != nil:
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	if db.IsRetryable(err) {
-		return fmt.Errorf("%s: giving up after %d attempts (%s), the table is busy: rerun later or raise the lock timeout: %w",
-			what, attempts, db.Classify(err), err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
+	return nil
 }
 
 // execLocked runs statements in one transaction with a short lock_timeout,
 // retrying when the lock is not granted in time. Statements that take an
 // ACCESS EXCLUSIVE lock must wait only briefly: while they wait, every
 // query on the table queues behind them.
-func execLocked(ctx context.Context, pool *pgxpool.Pool, cfg Config, what string, onRetry func(error), stmts ...string) error {
+func execLocked(ctx context.Context, pool *pgxpool.Pool, cfg Config, what string, onRetry func(int, error), stmts ...string) error {
 	return retry(ctx, cfg, what, onRetry, func(ctx context.Context) error {
 		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			if err := setLocal(ctx, tx, "lock_timeout", cfg.DDLLockTimeout); err != nil {
@@ -83,7 +78,7 @@ func setLocal(ctx context.Context, tx pgx.Tx, name string, d time.Duration) erro
 
 // ensureColumn adds the tenant column unless it exists; an existing column
 // must have the root key's type, or the tables would not colocate.
-func ensureColumn(ctx context.Context, pool *pgxpool.Pool, cfg Config, t *target, onRetry func(error)) error {
+func ensureColumn(ctx context.Context, pool *pgxpool.Pool, cfg Config, t *target, onRetry func(int, error)) error {
 	typ, err := columnType(ctx, pool, t)
 	if err != nil {
 		return err
@@ -120,7 +115,7 @@ type pgxQuerier interface {
 // A trigger left by an earlier run already calls the (replaced) function.
 // DROP TRIGGER takes an ACCESS EXCLUSIVE lock even when there is nothing
 // to drop, so existence is read from the catalog instead.
-func installTrigger(ctx context.Context, pool *pgxpool.Pool, cfg Config, t *target, onRetry func(error)) error {
+func installTrigger(ctx context.Context, pool *pgxpool.Pool, cfg Config, t *target, onRetry func(int, error)) error {
 	exists, err := triggerExists(ctx, pool, t)
 	if err != nil {
 		return err
@@ -132,7 +127,7 @@ func installTrigger(ctx context.Context, pool *pgxpool.Pool, cfg Config, t *targ
 	return execLocked(ctx, pool, cfg, "installing the fill trigger on "+t.name, onRetry, stmts...)
 }
 
-func dropTrigger(ctx context.Context, pool *pgxpool.Pool, cfg Config, t *target, onRetry func(error)) error {
+func dropTrigger(ctx context.Context, pool *pgxpool.Pool, cfg Config, t *target, onRetry func(int, error)) error {
 	exists, err := triggerExists(ctx, pool, t)
 	if err != nil {
 		return err

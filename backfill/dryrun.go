@@ -6,14 +6,14 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tenantmover/tenantmover/internal/plan"
+	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
 // dryRun reports, per table, the statements a backfill would run and the
 // rows it would walk, and changes nothing (it does not even create the
 // checkpoint schema).
-func dryRun(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, tgts []*target, cfg Config) (*Report, error) {
-	rep := &Report{Run: cfg.RunName, DryRun: true, Column: p.TenantColumn, TriggersKept: cfg.KeepTriggers}
+func dryRun(ctx context.Context, pool *pgxpool.Pool, env *phase.Env, tgts []*target, cfg Config) (*Report, error) {
+	rep := &Report{Summary: phase.Summary{Phase: Name, Run: env.Run}, DryRun: true, Column: env.Plan.TenantColumn, TriggersKept: cfg.KeepTriggers}
 	for _, t := range tgts {
 		rows, err := estimateRows(ctx, pool, t)
 		if err != nil {
@@ -39,7 +39,11 @@ func dryRun(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, tgts []*targe
 		if !cfg.KeepTriggers {
 			tr.DDL = append(tr.DDL, t.dropTriggerSQL()...)
 		}
-		tr.BatchSQL = []string{t.boundarySQL(true), t.updateSQL(true)}
+		// The SQL of a batch in the middle of a unit: its values are the
+		// same bind parameters whatever the keys.
+		mid := phase.Range{Lo: make([]string, len(t.key)), Hi: make([]string, len(t.key))}
+		ceiling := make([]string, len(t.key))
+		tr.BatchSQL = []string{t.boundarySQL(mid, ceiling, 0, phase.Params()), t.updateSQL(mid, ceiling, phase.Params())}
 		rep.Tables = append(rep.Tables, tr)
 	}
 	return rep, nil

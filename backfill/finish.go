@@ -3,6 +3,8 @@ package backfill
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -27,17 +29,27 @@ func (e *CompletenessError) Error() string {
 		e.Table, e.Nulls, e.Column, e.Orphans, e.Nulls-e.Orphans, formatKeys(e.Samples))
 }
 
-// OrphansError refuses --set-not-null on tables that still have orphans.
+// OrphansError: tables still have orphans where none may remain: NOT NULL
+// was asked for (Config.SetNotNull), or a migration must distribute every
+// row (Config.FailOnOrphans).
 type OrphansError struct {
-	Tables map[string]int64 // table -> orphans
+	Tables  map[string]int64 // table -> orphans
+	NotNull bool             // NOT NULL was asked for and not added there
 }
 
 func (e *OrphansError) Error() string {
 	var parts []string
-	for t, n := range e.Tables {
-		parts = append(parts, fmt.Sprintf("%s (%d)", t, n))
+	var n int64
+	for _, t := range slices.Sorted(maps.Keys(e.Tables)) {
+		parts = append(parts, fmt.Sprintf("%s (%d)", t, e.Tables[t]))
+		n += e.Tables[t]
 	}
-	return fmt.Sprintf("NOT NULL not added where orphans remain: %s; give those rows a parent or delete them (the report lists sample keys), then rerun", strings.Join(parts, ", "))
+	what := fmt.Sprintf("%d rows have no tenant (orphans: a NULL or dangling foreign key) and cannot be distributed", n)
+	if e.NotNull {
+		what = "NOT NULL not added where orphans remain"
+	}
+	return fmt.Sprintf("%s: %s; give those rows a parent or delete them (the report lists sample keys: tenantmover backfill --format json), or --exclude their tables, then rerun",
+		what, strings.Join(parts, ", "))
 }
 
 func formatKeys(keys [][]string) string {
@@ -98,7 +110,7 @@ func prove(ctx context.Context, pool *pgxpool.Pool, t *target, samples int) (int
 // NOT VALID check (no scan), VALIDATE (scans, but lets the application read
 // and write), then SET NOT NULL, which trusts the valid check and skips its
 // scan (PostgreSQL 12+), and the check is dropped again.
-func setNotNull(ctx context.Context, pool *pgxpool.Pool, cfg Config, t *target, onRetry func(error)) error {
+func setNotNull(ctx context.Context, pool *pgxpool.Pool, cfg Config, t *target, onRetry func(int, error)) error {
 	var notNull bool
 	if err := pool.QueryRow(ctx, `SELECT attnotnull FROM pg_attribute WHERE attrelid = $1::text::regclass AND attname = $2`,
 		t.table.Quoted(), t.column).Scan(&notNull); err != nil {

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/backfill"
-	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -61,13 +61,18 @@ func fastConfig() backfill.Config {
 		// Generous: a loaded test machine must not make ordinary
 		// batches time out (TestBatchTimeoutHalvesAndRetries tests that).
 		BatchTimeout: 10 * time.Second,
-		Backoff:      db.Backoff{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond},
+		Backoff:      phase.Backoff{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond},
 	}
+}
+
+// runBackfill runs a backfill on pool's database under run "backfill".
+func runBackfill(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, cfg backfill.Config, progress func(phase.Event)) (*backfill.Report, error) {
+	return backfill.Run(ctx, &phase.Env{Source: pool.Config().ConnString(), Plan: p, Run: "backfill", Progress: progress}, cfg)
 }
 
 func fill(t *testing.T, pool *pgxpool.Pool, p *plan.Plan, cfg backfill.Config) *backfill.Report {
 	t.Helper()
-	rep, err := backfill.Run(context.Background(), pool, p, cfg, nil)
+	rep, err := runBackfill(context.Background(), pool, p, cfg, nil)
 	require.NoError(t, err)
 	return rep
 }

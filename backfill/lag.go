@@ -22,6 +22,7 @@ type lagGate struct {
 
 	mu     sync.Mutex
 	paused time.Duration
+	checks int // lag readings taken
 }
 
 func newLagGate(pool *pgxpool.Pool, cfg Config) *lagGate {
@@ -58,6 +59,9 @@ func (g *lagGate) wait(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		g.mu.Lock()
+		g.checks++
+		g.mu.Unlock()
 		if g.check != nil {
 			g.check(lag)
 		}
@@ -80,6 +84,13 @@ func (g *lagGate) wait(ctx context.Context) error {
 		g.mu.Unlock()
 	}
 	return nil
+}
+
+// checked is how many lag readings were taken.
+func (g *lagGate) checked() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.checks
 }
 
 func (g *lagGate) pausedTotal() time.Duration {

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/tenantmover/tenantmover/backfill"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -73,15 +73,27 @@ func TestOnlineWithConcurrentWriters(t *testing.T) {
 	// The application goes on writing after the backfill, so the
 	// triggers must stay (without them new rows would have no value).
 	cfg.KeepTriggers = true
-	rep, runErr := backfill.Run(ctx, pool, p, cfg, nil)
-	mu.Lock()
-	during := done
-	mu.Unlock()
+	// Writes committed between the backfill's first and last committed
+	// batch: the progress callback runs after each batch's commit.
+	first, last := -1, -1
+	rep, runErr := runBackfill(ctx, pool, p, cfg, func(ev phase.Event) {
+		if ev.Kind != phase.Advanced {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if first < 0 {
+			first = done
+		}
+		last = done
+	})
 	stop()
+	during := last - first
 	require.NoError(t, g.Wait())
 	require.NoError(t, runErr)
 
-	require.Greater(t, during, writers*len(writes), "the writers kept writing during the backfill")
+	require.GreaterOrEqual(t, first, 0, "batches committed")
+	require.Greater(t, during, writers*len(writes), "the writers kept writing between the first and the last batch")
 	require.Zero(t, pgtest.Scalar[int64](t, pool, "SELECT count(*) FROM purchase WHERE store_id IS NULL"))
 	require.Zero(t, pgtest.Scalar[int64](t, pool, "SELECT count(*) FROM refund WHERE store_id IS NULL"))
 	require.Zero(t, pgtest.Scalar[int64](t, pool, storeWrong))
@@ -107,7 +119,7 @@ func TestLockTimeoutRetriedThenGivesUp(t *testing.T) {
 	cfg := fastConfig()
 	cfg.LockTimeout = 20_000_000 // 20ms
 	cfg.MaxRetries = 4
-	rep, err := backfill.Run(ctx, pool, p, cfg, nil)
+	rep, err := runBackfill(ctx, pool, p, cfg, nil)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "giving up after 4 attempts (lock timeout)")
 	require.Contains(t, err.Error(), "rerun to resume")
@@ -127,7 +139,10 @@ func TestReplicaLagCheckWithoutReplicas(t *testing.T) {
 	cfg := fastConfig()
 	cfg.MaxReplicaLag = 1_000_000 // 1ms: any real replica would trip it
 	rep := fill(t, pool, p, cfg)
-	require.Zero(t, rep.ReplicaPauseMS)
+	require.Zero(t, rep.ReplicaPauseSeconds)
+	batches := tableReport(t, rep, "public.purchase").Batches + tableReport(t, rep, "public.refund").Batches
+	require.Positive(t, batches)
+	require.Equal(t, batches, rep.ReplicaLagChecks, "the lag was read before every batch, once each (no replica, no wait)")
 	require.Zero(t, pgtest.Scalar[int64](t, pool, storeWrong))
 }
 
@@ -136,8 +151,8 @@ func TestCancelledRunIsInterrupted(t *testing.T) {
 	pool, p := storeSource(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	batches := 0
-	_, err := backfill.Run(ctx, pool, p, fastConfig(), func(pr backfill.Progress) {
-		if pr.Stage == backfill.StageFill {
+	_, err := runBackfill(ctx, pool, p, fastConfig(), func(ev phase.Event) {
+		if ev.Kind == phase.Advanced {
 			if batches++; batches == 5 {
 				cancel()
 			}

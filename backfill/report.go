@@ -3,11 +3,14 @@ package backfill
 import (
 	"sync"
 	"time"
+
+	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
-// Report is what a backfill did, table by table, in plan order.
+// Report is what a backfill did, table by table, in plan order. Its
+// summary's Rows are the rows given their tenant value by this run.
 type Report struct {
-	Run     string         `json:"run"`
+	phase.Summary
 	DryRun  bool           `json:"dry_run"`
 	Resumed bool           `json:"resumed"`
 	Column  string         `json:"tenant_column"`
@@ -17,9 +20,11 @@ type Report struct {
 	// DropTriggers are the statements that drop kept triggers, for when
 	// the application writes the tenant column itself.
 	DropTriggers []string `json:"drop_triggers,omitempty"`
-	// ReplicaPause is the total time batches waited for replicas.
-	ReplicaPauseMS int64 `json:"replica_pause_ms"`
-	DurationMS     int64 `json:"duration_ms"`
+	// ReplicaPauseSeconds is the total time batches waited for replicas.
+	ReplicaPauseSeconds float64 `json:"replica_pause_seconds"`
+	// ReplicaLagChecks counts the replica lag readings (one at least
+	// before every batch, with Config.MaxReplicaLag).
+	ReplicaLagChecks int `json:"replica_lag_checks,omitempty"`
 }
 
 // TableReport is one nested table's backfill.
@@ -42,9 +47,9 @@ type TableReport struct {
 	Units             int   `json:"units"`
 	// UnitsDoneBefore were completed by earlier runs and skipped.
 	UnitsDoneBefore int `json:"units_done_before"`
-	// MaxBatchMS is the longest time a batch held its row locks (from its
-	// UPDATE to its commit).
-	MaxBatchMS int64 `json:"max_batch_ms"`
+	// MaxBatchSeconds is the longest time a batch held its row locks
+	// (from its UPDATE to its commit).
+	MaxBatchSeconds float64 `json:"max_batch_seconds"`
 	// NullsLeft is the count of rows without a tenant value at the end;
 	// it equals Orphans.Count (checked).
 	NullsLeft int64   `json:"nulls_left"`
@@ -53,10 +58,10 @@ type TableReport struct {
 	Index        string `json:"index,omitempty"`
 	TriggerKept  bool   `json:"trigger_kept"`
 	NotNullAdded bool   `json:"not_null_added"`
-	// FillMS is the time of this run's batches on the table; DurationMS
+	// FillSeconds is the time of this run's batches on the table; Seconds
 	// adds its index, completeness proof and NOT NULL.
-	FillMS     int64 `json:"fill_ms"`
-	DurationMS int64 `json:"duration_ms"`
+	FillSeconds float64 `json:"fill_seconds"`
+	Seconds     float64 `json:"seconds"`
 	// DDL and BatchSQL are filled by a dry run.
 	DDL      []string `json:"ddl,omitempty"`
 	BatchSQL []string `json:"batch_sql,omitempty"`
@@ -88,42 +93,15 @@ const (
 	ReasonParentOrphan  = "parent has no tenant value"
 )
 
-// Progress is reported after every batch and at each stage of a table.
-type Progress struct {
-	Table string
-	Stage Stage
-	// Done is keys walked so far (including earlier runs), Total the
-	// table's estimated rows.
-	Done, Total int64
-	Updated     int64
-	Batches     int
-	BatchRows   int
-	BatchTime   time.Duration
-}
-
-// Stage is where a table is.
-type Stage string
-
-// Stages.
-const (
-	StagePrepare Stage = "prepare" // column and trigger installed, units planned
-	StageFill    Stage = "fill"    // a batch committed
-	StageFilled  Stage = "filled"  // every unit done
-	StageIndex   Stage = "index"   // index on the tenant column being built
-	StageDone    Stage = "done"    // proven complete (and NOT NULL when asked)
-)
-
 // batchDone folds one committed batch into the report.
-func (r *TableReport) batchDone(visited, updated int64, lockHeld time.Duration) (totalVisited, totalUpdated int64, batches int) {
+func (r *TableReport) batchDone(visited, updated int64, lockHeld time.Duration) (totalUpdated int64, batches int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.RowsVisited += visited
 	r.RowsUpdated += updated
 	r.Batches++
-	if ms := lockHeld.Milliseconds(); ms > r.MaxBatchMS {
-		r.MaxBatchMS = ms
-	}
-	return r.RowsVisitedBefore + r.RowsVisited, r.RowsUpdated, r.Batches
+	r.MaxBatchSeconds = max(r.MaxBatchSeconds, lockHeld.Seconds())
+	return r.RowsUpdated, r.Batches
 }
 
 func (r *TableReport) retried() {
@@ -134,11 +112,20 @@ func (r *TableReport) retried() {
 
 // MaxBatch is the longest lock-holding batch over all tables.
 func (r *Report) MaxBatch() time.Duration {
-	var ms int64
+	var s float64
 	for _, t := range r.Tables {
-		ms = max(ms, t.MaxBatchMS)
+		s = max(s, t.MaxBatchSeconds)
 	}
-	return time.Duration(ms) * time.Millisecond
+	return time.Duration(s * float64(time.Second))
+}
+
+// finish sums the tables into the summary.
+func (r *Report) finish(started time.Time) {
+	r.Rows = 0
+	for _, t := range r.Tables {
+		r.Rows += t.RowsUpdated
+	}
+	r.Summary.Finish(started)
 }
 
 // OrphanCount is the orphans over all tables.

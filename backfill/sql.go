@@ -5,13 +5,15 @@ import (
 	"strings"
 
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
 // The SQL of one target. Every identifier is quoted; every value is a bind
 // parameter. Keys travel as text (the form checkpoints store) and are cast
-// back to the column's type in SQL ($1::text::uuid), so composite, uuid and
-// text keys all work with the same code.
+// back to the column's type in SQL ($1::text::uuid, see phase.Values), so
+// composite, uuid and text keys all work with the same code; key ranges are
+// half-open, [lo, hi), as everywhere (phase.Range).
 
 // qcols lists alias."col" for each column.
 func qcols(alias string, cols []string) string {
@@ -22,43 +24,35 @@ func qcols(alias string, cols []string) string {
 	return strings.Join(out, ", ")
 }
 
-// params lists $n::text::type for each key type, from $first.
-func params(first int, types []string) string {
-	out := make([]string, len(types))
-	for i, t := range types {
-		out[i] = fmt.Sprintf("$%d::text::%s", first+i, t)
+// walkWhere is the condition of a walk over range r of alias's primary
+// key: r's keys, no higher than the table's ceiling (the largest key when
+// its units were planned: rows added since are the trigger's), with values
+// as bind parameters collected in v.
+func (t *target) walkWhere(alias string, r phase.Range, ceiling []string, v *phase.Values) string {
+	expr := phase.KeyExpr(alias, t.key)
+	conds := []string{expr + " <= " + v.Key(t.key, ceiling)}
+	if w := r.Where(expr, t.key, v); w != "" {
+		conds = append(conds, w)
 	}
-	return strings.Join(out, ", ")
+	return strings.Join(conds, " AND ")
 }
 
-// rangeWhere is the keyset predicate (lo, hi] on alias's primary key, with
-// the parameters numbered from first; withLo false drops the lower bound
-// (the first unit starts below every key). It returns the next parameter.
-func (t *target) rangeWhere(alias string, withLo bool, first int) (string, int) {
-	key := "(" + qcols(alias, t.keyCols) + ")"
-	n := len(t.keyCols)
-	var parts []string
-	if withLo {
-		parts = append(parts, key+" > ("+params(first, t.keyTypes)+")")
-		first += n
-	}
-	parts = append(parts, key+" <= ("+params(first, t.keyTypes)+")")
-	return strings.Join(parts, " AND "), first + n
-}
-
-// boundarySQL finds where a batch of up to $limit keys above the cursor
-// ends: the last key of those and how many there are. Fewer than the limit
-// means the batch reaches the unit's upper bound.
-func (t *target) boundarySQL(withLo bool) string {
-	where, next := t.rangeWhere("c", withLo, 1)
+// boundarySQL looks at the next batch of range r (what is left of a unit):
+// of its first $n keys (n is one more than the batch's rows), the last one
+// and how many there are. n keys mean the last one is where the next batch
+// starts, so the batch is [r.Lo, that key); fewer mean the batch reaches the
+// end of the unit.
+func (t *target) boundarySQL(r phase.Range, ceiling []string, n int, v *phase.Values) string {
+	where := t.walkWhere("c", r, ceiling, v)
 	desc := make([]string, len(t.keyCols))
 	text := make([]string, len(t.keyCols))
 	for i, c := range t.keyCols {
 		desc[i] = "s." + db.Ident(c) + " DESC"
 		text[i] = "s." + db.Ident(c) + "::text"
 	}
+	v.Args = append(v.Args, n)
 	return fmt.Sprintf(`SELECT %s, count(*) OVER () FROM (SELECT %s FROM %s AS c WHERE %s ORDER BY %s LIMIT $%d) AS s ORDER BY %s LIMIT 1`,
-		strings.Join(text, ", "), qcols("c", t.keyCols), t.table.Quoted(), where, qcols("c", t.keyCols), next, strings.Join(desc, ", "))
+		strings.Join(text, ", "), qcols("c", t.keyCols), t.table.Quoted(), where, qcols("c", t.keyCols), len(v.Args), strings.Join(desc, ", "))
 }
 
 // joinOn is the hop's join condition between the child alias and the
@@ -71,11 +65,12 @@ func joinOn(h plan.Hop, child, parent string) string {
 	return strings.Join(parts, " AND ")
 }
 
-// updateSQL fills one batch, one hop from the parent. Only NULLs are
-// written, so a batch the trigger or the application got to first, or a
-// batch redone after a lost commit acknowledgement, changes nothing.
-func (t *target) updateSQL(withLo bool) string {
-	where, _ := t.rangeWhere("c", withLo, 1)
+// updateSQL fills one batch, the keys of range r, one hop from the
+// parent. Only NULLs are written, so a batch the trigger or the application
+// got to first, or a batch redone after a lost commit acknowledgement,
+// changes nothing.
+func (t *target) updateSQL(r phase.Range, ceiling []string, v *phase.Values) string {
+	where := t.walkWhere("c", r, ceiling, v)
 	col := db.Ident(t.column)
 	pcol := "p." + db.Ident(t.parentColumn)
 	return fmt.Sprintf(`UPDATE %s AS c SET %s = %s FROM %s AS p WHERE %s AND %s IS NOT NULL AND c.%s IS NULL AND %s`,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -11,13 +12,13 @@ import (
 // the parent it copies the value from, and the chain of hops to the nearest
 // table that has the value natively (what the trigger follows).
 type target struct {
-	table    db.QualifiedName
-	name     string // checkpoint and report name: table.String()
-	column   string // the tenant column to fill
-	keyType  string // its type: the root key's
-	keyCols  []string
-	keyTypes []string
-	hop      plan.Hop
+	table   db.QualifiedName
+	name    string         // checkpoint and report name: table.String()
+	column  string         // the tenant column to fill
+	keyType string         // its type: the root key's
+	keyCols []string       // primary key column names, in key order
+	key     []phase.Column // the same with their types
+	hop     plan.Hop
 	// parentColumn is the parent's tenant column (the root's key when the
 	// parent is the root).
 	parentColumn string
@@ -78,7 +79,7 @@ func newTarget(p *plan.Plan, pt *plan.Table) (*target, error) {
 			return nil, fmt.Errorf("%s: primary key column %q not found", t.name, c)
 		}
 		t.keyCols = append(t.keyCols, c)
-		t.keyTypes = append(t.keyTypes, col.Type)
+		t.key = append(t.key, phase.Column{Name: c, Type: col.Type})
 	}
 	t.hop = pt.Path[0]
 	parent := p.Table(t.hop.To)

@@ -11,18 +11,16 @@ import (
 
 	"github.com/tenantmover/tenantmover/checkpoints"
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
-// phase is the checkpoint phase of backfill units.
-const phase = "backfill"
-
-// A backfill unit is a half-open key range (Lo, Hi] of a table's primary
-// key (Lo nil: from the first key), walked batch by batch; its checkpoint
-// cursor is the last key done, and its rows count the keys walked. The
-// ranges are fixed at the first start, up to the table's largest key at
-// that moment, so rows the application adds later (which the trigger
-// fills) never make the run longer, and a resume walks exactly the same
-// ranges.
+// A backfill unit is a key range [Lo, Hi) of a table's primary key
+// (phase.Range), walked batch by batch; its checkpoint cursor is where the
+// walk resumes (the keys of [Lo, Cursor) are done), and its rows count the
+// keys walked. A table's units partition its keys, and the walk stops at
+// the table's ceiling, its largest key at the first start, so rows the
+// application adds later (which the trigger fills) never make the run
+// longer, and a resume walks exactly the same keys.
 const (
 	maxUnits = 64
 	// sampleRowsEach is how many sampled keys per unit place the bounds:
@@ -32,34 +30,45 @@ const (
 	exactCountMax  = 1 << 20 // count rows exactly below this estimate
 )
 
-// planUnits returns the target's units, fixing them at the first start,
-// and the table's estimated rows.
-func planUnits(ctx context.Context, pool *pgxpool.Pool, run *checkpoints.Run, t *target, totals map[string]int64, unitRows int) ([]checkpoints.Unit, int64, error) {
-	if total, ok := totals[t.name]; ok {
-		units, err := run.Units(ctx, phase, t.name)
-		return units, total, err
+// tablePlan is a table's units, fixed at the first start, with its
+// estimated rows and ceiling.
+type tablePlan struct {
+	units   []checkpoints.Unit
+	total   int64
+	ceiling []string // nil: the table was empty
+}
+
+// planUnits returns the target's plan, fixing it at the first start.
+func planUnits(ctx context.Context, pool *pgxpool.Pool, run *checkpoints.Run, t *target, planned map[string]checkpoints.TableState, unitRows int) (tablePlan, error) {
+	if st, ok := planned[t.name]; ok {
+		units, err := run.Units(ctx, Name, t.name)
+		return tablePlan{units: units, total: st.TotalRows, ceiling: st.Ceiling}, err
 	}
 	total, err := estimateRows(ctx, pool, t)
 	if err != nil {
-		return nil, 0, err
+		return tablePlan{}, err
 	}
-	units, err := splitRange(ctx, pool, t, total, int64(unitRows))
+	ceiling, err := maxKey(ctx, pool, t)
 	if err != nil {
-		return nil, 0, fmt.Errorf("splitting %s into units: %w", t.name, err)
+		return tablePlan{}, err
 	}
-	units, err = run.PlanUnits(ctx, phase, t.name, total, units)
-	return units, total, err
+	units, err := splitRange(ctx, pool, t, ceiling, total, int64(unitRows))
+	if err != nil {
+		return tablePlan{}, fmt.Errorf("splitting %s into units: %w", t.name, err)
+	}
+	units, err = run.PlanUnits(ctx, Name, t.name, checkpoints.TablePlan{TotalRows: total, Ceiling: ceiling}, units)
+	return tablePlan{units: units, total: total, ceiling: ceiling}, err
 }
 
-// plannedTotals are the tables already planned in this run, with totals.
-func plannedTotals(ctx context.Context, run *checkpoints.Run) (map[string]int64, error) {
-	states, err := run.Tables(ctx, phase)
+// plannedTables are the tables already planned in this run.
+func plannedTables(ctx context.Context, run *checkpoints.Run) (map[string]checkpoints.TableState, error) {
+	states, err := run.Tables(ctx, Name)
 	if err != nil {
 		return nil, fmt.Errorf("reading run %q: %w", run.Name, err)
 	}
-	out := map[string]int64{}
+	out := map[string]checkpoints.TableState{}
 	for _, s := range states {
-		out[s.Table] = s.TotalRows
+		out[s.Table] = s
 	}
 	return out, nil
 }
@@ -77,25 +86,25 @@ func estimateRows(ctx context.Context, q pgxQuerier, t *target) (int64, error) {
 	return n, nil
 }
 
-// splitRange cuts (-inf, max key] into units of about unitRows rows, with
-// bounds picked from a sample of keys. An empty table has no units.
-func splitRange(ctx context.Context, pool *pgxpool.Pool, t *target, total, unitRows int64) ([]checkpoints.Unit, error) {
-	hi, err := maxKey(ctx, pool, t)
-	if err != nil || hi == nil {
-		return nil, err
+// splitRange partitions the keys into units of about unitRows rows below
+// the ceiling, cut at keys picked from a sample. An empty table (no
+// ceiling) has no units.
+func splitRange(ctx context.Context, pool *pgxpool.Pool, t *target, ceiling []string, total, unitRows int64) ([]checkpoints.Unit, error) {
+	if ceiling == nil {
+		return nil, nil
 	}
 	n := int(min(max((total+unitRows-1)/unitRows, 1), maxUnits))
-	var points [][]string
+	var cuts [][]string
 	if n > 1 {
-		if points, err = samplePoints(ctx, pool, t, hi, n, total); err != nil {
+		var err error
+		if cuts, err = samplePoints(ctx, pool, t, ceiling, n, total); err != nil {
 			return nil, err
 		}
 	}
-	units := make([]checkpoints.Unit, 0, len(points)+1)
-	var lo []string
-	for _, p := range append(points, hi) {
-		units = append(units, checkpoints.Unit{ID: len(units), Lo: lo, Hi: p, Cursor: lo})
-		lo = p
+	ranges := phase.Partition(cuts)
+	units := make([]checkpoints.Unit, len(ranges))
+	for i, r := range ranges {
+		units[i] = checkpoints.Unit{ID: i, Range: r, Cursor: r.Lo}
 	}
 	return units, nil
 }
@@ -153,10 +162,12 @@ func samplePoints(ctx context.Context, pool *pgxpool.Pool, t *target, hi []strin
 }
 
 func sampleKeys(ctx context.Context, pool *pgxpool.Pool, t *target, hi []string, pct float64) ([][]string, error) {
-	args := append([]any{pct}, strArgs(hi)...)
-	sql := fmt.Sprintf("SELECT %s FROM %s AS c TABLESAMPLE SYSTEM ($1::float8) WHERE (%s) < (%s) ORDER BY %s",
-		keyText("c", t.keyCols), t.table.Quoted(), qcols("c", t.keyCols), params(2, t.keyTypes), keyOrder("c", t.keyCols, ""))
-	rows, err := pool.Query(ctx, sql, args...)
+	v := phase.Params()
+	below := phase.Range{Hi: hi}.Where(phase.KeyExpr("c", t.key), t.key, v)
+	v.Args = append(v.Args, pct)
+	sql := fmt.Sprintf("SELECT %s FROM %s AS c TABLESAMPLE SYSTEM ($%d::float8) WHERE %s ORDER BY %s",
+		keyText("c", t.keyCols), t.table.Quoted(), len(v.Args), below, keyOrder("c", t.keyCols, ""))
+	rows, err := pool.Query(ctx, sql, v.Args...)
 	if err != nil {
 		return nil, err
 	}

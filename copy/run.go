@@ -84,7 +84,7 @@ func Run(ctx context.Context, srcURL, dstURL string, p *plan.Plan, cfg Config, o
 }
 
 func openPool(ctx context.Context, url string, conns int, extra map[string]string) (*pgxpool.Pool, error) {
-	opts := db.ForPhase(db.PhaseCopy)
+	opts := db.ForProfile(db.ProfileStreams)
 	opts.MaxConns = int32(conns)
 	opts.Settings = map[string]string{}
 	for _, m := range []map[string]string{sessionSettings, extra} {

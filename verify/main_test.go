@@ -29,7 +29,7 @@ func params() sample.Params {
 // pool size), where pgtest.Pool would use pgx's defaults.
 func open(t *testing.T, url string) *pgxpool.Pool {
 	t.Helper()
-	opts := db.ForPhase(db.PhaseVerify)
+	opts := db.ForProfile(db.ProfileScans)
 	opts.Settings = verify.SessionSettings()
 	opts.MaxConns = 8
 	pool, err := db.Open(context.Background(), url, opts)

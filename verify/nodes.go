@@ -35,7 +35,7 @@ func (n *nodePools) side(ctx context.Context, node citus.Node) (side, error) {
 	defer n.mu.Unlock()
 	pool := n.pools[node.Addr()]
 	if pool == nil {
-		opts := db.ForPhase(db.PhaseVerify)
+		opts := db.ForProfile(db.ProfileScans)
 		opts.Settings = SessionSettings()
 		opts.MaxConns = n.maxConns
 		var err error

@@ -78,7 +78,7 @@ func runBackfill(c *cli.Context) error {
 	if err != nil {
 		return usageError(err.Error())
 	}
-	opts := db.ForPhase(db.PhaseBackfill)
+	opts := db.ForProfile(db.ProfileBatches)
 	opts.MaxConns = int32(cfg.Workers + 3) // workers, the run lock, lag checks
 	pool, err := db.Open(c.Context, srcURL, opts)
 	if err != nil {

@@ -109,7 +109,7 @@ func splitList(vals []string) []string {
 
 // buildPlan plans from the source as it is now (after backfill).
 func buildPlan(c *cli.Context, srcURL string, cfg plan.Config) (*plan.Plan, error) {
-	pool, err := db.Open(c.Context, srcURL, db.ForPhase(db.PhasePlan))
+	pool, err := db.Open(c.Context, srcURL, db.ForProfile(db.ProfileCatalog))
 	if err != nil {
 		return nil, err
 	}

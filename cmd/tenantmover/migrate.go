@@ -174,7 +174,7 @@ func newMigration(c *cli.Context) (*migration, error) {
 	}
 	m.report.Run = runName(c, "migrate")
 	m.report.Source, m.report.Target = db.Redact(m.srcURL), db.Redact(m.dstURL)
-	opts := db.ForPhase(db.PhaseVerify)
+	opts := db.ForProfile(db.ProfileScans)
 	opts.Settings = verify.SessionSettings()
 	// backfill needs workers+2 connections; verify one per worker and one more.
 	opts.MaxConns = int32(c.Int("workers") + 3)

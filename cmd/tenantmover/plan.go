@@ -49,7 +49,7 @@ func runPlan(c *cli.Context) error {
 	if c.Bool("apply") && c.String("target") == "" {
 		return usageError("--apply needs --target (or TENANTMOVER_TARGET): the database to create the schema on")
 	}
-	src, err := db.Open(c.Context, srcURL, db.ForPhase(db.PhasePlan))
+	src, err := db.Open(c.Context, srcURL, db.ForProfile(db.ProfileCatalog))
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func runPlan(c *cli.Context) error {
 	}
 	var dst *pgxpool.Pool
 	if url := c.String("target"); url != "" {
-		if dst, err = db.Open(c.Context, url, db.ForPhase(db.PhasePlan)); err != nil {
+		if dst, err = db.Open(c.Context, url, db.ForProfile(db.ProfileCatalog)); err != nil {
 			return err
 		}
 		defer dst.Close()

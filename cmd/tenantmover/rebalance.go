@@ -57,7 +57,7 @@ func openCoordinator(c *cli.Context) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := db.ForPhase(db.PhaseVerify)
+	opts := db.ForProfile(db.ProfileScans)
 	opts.LockTimeout = 30 * time.Second
 	pool, err := db.Open(c.Context, url, opts)
 	if err != nil {

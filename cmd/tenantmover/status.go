@@ -32,7 +32,7 @@ It only reads.`,
 				if url == "" {
 					continue
 				}
-				pool, err := db.Open(c.Context, url, db.ForPhase(db.PhasePlan))
+				pool, err := db.Open(c.Context, url, db.ForProfile(db.ProfileCatalog))
 				if err != nil {
 					return err
 				}

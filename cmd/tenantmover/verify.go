@@ -51,7 +51,7 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := db.ForPhase(db.PhaseVerify)
+	opts := db.ForProfile(db.ProfileScans)
 	opts.Settings = verify.SessionSettings()
 	// Each worker holds one connection per side, narrowing down one more.
 	opts.MaxConns = int32(cfg.Workers + 1)

@@ -5,7 +5,7 @@
 //
 // Every connection tenantmover makes carries application_name=tenantmover so
 // a DBA can find (and if needed terminate) it in pg_stat_activity, and carries
-// timeouts chosen for the phase that uses it: a backfill batch must never wait
+// timeouts chosen for the work it does (a Profile): a backfill batch must never wait
 // long for a lock held by the application, while a COPY of a large chunk may
 // legitimately run for minutes.
 package db
@@ -43,29 +43,29 @@ type Options struct {
 	Settings map[string]string
 }
 
-// Phase names the part of a migration a pool serves; each has its own
-// timeouts.
-type Phase int
+// Profile names the kind of work a pool serves; each has its own timeouts.
+type Profile int
 
 const (
-	// PhasePlan reads the catalog: short statements, never blocks writers.
-	PhasePlan Phase = iota
-	// PhaseBackfill runs short batches on the live source.
-	PhaseBackfill
-	// PhaseCopy streams large chunks.
-	PhaseCopy
-	// PhaseVerify runs long aggregate scans.
-	PhaseVerify
+	// ProfileCatalog reads the catalog: short statements, never blocks
+	// writers.
+	ProfileCatalog Profile = iota
+	// ProfileBatches runs short batches on the live source (backfill).
+	ProfileBatches
+	// ProfileStreams streams large chunks (copy).
+	ProfileStreams
+	// ProfileScans runs long aggregate scans (verify).
+	ProfileScans
 )
 
-// ForPhase returns the options a phase runs with.
-func ForPhase(p Phase) Options {
+// ForProfile returns the options of a kind of work.
+func ForProfile(p Profile) Options {
 	switch p {
-	case PhasePlan:
+	case ProfileCatalog:
 		return Options{StatementTimeout: 5 * time.Minute, LockTimeout: 2 * time.Second}
-	case PhaseBackfill:
+	case ProfileBatches:
 		return Options{StatementTimeout: 2 * time.Minute, LockTimeout: time.Second}
-	case PhaseCopy:
+	case ProfileStreams:
 		return Options{LockTimeout: 30 * time.Second, IdleInTransactionTimeout: 10 * time.Minute}
 	default:
 		return Options{LockTimeout: 5 * time.Second}

@@ -50,7 +50,7 @@ func TestOpenBadPasswordNeverPrintsIt(t *testing.T) {
 
 func TestOpenAppliesRuntimeSettings(t *testing.T) {
 	ctx := context.Background()
-	pool, err := db.Open(ctx, env.NewDB(t), db.ForPhase(db.PhaseBackfill))
+	pool, err := db.Open(ctx, env.NewDB(t), db.ForProfile(db.ProfileBatches))
 	require.NoError(t, err)
 	defer pool.Close()
 	var app, lock, stmt string

@@ -96,7 +96,7 @@ func runTool(ctx context.Context, c config, purchases int64, dbname string, inde
 // openWarm opens a pool and reads the tables involved once, so neither
 // contender pays for a cold cache the other does not, then checkpoints.
 func openWarm(ctx context.Context, url string, conns int32) (*pgxpool.Pool, error) {
-	opts := db.ForPhase(db.PhaseBackfill)
+	opts := db.ForProfile(db.ProfileBatches)
 	opts.StatementTimeout = 0
 	opts.MaxConns = conns
 	pool, err := db.Open(ctx, url, opts)

@@ -115,7 +115,7 @@ func backfillSource(ctx context.Context, c config) error {
 
 // measure times baseline, verify and verify --checksum alternately.
 func measure(ctx context.Context, c config) error {
-	opts := db.ForPhase(db.PhaseVerify)
+	opts := db.ForProfile(db.ProfileScans)
 	opts.Settings = verify.SessionSettings()
 	opts.MaxConns = int32(c.workers + 1)
 	src, err := db.Open(ctx, c.srv.URL(sourceDB), opts)
