@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantmover/tenantmover/checkpoints"
-	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
 // copyChunk copies one key-range chunk, retrying what a retry can fix (a
@@ -23,37 +23,34 @@ func (e *engine) copyChunk(ctx context.Context, j *job, u checkpoints.Unit) erro
 		return err
 	}, func(done checkpoints.Unit) { rows, bytes = done.Rows, done.Bytes })
 	if err != nil {
-		return &ChunkError{Table: j.key, Chunk: u.ID, Range: j.describe(u), Err: err}
+		return &ChunkError{Table: j.key, Chunk: u.ID, Range: u.Describe(), Err: err}
 	}
 	e.chunkDone(j, u.ID, rows, bytes)
 	return nil
 }
 
-// retry runs attempt until it succeeds or fails for good. After a failure
-// it checks whether the unit is in fact done: a connection lost during
-// COMMIT leaves unknown whether the commit happened, and the transaction of
-// a killed earlier process may commit the same unit while this one copies
-// it (its COPY then fails on duplicate keys). A done unit calls found with
-// its checkpoint instead of being copied twice or failing the run.
+// retry runs attempt under the phase's retry policy until it succeeds or
+// fails for good. After a failure it checks whether the unit is in fact
+// done: a connection lost during COMMIT leaves unknown whether the commit
+// happened, and the transaction of a killed earlier process may commit the
+// same unit while this one copies it (its COPY then fails on duplicate
+// keys). A done unit calls found with its checkpoint instead of being copied
+// twice or failing the run.
 func (e *engine) retry(ctx context.Context, j *job, u checkpoints.Unit, attempt func(context.Context) error, found func(checkpoints.Unit)) error {
-	failed := false
-	err := db.Retry(ctx, e.cfg.MaxAttempts, e.cfg.Backoff,
-		func(n int, err error) {
-			e.emit(Progress{Kind: EventRetry, Table: j.key, Chunk: u.ID, Attempt: n + 1, Err: err})
-		},
-		func(ctx context.Context) error {
-			if failed {
-				if done, ok, err := e.unitDone(ctx, j, u.ID); err != nil || ok {
-					if ok {
-						found(done)
-					}
-					return err
+	policy := phase.Retry{Attempts: e.cfg.MaxAttempts, Backoff: e.cfg.Backoff, OnRetry: func(n int, err error) {
+		e.emit.Emit(phase.Event{Kind: phase.Retrying, Table: j.key, Unit: u.ID, Attempt: n, Err: err})
+	}}
+	err := policy.Do(ctx, func(ctx context.Context, n int) error {
+		if n > 0 {
+			if done, ok, err := e.unitDone(ctx, j, u.ID); err != nil || ok {
+				if ok {
+					found(done)
 				}
+				return err
 			}
-			err := attempt(ctx)
-			failed = err != nil
-			return err
-		})
+		}
+		return attempt(ctx)
+	})
 	if err == nil || ctx.Err() != nil {
 		return err
 	}
@@ -66,7 +63,7 @@ func (e *engine) retry(ctx context.Context, j *job, u checkpoints.Unit, attempt 
 
 // unitDone reads a unit's checkpoint: whether it is done, with its counts.
 func (e *engine) unitDone(ctx context.Context, j *job, id int) (checkpoints.Unit, bool, error) {
-	units, err := e.run.Units(ctx, Phase, j.key)
+	units, err := e.run.Units(ctx, Name, j.key)
 	if err != nil {
 		return checkpoints.Unit{}, false, err
 	}
@@ -96,11 +93,11 @@ func (e *engine) copyRange(ctx context.Context, j *job, u checkpoints.Unit) (row
 	}
 	defer rollback(tx)
 	rows, bytes, err = stream(ctx, srcTx.Conn().PgConn(), tx.Conn().PgConn(),
-		j.copyOut(j.unitCond(literals(), u)), j.copyIn(), e.midChunkHook(j, u.ID))
+		j.copyOut(j.unitCond(phase.Literals(), u)), j.copyIn(), e.midChunkHook(j, u.ID))
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := e.run.Complete(ctx, tx, Phase, j.key, u.ID, rows, bytes); err != nil {
+	if err := e.run.Complete(ctx, tx, Name, j.key, u.ID, rows, bytes); err != nil {
 		return 0, 0, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -130,7 +127,7 @@ func (e *engine) tableStarted(j *job) {
 		return
 	}
 	j.started = time.Now()
-	e.emit(Progress{Kind: EventTableStarted, Table: j.key, TotalRows: j.est, Chunks: len(j.units)})
+	e.emit.Emit(phase.Event{Kind: phase.Started, Table: j.key, Total: j.est})
 }
 
 // chunkDone adds a committed chunk to the report and reports it.
@@ -140,14 +137,18 @@ func (e *engine) chunkDone(j *job, id int, rows, bytes int64) {
 	j.report.Bytes += bytes
 	j.report.ChunksCopied++
 	e.mu.Unlock()
-	e.emit(Progress{Kind: EventChunkDone, Table: j.key, Chunk: id, Rows: rows, Bytes: bytes})
+	e.emit.Emit(phase.Event{Kind: phase.Advanced, Table: j.key, Unit: id, Done: rows, Bytes: bytes})
 }
 
-// tableFinished closes a table's report.
+// tableFinished closes the report of a table this process copied.
 func (e *engine) tableFinished(j *job) {
+	if j.started.IsZero() {
+		return // done by an earlier run
+	}
 	e.mu.Lock()
 	j.report.Seconds = time.Since(j.started).Seconds()
 	r := *j.report
 	e.mu.Unlock()
-	e.emit(Progress{Kind: EventTableFinished, Table: j.key, Rows: r.Rows, Bytes: r.Bytes, Chunks: r.Chunks})
+	e.emit.Emit(phase.Event{Kind: phase.Finished, Table: j.key, Step: "table copied",
+		Fields: []any{"rows", r.Rows, "bytes", r.Bytes}})
 }

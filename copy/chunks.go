@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenantmover/tenantmover/checkpoints"
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
 // boundaries splits a table into key ranges of about chunkRows rows by
@@ -36,13 +37,12 @@ func boundaries(ctx context.Context, src *pgxpool.Pool, j *job, chunkRows int64)
 			prev = next
 		}
 	}
-	units := make([]checkpoints.Unit, 0, len(bounds)+1)
-	var lo []string
-	for i, b := range bounds {
-		units = append(units, checkpoints.Unit{ID: i, Lo: lo, Hi: b})
-		lo = b
+	ranges := phase.Partition(bounds)
+	units := make([]checkpoints.Unit, len(ranges))
+	for i, r := range ranges {
+		units[i] = checkpoints.Unit{ID: i, Range: r}
 	}
-	return append(units, checkpoints.Unit{ID: len(bounds), Lo: lo}), nil
+	return units, nil
 }
 
 // nextBoundary is the key chunkRows keys after prev (or after the start),
@@ -54,15 +54,12 @@ func nextBoundary(ctx context.Context, src *pgxpool.Pool, j *job, prev []string,
 		// sort by the text form.
 		texts[i] = fmt.Sprintf("%s::text AS bound_%d", db.Ident(k.Name), i)
 	}
-	b := params()
-	where := ""
-	if prev != nil {
-		where = " WHERE " + b.rangeCond(j.keys, prev, nil)
-	}
-	b.args = append(b.args, step)
+	v := phase.Params()
+	cond := phase.Range{Lo: prev}.Where(phase.KeyExpr("", j.keys), j.keys, v)
+	v.Args = append(v.Args, step)
 	sql := fmt.Sprintf("SELECT %s FROM %s%s ORDER BY %s OFFSET $%d LIMIT 1",
-		strings.Join(texts, ", "), j.from(), where, orderBy(j.keys), len(b.args))
-	args := b.args
+		strings.Join(texts, ", "), j.from(), where(cond), orderBy(j.keys), len(v.Args))
+	args := v.Args
 	vals := make([]string, len(j.keys))
 	dest := make([]any, len(vals))
 	for i := range vals {
@@ -75,20 +72,12 @@ func nextBoundary(ctx context.Context, src *pgxpool.Pool, j *job, prev []string,
 	return vals, err
 }
 
-func orderBy(keys []keyCol) string {
-	names := make([]string, len(keys))
-	for i, k := range keys {
-		names[i] = db.Ident(k.Name)
-	}
-	return strings.Join(names, ", ")
-}
-
 // tenantUnits makes one unit per tenant; the unit of a tenant has the same
 // ID in every distributed table, and they complete in one transaction.
 func tenantUnits(tenants []string) []checkpoints.Unit {
 	units := make([]checkpoints.Unit, len(tenants))
 	for i, t := range tenants {
-		units[i] = checkpoints.Unit{ID: i, Lo: []string{t}}
+		units[i] = checkpoints.Unit{ID: i, Tenant: t}
 	}
 	return units
 }

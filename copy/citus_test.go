@@ -33,7 +33,7 @@ func TestCopyMonolithIntoCitus(t *testing.T) {
 	src, dst := pgtest.Pool(t, srcURL), pgtest.Pool(t, dstURL)
 	require.EqualValues(t, 4, pgtest.Scalar[int64](t, dst, "SELECT count(*) FROM pg_dist_partition WHERE partmethod = 'h'"), "distributed tables")
 
-	rep, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 4000, Workers: 3}, nil)
+	rep, err := copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 4000, Workers: 3}, nil)
 	require.NoError(t, err)
 	t.Logf("copied %d rows in %d chunks in %.1fs", rep.Rows, rep.ChunksCopied, rep.Seconds)
 	requireSame(t, src, dst, p)
@@ -43,7 +43,7 @@ func TestCopyMonolithIntoCitus(t *testing.T) {
 	pgtest.Exec(t, dst, "INSERT INTO store (name) VALUES ('after the copy')")
 	require.EqualValues(t, 51, pgtest.Scalar[int64](t, dst, "SELECT max(id) FROM store"), "sequence set past the copied ids")
 
-	again, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{}, nil)
+	again, err := copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{}, nil)
 	require.NoError(t, err)
 	require.Zero(t, again.ChunksCopied)
 }
@@ -56,12 +56,12 @@ func TestTenantsReplaceOnCitus(t *testing.T) {
 	srcURL, dstURL, p := citusPair(t, tinyMonolith())
 	src, dst := pgtest.Pool(t, srcURL), pgtest.Pool(t, dstURL)
 
-	_, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{Tenants: []string{"2", "4"}, RunName: "some"}, nil)
+	_, err := copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{Tenants: []string{"2", "4"}}, nil, runAs{name: "some"})
 	require.NoError(t, err)
 	requireSameTenants(t, src, dst, p, []int64{2, 4})
 
 	pgtest.Exec(t, src, `DELETE FROM refund WHERE store_id = 2; UPDATE purchase SET amount = 0 WHERE store_id = 4`)
-	_, err = pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{Tenants: []string{"2", "4"}, Replace: true, RunName: "resync"}, nil)
+	_, err = copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{Tenants: []string{"2", "4"}, Replace: true}, nil, runAs{name: "resync"})
 	require.NoError(t, err)
 	requireSameTenants(t, src, dst, p, []int64{2, 4})
 }
@@ -73,10 +73,10 @@ func TestRestartOnCitus(t *testing.T) {
 	srcURL, dstURL, p := citusPair(t, tinyMonolith())
 	src, dst := pgtest.Pool(t, srcURL), pgtest.Pool(t, dstURL)
 	pgtest.Exec(t, dst, "INSERT INTO auth_user (id, username) VALUES (3, 'by hand')")
-	_, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{}, nil)
+	_, err := copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{}, nil)
 	var refused *pgcopy.ErrTargetNotEmpty
 	require.ErrorAs(t, err, &refused)
-	rep, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{Restart: true}, nil)
+	rep, err := copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{}, nil, runAs{restart: true})
 	require.NoError(t, err)
 	require.Len(t, rep.Truncated, 8)
 	requireSame(t, src, dst, p)

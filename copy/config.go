@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
 // Defaults, chosen with scripts/bench-copy.sh (sample monolith, 5.95M rows,
@@ -24,15 +24,14 @@ import (
 const (
 	DefaultWorkers     = 4
 	DefaultChunkRows   = 100_000
-	DefaultRunName     = "copy"
-	DefaultMaxAttempts = 8
+	DefaultMaxAttempts = phase.DefaultAttempts
 )
 
-// Phase is the checkpoint phase name under which copy records its units.
-const Phase = "copy"
-
 // Config is what the user asks of a copy. The zero value plus NewConfig is a
-// full copy of every table with the defaults.
+// full copy of every table with the defaults. Where the run's checkpoints
+// live and whether it starts over (phase.Env's Run and Restart: Restart
+// empties what the copy writes into, every target table or, with Tenants,
+// those tenants' rows) come with the phase's environment.
 type Config struct {
 	// Workers is the number of chunks copied at the same time, across
 	// tables. Default 4.
@@ -48,21 +47,14 @@ type Config struct {
 	// Replace deletes the listed tenants' existing target rows in the same
 	// transaction as their copy. Requires Tenants.
 	Replace bool
-	// Restart forgets the run's checkpoints and empties what it will copy
-	// into: every target table (TRUNCATE) or, with Tenants, those tenants'
-	// rows.
-	Restart bool
 	// DryRun checks everything and returns the chunks and their SQL without
 	// writing anything.
 	DryRun bool
-	// RunName names the run; a rerun under the same name resumes. Default
-	// "copy".
-	RunName string
 	// MaxAttempts bounds the attempts of one chunk on retryable errors (lost
 	// connection, deadlock, serialization failure, lock timeout). Default 8.
 	MaxAttempts int
 	// Backoff is the wait between attempts. Zero: 100ms doubling to 10s.
-	Backoff db.Backoff
+	Backoff phase.Backoff
 
 	hooks hooks
 }
@@ -82,9 +74,6 @@ func NewConfig(c Config) (Config, error) {
 	}
 	if c.ChunkRows == 0 {
 		c.ChunkRows = DefaultChunkRows
-	}
-	if c.RunName == "" {
-		c.RunName = DefaultRunName
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = DefaultMaxAttempts
@@ -132,4 +121,10 @@ type runOptions struct {
 	Excludes     []string `json:"excludes,omitempty"`
 	Tenants      []string `json:"tenants,omitempty"`
 	Replace      bool     `json:"replace,omitempty"`
+	Layout       int      `json:"layout"`
 }
+
+// unitLayout is the meaning of the units' bounds: half-open ranges, or a
+// tenant of its own (checkpoints.Unit). A run started by a version whose
+// units meant something else is not resumed (its options differ).
+const unitLayout = 2

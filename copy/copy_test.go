@@ -9,25 +9,26 @@ import (
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/sample"
 )
 
 // events collects progress events (the callback is serialized by Run).
 type events struct {
 	mu   sync.Mutex
-	list []pgcopy.Progress
+	list []phase.Event
 }
 
-func (e *events) add(p pgcopy.Progress) {
+func (e *events) add(p phase.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.list = append(e.list, p)
 }
 
-func (e *events) of(kind pgcopy.EventKind) []pgcopy.Progress {
+func (e *events) of(kind phase.EventKind) []phase.Event {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []pgcopy.Progress
+	var out []phase.Event
 	for _, p := range e.list {
 		if p.Kind == kind {
 			out = append(out, p)
@@ -45,19 +46,19 @@ func TestCopyMonolithIntoPostgres(t *testing.T) {
 	srcURL, dstURL, src, dst, p := monolithPair(t, sample.Small())
 
 	var ev events
-	rep, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 3000, Workers: 3}, ev.add)
+	rep, err := copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 3000, Workers: 3}, ev.add)
 	require.NoError(t, err)
 	requireSame(t, src, dst, p)
 	require.EqualValues(t, 20_000, tableReport(t, rep, "public.purchase").Rows)
 	require.Greater(t, tableReport(t, rep, "public.purchase").ChunksCopied, 5)
 	require.Zero(t, rep.ChunksSkipped)
 	require.Greater(t, rep.Bytes, int64(1_000_000))
-	require.Len(t, ev.of(pgcopy.EventTableFinished), 8)
+	require.Len(t, ev.of(phase.Finished), 8)
 
 	// A table starts only after the tables it references are complete.
 	var order []string
 	for _, e := range ev.list {
-		if e.Kind == pgcopy.EventTableStarted || e.Kind == pgcopy.EventTableFinished {
+		if e.Kind == phase.Started || e.Kind == phase.Finished {
 			order = append(order, string(e.Kind)+" "+e.Table)
 		}
 	}
@@ -66,7 +67,7 @@ func TestCopyMonolithIntoPostgres(t *testing.T) {
 		"campaign": {"company"}, "company_users": {"company", "auth_user"},
 	} {
 		for _, parent := range parents {
-			require.Less(t, indexOf(order, "table_finished public."+parent), indexOf(order, "table_started public."+child), "%s before %s", parent, child)
+			require.Less(t, indexOf(order, "finished public."+parent), indexOf(order, "started public."+child), "%s before %s", parent, child)
 		}
 	}
 
@@ -74,7 +75,7 @@ func TestCopyMonolithIntoPostgres(t *testing.T) {
 	pgtest.Exec(t, dst, "INSERT INTO store (name) VALUES ('new')")
 	require.EqualValues(t, 51, pgtest.Scalar[int64](t, dst, "SELECT max(id) FROM store"))
 
-	again, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{}, nil)
+	again, err := copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{}, nil)
 	require.NoError(t, err)
 	require.Zero(t, again.ChunksCopied)
 	require.Equal(t, rep.ChunksCopied, again.ChunksSkipped)

@@ -49,9 +49,10 @@
 // target, every source column exists there with the same type, and nested
 // tables have their tenant column on the source (backfill ran). A target
 // already holding rows in a range the checkpoints do not account for is
-// refused (ErrTargetNotEmpty) unless Config.Restart empties it first.
+// refused (ErrTargetNotEmpty) unless a restart (phase.Env.Restart) empties it
+// first.
 //
 // COPY takes no bind parameters, so range bounds and tenant values appear in
-// the COPY statements as quoted literals (quoteLiteral) cast to the column's
+// the COPY statements as quoted literals (phase.Literals) cast to the column's
 // type; every other statement binds its values.
 package pgcopy

@@ -2,14 +2,10 @@ package pgcopy
 
 import (
 	"context"
-	"errors"
 	"time"
 
-	"github.com/jackc/pgerrcode"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/tenantmover/tenantmover/checkpoints"
+	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
 // dryRun lists the chunks a run would copy, with their SQL, writing
@@ -22,7 +18,7 @@ func (e *engine) dryRun(ctx context.Context) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		if units == nil || e.cfg.Restart {
+		if units == nil || e.env.Restart {
 			if units, j.skip, err = e.proposeUnits(ctx, j); err != nil {
 				return nil, err
 			}
@@ -38,11 +34,11 @@ func (e *engine) dryRun(ctx context.Context) (*Report, error) {
 			if state == checkpoints.Done {
 				j.report.ChunksSkipped++
 			}
-			e.report.Chunks = append(e.report.Chunks, PlannedChunk{Table: j.key, Chunk: u.ID, Lo: u.Lo, Hi: u.Hi, Range: j.describe(u), State: state,
-				SQL: []string{j.copyOut(j.unitCond(literals(), u)), j.copyIn()}})
+			e.report.Chunks = append(e.report.Chunks, PlannedChunk{Table: j.key, Chunk: u.ID, Lo: u.Lo, Hi: u.Hi, Tenant: u.Tenant,
+				Range: u.Describe(), State: state, SQL: []string{j.copyOut(j.unitCond(phase.Literals(), u)), j.copyIn()}})
 		}
 	}
-	if e.cfg.Restart {
+	if e.env.Restart {
 		for i := len(e.jobs) - 1; i >= 0; i-- {
 			if len(e.cfg.Tenants) == 0 || e.jobs[i].byTenant {
 				e.report.Truncated = append(e.report.Truncated, e.jobs[i].key)
@@ -52,26 +48,8 @@ func (e *engine) dryRun(ctx context.Context) (*Report, error) {
 	return e.finishReport(started), nil
 }
 
-// recordedUnits reads a table's units of this run from the checkpoint
-// tables without creating them (nil when there are none). It reads the
-// checkpoint schema directly because opening a checkpoints.Run writes.
+// recordedUnits reads a table's units of this run without creating the
+// checkpoint schema (nil when there are none).
 func (e *engine) recordedUnits(ctx context.Context, j *job) ([]checkpoints.Unit, error) {
-	rows, err := e.dst.Query(ctx, `SELECT unit, lo, hi, state, rows, bytes FROM tenantmover.units
-		WHERE run = $1 AND phase = $2 AND table_name = $3 ORDER BY unit`, e.cfg.RunName, Phase, j.key)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && (pgErr.Code == pgerrcode.UndefinedTable || pgErr.Code == pgerrcode.InvalidSchemaName) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	units, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (checkpoints.Unit, error) {
-		var u checkpoints.Unit
-		err := r.Scan(&u.ID, &u.Lo, &u.Hi, &u.State, &u.Rows, &u.Bytes)
-		return u, err
-	})
-	if len(units) == 0 {
-		return nil, err
-	}
-	return units, err
+	return checkpoints.Attach(e.dst).RecordedUnits(ctx, e.env.Run, Name, j.key)
 }

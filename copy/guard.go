@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tenantmover/tenantmover/checkpoints"
+	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
 // planUnits fixes every table's units: the recorded ones when the run saw
@@ -13,12 +14,12 @@ import (
 // tenant).
 func (e *engine) planUnits(ctx context.Context) error {
 	for _, j := range e.jobs {
-		planned, err := e.run.Planned(ctx, Phase, j.key)
+		planned, err := e.run.Planned(ctx, Name, j.key)
 		if err != nil {
 			return fmt.Errorf("reading the checkpoints of %s: %w", j.key, err)
 		}
 		if planned {
-			if j.units, err = e.run.Units(ctx, Phase, j.key); err != nil {
+			if j.units, err = e.run.Units(ctx, Name, j.key); err != nil {
 				return err
 			}
 			continue
@@ -30,7 +31,7 @@ func (e *engine) planUnits(ctx context.Context) error {
 		if j.skip = skip; skip != "" {
 			continue
 		}
-		if j.units, err = e.run.PlanUnits(ctx, Phase, j.key, j.est, units); err != nil {
+		if j.units, err = e.run.PlanUnits(ctx, Name, j.key, checkpoints.TablePlan{TotalRows: j.est}, units); err != nil {
 			return err
 		}
 	}
@@ -74,7 +75,7 @@ func (e *engine) targetEmpty(ctx context.Context, j *job) (bool, error) {
 // transaction rolled back, so a pending range must be empty. An empty table
 // is one query; otherwise each pending range is one index probe.
 func (e *engine) guard(ctx context.Context) error {
-	refusal := &ErrTargetNotEmpty{Run: e.cfg.RunName}
+	refusal := &ErrTargetNotEmpty{Run: e.env.Run}
 	for _, j := range e.jobs {
 		if j.skip != "" || (j.byTenant && e.replace) {
 			continue // replaced tenants' rows are deleted before their copy
@@ -104,24 +105,17 @@ func (e *engine) foreignRows(ctx context.Context, j *job) ([]string, error) {
 	}
 	var found []string
 	for _, u := range pending {
-		b := params()
-		sql := "SELECT EXISTS (SELECT 1 FROM " + j.name.Quoted() + where(j.unitCond(b, u)) + ")"
+		v := phase.Params()
+		sql := "SELECT EXISTS (SELECT 1 FROM " + j.name.Quoted() + where(j.unitCond(v, u)) + ")"
 		var exists bool
-		if err := e.dst.QueryRow(ctx, sql, b.args...).Scan(&exists); err != nil {
+		if err := e.dst.QueryRow(ctx, sql, v.Args...).Scan(&exists); err != nil {
 			return nil, fmt.Errorf("checking target table %s for rows in chunk %d: %w", j.key, u.ID, err)
 		}
 		if exists {
-			found = append(found, fmt.Sprintf("chunk %d %s", u.ID, j.describe(u)))
+			found = append(found, fmt.Sprintf("chunk %d %s", u.ID, u.Describe()))
 		}
 	}
 	return found, nil
-}
-
-func where(cond string) string {
-	if cond == "" {
-		return ""
-	}
-	return " WHERE " + cond
 }
 
 func pendingUnits(j *job) []checkpoints.Unit {
@@ -150,7 +144,13 @@ func (e *engine) truncate(ctx context.Context) error {
 		quoted = append(quoted, j.name.Quoted())
 	}
 	e.report.Truncated = names
-	e.emit(Progress{Kind: EventTruncating, Tables: names})
+	verb := "emptying"
+	if len(e.cfg.Tenants) > 0 {
+		verb = "deleting the tenants' rows of"
+	}
+	if len(names) > 0 {
+		e.emit.Emit(phase.Event{Kind: phase.Note, Message: "restart: " + verb + " " + strings.Join(names, ", ")})
+	}
 	if len(e.cfg.Tenants) > 0 || len(quoted) == 0 {
 		return nil
 	}

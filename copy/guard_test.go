@@ -9,6 +9,7 @@ import (
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/sample"
 )
 
@@ -28,7 +29,7 @@ func TestForeignRowsRefusedThenRestart(t *testing.T) {
 	pgtest.Exec(t, dst, "INSERT INTO auth_user (id, username) VALUES (7, 'copied by hand')")
 	pgtest.Exec(t, dst, "INSERT INTO store (id, name) VALUES (3, 'by hand'); INSERT INTO product (id, store_id) VALUES (4000, 3)")
 
-	_, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 500}, nil)
+	_, err := copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 500}, nil)
 	var refused *pgcopy.ErrTargetNotEmpty
 	require.ErrorAs(t, err, &refused)
 	var tables []string
@@ -42,13 +43,13 @@ func TestForeignRowsRefusedThenRestart(t *testing.T) {
 	require.EqualValues(t, 0, pgtest.Scalar[int64](t, dst, "SELECT count(*) FROM tenantmover.units WHERE state = 'done'"))
 
 	var ev events
-	rep, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 500, Restart: true}, ev.add)
+	rep, err := copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 500}, ev.add, runAs{restart: true})
 	require.NoError(t, err)
 	require.Len(t, rep.Truncated, 8)
 	require.Equal(t, "public.refund", rep.Truncated[0], "children listed first")
-	trunc := ev.of(pgcopy.EventTruncating)
-	require.Len(t, trunc, 1)
-	require.ElementsMatch(t, rep.Truncated, trunc[0].Tables)
+	notes := ev.of(phase.Note)
+	require.Len(t, notes, 1)
+	require.Equal(t, "restart: emptying "+strings.Join(rep.Truncated, ", "), notes[0].Message)
 	requireSame(t, src, dst, p)
 }
 
@@ -57,9 +58,9 @@ func TestOtherRunsRowsRefused(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srcURL, dstURL, _, _, p := monolithPair(t, tinyMonolith())
-	_, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{RunName: "first"}, nil)
+	_, err := copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{}, nil, runAs{name: "first"})
 	require.NoError(t, err)
-	_, err = pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{RunName: "second"}, nil)
+	_, err = copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{}, nil, runAs{name: "second"})
 	var refused *pgcopy.ErrTargetNotEmpty
 	require.ErrorAs(t, err, &refused)
 	require.Len(t, refused.Tables, 8)
@@ -72,7 +73,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srcURL, dstURL, _, dst, p := monolithPair(t, tinyMonolith())
-	rep, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 1000, DryRun: true}, nil)
+	rep, err := copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 1000, DryRun: true}, nil)
 	require.NoError(t, err)
 	require.True(t, rep.DryRun)
 	var purchase []pgcopy.PlannedChunk

@@ -6,11 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	pgcopy "github.com/tenantmover/tenantmover/copy"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/internal/sample"
 	"github.com/tenantmover/tenantmover/internal/schema"
@@ -19,6 +22,25 @@ import (
 var env pgtest.Env
 
 func TestMain(m *testing.M) { env.Main(m, pgtest.WithCitus()) }
+
+// runAs names a test copy's run (default "copy") and whether it restarts.
+type runAs struct {
+	name    string
+	restart bool
+}
+
+// copyRun copies p from srcURL to dstURL with cfg, as run "copy" unless as
+// says otherwise.
+func copyRun(ctx context.Context, srcURL, dstURL string, p *plan.Plan, cfg pgcopy.Config, progress func(phase.Event), as ...runAs) (*pgcopy.Report, error) {
+	env := &phase.Env{Source: srcURL, Target: dstURL, Plan: p, Run: "copy", Progress: progress}
+	for _, a := range as {
+		if a.name != "" {
+			env.Run = a.name
+		}
+		env.Restart = a.restart
+	}
+	return pgcopy.Run(ctx, env, cfg)
+}
 
 // kinds says what each table of a hand-made plan is: "root", "direct:col",
 // "nested:col", "reference". Tables not named are excluded.

@@ -33,7 +33,7 @@ func TestTablesWithoutPrimaryKey(t *testing.T) {
 	require.NoError(t, plan.Apply(ctx, dst, p))
 
 	cfg := pgcopy.Config{ChunkRows: 10}
-	rep, err := pgcopy.Run(ctx, srcURL, dstURL, p, cfg, nil)
+	rep, err := copyRun(ctx, srcURL, dstURL, p, cfg, nil)
 	require.NoError(t, err)
 	chunks := map[string]int{}
 	for _, tr := range rep.Tables {
@@ -43,7 +43,7 @@ func TestTablesWithoutPrimaryKey(t *testing.T) {
 	require.Equal(t, 1, chunks["public.country"])
 	requireSame(t, src, dst, p)
 
-	rep, err = pgcopy.Run(ctx, srcURL, dstURL, p, cfg, nil)
+	rep, err = copyRun(ctx, srcURL, dstURL, p, cfg, nil)
 	require.NoError(t, err)
 	require.Zero(t, rep.ChunksCopied, "the rerun copies nothing again")
 	requireSame(t, src, dst, p)
@@ -65,7 +65,7 @@ func TestNullTenantOnCitusIsExplained(t *testing.T) {
 	p, err := plan.Build(ctx, src, plan.Config{TenantTable: "store"})
 	require.NoError(t, err)
 	require.NoError(t, plan.Apply(ctx, dst, p))
-	_, err = pgcopy.Run(ctx, srcURL, cdb.Coordinator, p, pgcopy.Config{}, nil)
+	_, err = copyRun(ctx, srcURL, cdb.Coordinator, p, pgcopy.Config{}, nil)
 	require.ErrorContains(t, err, "rows of public.coupon have no tenant")
 	require.Zero(t, pgtest.Scalar[int64](t, dst, `SELECT count(*) FROM coupon`), "the chunk rolled back")
 }

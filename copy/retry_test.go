@@ -11,6 +11,7 @@ import (
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -37,7 +38,7 @@ func terminateMidChunk(t *testing.T, srcURL, dstURL string, src, dst *pgxpool.Po
 
 	var mu sync.Mutex
 	var killed []uint32
-	cfg := pgcopy.WithMidChunkHook(pgcopy.Config{ChunkRows: 1000, Backoff: db.Backoff{Initial: 1}}, func(table string, chunk int, pid uint32) {
+	cfg := pgcopy.WithMidChunkHook(pgcopy.Config{ChunkRows: 1000, Backoff: phase.Backoff{Initial: 1}}, func(table string, chunk int, pid uint32) {
 		mu.Lock()
 		defer mu.Unlock()
 		if table != "public.purchase" || chunk != 2 || len(killed) == 2 {
@@ -50,14 +51,14 @@ func terminateMidChunk(t *testing.T, srcURL, dstURL string, src, dst *pgxpool.Po
 		killed = append(killed, pid)
 	})
 	var ev events
-	rep, err := pgcopy.Run(ctx, srcURL, dstURL, p, cfg, ev.add)
+	rep, err := copyRun(ctx, srcURL, dstURL, p, cfg, ev.add)
 	require.NoError(t, err)
 	require.Len(t, killed, 2)
-	retries := ev.of(pgcopy.EventRetry)
+	retries := ev.of(phase.Retrying)
 	require.Len(t, retries, 2)
 	for _, r := range retries {
 		require.Equal(t, "public.purchase", r.Table)
-		require.Equal(t, 2, r.Chunk)
+		require.Equal(t, 2, r.Unit)
 		require.Equal(t, db.ConnectionLost, db.Classify(r.Err), "%v", r.Err)
 	}
 	require.EqualValues(t, 5_000, tableReport(t, rep, "public.purchase").Rows)
@@ -70,7 +71,7 @@ func TestFatalErrorNamesTheChunk(t *testing.T) {
 	ctx := context.Background()
 	srcURL, dstURL, _, dst, p := monolithPair(t, tinyMonolith())
 	pgtest.Exec(t, dst, "ALTER TABLE purchase ADD CONSTRAINT small CHECK (id < 2500)")
-	_, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 1000, Workers: 1}, nil)
+	_, err := copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 1000, Workers: 1}, nil)
 	var ce *pgcopy.ChunkError
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, "public.purchase", ce.Table)

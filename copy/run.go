@@ -10,6 +10,7 @@ import (
 
 	"github.com/tenantmover/tenantmover/checkpoints"
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/internal/schema"
 )
@@ -35,51 +36,84 @@ var targetSettings = map[string]string{
 	"citus.max_cached_conns_per_worker": "64",
 }
 
+// Name is the phase's name, and the checkpoint phase of its units.
+const Name = "copy"
+
+// Phase is the copy as a step of a migration.
+type Phase struct{ cfg Config }
+
+// New validates cfg (see NewConfig) and returns the phase.
+func New(cfg Config) (*Phase, error) {
+	cfg, err := NewConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Phase{cfg: cfg}, nil
+}
+
+// Name implements phase.Phase.
+func (*Phase) Name() string { return Name }
+
+// Mode implements phase.Phase: a copy resumes from its checkpoints.
+func (*Phase) Mode() phase.Mode { return phase.Once }
+
+// Run implements phase.Phase.
+func (p *Phase) Run(ctx context.Context, env *phase.Env) (phase.Result, error) {
+	rep, err := Run(ctx, env, p.cfg)
+	if rep == nil {
+		return phase.Result{}, err
+	}
+	note := fmt.Sprintf("%d chunks copied, %d already done", rep.ChunksCopied, rep.ChunksSkipped)
+	if len(rep.Truncated) > 0 {
+		note = "restarted: emptied the target tables first; " + note
+	}
+	return phase.Result{Summary: rep.Summary, Note: note, Report: rep}, err
+}
+
 // engine is one run of the copy.
 type engine struct {
 	cfg      Config
+	env      *phase.Env
 	plan     *plan.Plan
 	src, dst *pgxpool.Pool
 	target   *schema.Catalog
+	store    *checkpoints.Store
 	run      *checkpoints.Run
 	jobs     []*job
 	replace  bool // delete the tenants' target rows first (Replace, or Restart with tenants)
 	snap     *snapshot
-	report   *Report
+	emit     *phase.Emitter
 
-	mu         sync.Mutex // serializes onProgress and report updates
-	onProgress func(Progress)
+	mu     sync.Mutex // serializes report updates
+	report *Report
 }
 
-// Run copies the tables of p from the source database at srcURL into the
-// target at dstURL (plain PostgreSQL or a Citus coordinator whose schema
-// plan.Apply created), resuming the run cfg.RunName if it exists.
-// onProgress (may be nil) receives events, one at a time.
-func Run(ctx context.Context, srcURL, dstURL string, p *plan.Plan, cfg Config, onProgress func(Progress)) (*Report, error) {
+// Run copies the tables of env.Plan from env.Source into env.Target
+// (plain PostgreSQL or a Citus coordinator whose schema plan.Apply created),
+// resuming the run env.Run if it exists, or starting it over with
+// env.Restart. Progress goes to env.Progress.
+func Run(ctx context.Context, env *phase.Env, cfg Config) (*Report, error) {
 	cfg, err := NewConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
 	// Source: a connection per worker, one holding the run's snapshot, one
 	// for planning and sequences.
-	src, err := openPool(ctx, srcURL, cfg.Workers+2, nil)
+	src, err := openPool(ctx, env.Source, cfg.Workers+2, nil)
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
 	defer src.Close()
 	// Target: a connection per worker, the run's lock, and one for the
 	// checkpoint bookkeeping.
-	dst, err := openPool(ctx, dstURL, cfg.Workers+2, targetSettings)
+	dst, err := openPool(ctx, env.Target, cfg.Workers+2, targetSettings)
 	if err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
 	defer dst.Close()
-	if onProgress == nil {
-		onProgress = func(Progress) {}
-	}
-	e := &engine{cfg: cfg, plan: p, src: src, dst: dst, onProgress: onProgress,
-		replace: cfg.Replace || (cfg.Restart && len(cfg.Tenants) > 0),
-		report:  &Report{Run: cfg.RunName, DryRun: cfg.DryRun, Tenants: cfg.Tenants}}
+	e := &engine{cfg: cfg, env: env, plan: env.Plan, src: src, dst: dst, emit: phase.NewEmitter(Name, env.Progress),
+		replace: cfg.Replace || (env.Restart && len(cfg.Tenants) > 0),
+		report:  &Report{Summary: phase.Summary{Phase: Name, Run: env.Run}, DryRun: cfg.DryRun, Tenants: cfg.Tenants}}
 	return e.execute(ctx)
 }
 
@@ -95,7 +129,7 @@ func openPool(ctx context.Context, url string, conns int, extra map[string]strin
 	return db.Open(ctx, url, opts)
 }
 
-// execute runs the phases of a copy.
+// execute runs the steps of a copy.
 func (e *engine) execute(ctx context.Context) (*Report, error) {
 	started := time.Now()
 	if err := e.prepare(ctx); err != nil {
@@ -127,8 +161,8 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 	if err := e.setSequences(ctx); err != nil {
 		return nil, err
 	}
-	if err := e.run.Finish(ctx, "done"); err != nil {
-		return nil, fmt.Errorf("recording the end of run %q: %w", e.cfg.RunName, err)
+	if err := e.run.Finish(ctx, checkpoints.Done); err != nil {
+		return nil, fmt.Errorf("recording the end of run %q: %w", e.env.Run, err)
 	}
 	return e.finishReport(started), nil
 }
@@ -164,18 +198,18 @@ func (e *engine) begin(ctx context.Context) (unlock func(), err error) {
 	}
 	// Lock waits a few seconds for the session of a process killed a
 	// moment ago to end, then refuses: one process per run.
-	unlock, err = store.Lock(ctx, e.cfg.RunName)
+	unlock, err = store.Lock(ctx, e.env.Run)
 	if err != nil {
 		return nil, err
 	}
-	e.run, err = store.Begin(ctx, e.cfg.RunName, "copy", e.options(), e.cfg.Restart)
-	if err == nil && e.cfg.Restart {
+	e.run, err = store.Begin(ctx, e.env.Run, Name, e.options(), e.env.Restart)
+	if err == nil && e.env.Restart {
 		// After the checkpoints are forgotten: a crash in between leaves
 		// rows no checkpoint accounts for, which a rerun refuses.
 		err = e.truncate(ctx)
 	}
 	if err == nil {
-		err = e.run.SetPhase(ctx, Phase)
+		err = e.run.SetPhase(ctx, Name)
 	}
 	if err != nil {
 		unlock()
@@ -187,34 +221,26 @@ func (e *engine) begin(ctx context.Context) (unlock func(), err error) {
 func (e *engine) options() runOptions {
 	c := e.plan.Config
 	return runOptions{TenantTable: c.TenantTable, TenantColumn: e.plan.TenantColumn, Relations: c.Relations,
-		References: c.References, Excludes: c.Excludes, Tenants: e.cfg.Tenants, Replace: e.cfg.Replace}
+		References: c.References, Excludes: c.Excludes, Tenants: e.cfg.Tenants, Replace: e.cfg.Replace, Layout: unitLayout}
 }
 
-// emit reports an event; callers may be on any goroutine.
-func (e *engine) emit(p Progress) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.onProgress(p)
-}
-
-// announce emits EventPlanned for every table.
+// announce emits a Planned event for every table.
 func (e *engine) announce() {
 	for _, j := range e.jobs {
-		p := Progress{Kind: EventPlanned, Table: j.key, TotalRows: j.est, Chunks: len(j.units)}
+		ev := phase.Event{Kind: phase.Planned, Table: j.key, Total: j.est}
 		for _, u := range j.units {
 			if u.State == checkpoints.Done {
-				p.ChunksDone++
-				p.DoneRows += u.Rows
-				p.DoneBytes += u.Bytes
+				j.report.ChunksSkipped++
+				ev.Done += u.Rows
+				ev.Bytes += u.Bytes
 			}
 		}
-		if j.skip != "" {
-			p.TotalRows = 0
+		if j.skip != "" || j.byTenant {
+			ev.Total = 0 // skipped, or a few tenants' rows of an unknown share
 		}
 		j.report.Chunks = len(j.units)
-		j.report.ChunksSkipped = p.ChunksDone
 		j.report.Skipped = j.skip
-		e.emit(p)
+		e.emit.Emit(ev)
 	}
 }
 

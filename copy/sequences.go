@@ -37,7 +37,6 @@ func (e *engine) setSequences(ctx context.Context) error {
 			}
 		}
 	}
-	e.emit(Progress{Kind: EventSequences})
 	return nil
 }
 

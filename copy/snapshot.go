@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
 // snapshot is one source snapshot shared by every chunk a process copies,
@@ -50,7 +51,7 @@ func holdSnapshot(ctx context.Context, pool *pgxpool.Pool) (*snapshot, error) {
 // importSQL makes a just-begun REPEATABLE READ transaction see the snapshot.
 // SET takes no parameters; the id is the server's, quoted all the same.
 func (s *snapshot) importSQL() string {
-	return "SET TRANSACTION SNAPSHOT " + quoteLiteral(s.id)
+	return "SET TRANSACTION SNAPSHOT " + phase.QuoteLiteral(s.id)
 }
 
 // release ends the snapshot's transaction and closes its connection (it

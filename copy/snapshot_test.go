@@ -45,7 +45,7 @@ func TestCopyReadsOneSnapshotAcrossTables(t *testing.T) {
 			pgtest.Exec(t, src, `INSERT INTO store VALUES (1000, 'new'); INSERT INTO product VALUES (10000, 1000, 'new')`)
 		}
 	})
-	_, err := pgcopy.Run(ctx, srcURL, dstURL, p, cfg, nil)
+	_, err := copyRun(ctx, srcURL, dstURL, p, cfg, nil)
 	require.NoError(t, err)
 	require.True(t, inserted, "the writer ran during the copy")
 	require.Equal(t, int64(300), pgtest.Scalar[int64](t, dst, `SELECT count(*) FROM store`), "as of the snapshot")
@@ -66,10 +66,10 @@ func TestCopyLostSnapshotStopsThenResumes(t *testing.T) {
 				WHERE datname = current_database() AND query = 'SELECT pg_export_snapshot()'`))
 		}
 	})
-	_, err := pgcopy.Run(ctx, srcURL, dstURL, p, cfg, nil)
+	_, err := copyRun(ctx, srcURL, dstURL, p, cfg, nil)
 	require.ErrorContains(t, err, "rerun to continue from a new snapshot")
 
-	rep, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 100, Workers: 1}, nil)
+	rep, err := copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 100, Workers: 1}, nil)
 	require.NoError(t, err)
 	require.Positive(t, rep.ChunksSkipped, "the chunk copied before the loss is kept")
 	requireSame(t, src, dst, p)

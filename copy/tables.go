@@ -6,6 +6,7 @@ import (
 
 	"github.com/tenantmover/tenantmover/checkpoints"
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/internal/schema"
 )
@@ -14,11 +15,11 @@ import (
 type job struct {
 	plan *plan.Table
 	name db.QualifiedName
-	key  string   // checkpoint table name: name.String()
-	cols []string // columns copied, in source order (generated ones left out)
-	keys []keyCol // primary key columns; empty = the table is one chunk
+	key  string         // checkpoint table name: name.String()
+	cols []string       // columns copied, in source order (generated ones left out)
+	keys []phase.Column // primary key columns; empty = the table is one chunk
 	// tenant is the tenant column and its type, for distributed tables.
-	tenant *keyCol
+	tenant *phase.Column
 	// byTenant: copied one tenant per unit (Config.Tenants, distributed
 	// tables); otherwise by key range.
 	byTenant bool
@@ -33,12 +34,6 @@ type job struct {
 	skip    string // why the table is not copied at all
 	report  *TableReport
 	started time.Time
-}
-
-// keyCol is a column with its exact type, for casting literal bounds.
-type keyCol struct {
-	Name string
-	Type string
 }
 
 // reference reports whether the job is a reference table.
@@ -63,7 +58,7 @@ func newJob(t *plan.Table) *job {
 	if src.PrimaryKey != nil {
 		for _, c := range src.PrimaryKey.Columns {
 			if col := src.Column(c); col != nil {
-				j.keys = append(j.keys, keyCol{Name: c, Type: col.Type})
+				j.keys = append(j.keys, phase.Column{Name: c, Type: col.Type})
 			}
 		}
 		if len(j.keys) != len(src.PrimaryKey.Columns) {
@@ -72,7 +67,7 @@ func newJob(t *plan.Table) *job {
 	}
 	if t.Kind.Distributed() && t.TenantColumn != "" {
 		if col := src.Column(t.TenantColumn); col != nil {
-			j.tenant = &keyCol{Name: col.Name, Type: col.Type}
+			j.tenant = &phase.Column{Name: col.Name, Type: col.Type}
 		}
 	}
 	j.report = &TableReport{Table: j.key, Kind: string(t.Kind)}

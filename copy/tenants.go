@@ -5,9 +5,9 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantmover/tenantmover/checkpoints"
+	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
 // copyTenants copies each pending tenant of a tenant copy, Workers tenants
@@ -19,28 +19,31 @@ func (e *engine) copyTenants(ctx context.Context, jobs []*job) error {
 	if len(jobs) == 0 {
 		return nil
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(e.cfg.Workers)
+	type tenant struct {
+		id   int
+		jobs []*job
+	}
+	var todo []tenant
 	for id := range e.cfg.Tenants {
 		pending, err := pendingFor(jobs, id)
 		if err != nil {
 			return err
 		}
-		if len(pending) == 0 {
-			continue
+		if len(pending) > 0 {
+			todo = append(todo, tenant{id, pending})
 		}
 		for _, j := range pending {
 			e.tableStarted(j)
 		}
-		g.Go(func() error { return e.copyTenant(gctx, pending, id) })
 	}
-	if err := g.Wait(); err != nil {
+	err := phase.Each(ctx, e.cfg.Workers, len(todo), func(ctx context.Context, i int) error {
+		return e.copyTenant(ctx, todo[i].jobs, todo[i].id)
+	})
+	if err != nil {
 		return err
 	}
 	for _, j := range jobs {
-		if !j.started.IsZero() {
-			e.tableFinished(j)
-		}
+		e.tableFinished(j)
 	}
 	return nil
 }
@@ -67,7 +70,7 @@ func (e *engine) copyTenant(ctx context.Context, jobs []*job, id int) error {
 		return e.tenantAttempt(ctx, jobs, u, counts)
 	}, func(checkpoints.Unit) { clear(counts) })
 	if err != nil {
-		return &ChunkError{Table: jobs[0].key, Chunk: id, Range: jobs[0].describe(u), Err: err}
+		return &ChunkError{Table: jobs[0].key, Chunk: id, Range: u.Describe(), Err: err}
 	}
 	for i, j := range jobs {
 		e.chunkDone(j, id, counts[i][0], counts[i][1])
@@ -93,19 +96,19 @@ func (e *engine) tenantAttempt(ctx context.Context, jobs []*job, u checkpoints.U
 	if e.replace {
 		for i := len(jobs) - 1; i >= 0; i-- {
 			j := jobs[i]
-			b := params()
-			if _, err := tx.Exec(ctx, "DELETE FROM "+j.name.Quoted()+" WHERE "+b.tenantCond(*j.tenant, u.Lo[0]), b.args...); err != nil {
-				return fmt.Errorf("deleting %s from %s: %w", j.describe(u), j.key, err)
+			v := phase.Params()
+			if _, err := tx.Exec(ctx, "DELETE FROM "+j.name.Quoted()+" WHERE "+tenantCond(v, *j.tenant, u.Tenant), v.Args...); err != nil {
+				return fmt.Errorf("deleting %s from %s: %w", u.Describe(), j.key, err)
 			}
 		}
 	}
 	for i, j := range jobs {
 		rows, bytes, err := stream(ctx, srcTx.Conn().PgConn(), tx.Conn().PgConn(),
-			j.copyOut(j.unitCond(literals(), u)), j.copyIn(), e.midChunkHook(j, u.ID))
+			j.copyOut(j.unitCond(phase.Literals(), u)), j.copyIn(), e.midChunkHook(j, u.ID))
 		if err != nil {
 			return fmt.Errorf("%s: %w", j.key, err)
 		}
-		if err := e.run.Complete(ctx, tx, Phase, j.key, u.ID, rows, bytes); err != nil {
+		if err := e.run.Complete(ctx, tx, Name, j.key, u.ID, rows, bytes); err != nil {
 			return err
 		}
 		counts[i] = [2]int64{rows, bytes}

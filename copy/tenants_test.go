@@ -35,7 +35,7 @@ func TestTenantsCopyAndReplace(t *testing.T) {
 	ctx := context.Background()
 	srcURL, dstURL, src, dst, p := monolithPair(t, tinyMonolith())
 
-	rep, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{Tenants: []string{"1", "3"}, RunName: "some"}, nil)
+	rep, err := copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{Tenants: []string{"1", "3"}}, nil, runAs{name: "some"})
 	require.NoError(t, err)
 	requireSameTenants(t, src, dst, p, []int64{1, 3})
 	require.Equal(t, 2, tableReport(t, rep, "public.purchase").ChunksCopied, "one unit per tenant")
@@ -47,7 +47,7 @@ func TestTenantsCopyAndReplace(t *testing.T) {
 		DELETE FROM purchase p WHERE store_id = 3 AND id % 2 = 0;
 		INSERT INTO purchase (product_id, store_id, amount) SELECT id, store_id, 1.5 FROM product WHERE store_id = 1 LIMIT 3`)
 	pgtest.Exec(t, dst, "UPDATE auth_user SET email = 'target edit' WHERE id = 1")
-	rep, err = pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{Tenants: []string{"1", "3"}, Replace: true, RunName: "resync"}, nil)
+	rep, err = copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{Tenants: []string{"1", "3"}, Replace: true}, nil, runAs{name: "resync"})
 	require.NoError(t, err)
 	require.NotEmpty(t, tableReport(t, rep, "public.auth_user").Skipped)
 	require.EqualValues(t, 1, pgtest.Scalar[int64](t, dst, "SELECT count(*) FROM auth_user WHERE email = 'target edit'"), "reference tables untouched")
@@ -55,14 +55,14 @@ func TestTenantsCopyAndReplace(t *testing.T) {
 	requireSameTenants(t, src, dst, p, []int64{1, 3})
 
 	// Without --replace, tenants already on the target are refused.
-	_, err = pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{Tenants: []string{"3", "5"}, RunName: "again"}, nil)
+	_, err = copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{Tenants: []string{"3", "5"}}, nil, runAs{name: "again"})
 	var refused *pgcopy.ErrTargetNotEmpty
 	require.ErrorAs(t, err, &refused)
 	require.Contains(t, err.Error(), "public.store (chunk 0 tenant 3)")
 	require.NotContains(t, err.Error(), "tenant 5")
 
 	// Another tenant joins.
-	_, err = pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{Tenants: []string{"5"}, RunName: "more"}, nil)
+	_, err = copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{Tenants: []string{"5"}}, nil, runAs{name: "more"})
 	require.NoError(t, err)
 	requireSameTenants(t, src, dst, p, []int64{1, 3, 5})
 }
@@ -76,5 +76,4 @@ func TestReplaceNeedsTenants(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, pgcopy.DefaultWorkers, c.Workers)
 	require.EqualValues(t, pgcopy.DefaultChunkRows, c.ChunkRows)
-	require.Equal(t, "copy", c.RunName)
 }

@@ -100,7 +100,7 @@ func TestOddNamesKeysAndTypesSurvive(t *testing.T) {
 	p := handPlan(t, src, oddKinds)
 	require.Len(t, p.OfKind("root", "direct", "reference"), 4)
 
-	rep, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 7, Workers: 3}, nil)
+	rep, err := copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{ChunkRows: 7, Workers: 3}, nil)
 	require.NoError(t, err)
 	requireSame(t, src, dst, p)
 	items := tableReport(t, rep, `"Sales Ops"."Line ""Items"""`)
@@ -125,7 +125,7 @@ func TestSchemaMismatchRefusedBeforeCopying(t *testing.T) {
 		DROP TABLE "Sales Ops".event`)
 	p := handPlan(t, src, oddKinds)
 
-	_, err := pgcopy.Run(ctx, srcURL, dstURL, p, pgcopy.Config{}, nil)
+	_, err := copyRun(ctx, srcURL, dstURL, p, pgcopy.Config{}, nil)
 	var mm *pgcopy.ErrSchemaMismatch
 	require.ErrorAs(t, err, &mm)
 	require.Equal(t, []string{`"Sales Ops".event`}, mm.MissingTables)
@@ -146,7 +146,7 @@ func TestNestedWithoutTenantColumnNeedsBackfill(t *testing.T) {
 	pgtest.Exec(t, src, `CREATE TABLE store (id bigint PRIMARY KEY); CREATE TABLE product (id bigint PRIMARY KEY, store_id bigint REFERENCES store);
 		CREATE TABLE purchase (id bigint PRIMARY KEY, product_id bigint REFERENCES product)`)
 	p := handPlan(t, src, kinds{"public.store": "root", "public.product": "direct:store_id", "public.purchase": "nested:store_id"})
-	_, err := pgcopy.Run(context.Background(), srcURL, dstURL, p, pgcopy.Config{}, nil)
+	_, err := copyRun(context.Background(), srcURL, dstURL, p, pgcopy.Config{}, nil)
 	var nb *pgcopy.ErrNotBackfilled
 	require.ErrorAs(t, err, &nb)
 	require.Equal(t, []string{"public.purchase"}, nb.Tables)
