@@ -11,6 +11,7 @@ import (
 	"github.com/tenantmover/tenantmover/internal/citus"
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/verify"
 	"github.com/tenantmover/tenantmover/verify/verifytest"
@@ -57,13 +58,13 @@ func TestCitusMatchesAfterCopy(t *testing.T) {
 	c := newCitusPair(t, 1)
 	res := c.run(t, verify.Config{Checksum: true})
 	require.True(t, res.Match, "%+v", res.Differences)
-	require.True(t, res.Summary.Citus)
+	require.True(t, res.Overview.Citus)
 	var shards int
 	for _, table := range []string{"store", "product", "purchase", "refund", "auth_user", "company", "campaign", "company_users"} {
 		shards += len(c.shards(t, table))
 	}
-	require.Equal(t, shards, res.Summary.Shards)
-	require.Greater(t, res.Summary.Placements, res.Summary.Shards, "reference tables have a placement on every node")
+	require.Equal(t, shards, res.Overview.Shards)
+	require.Greater(t, res.Overview.Placements, res.Overview.Shards, "reference tables have a placement on every node")
 }
 
 func TestCitusDeletedRowsNamed(t *testing.T) {
@@ -237,8 +238,8 @@ func TestCitusShardMovesDuringVerify(t *testing.T) {
 	}
 	from := last.Placements[0].Node
 	moved := false
-	onProgress := func(p verify.Progress) {
-		if p.Phase != "shards" || moved {
+	onProgress := func(p phase.Event) {
+		if p.Step != verify.StepShards || moved {
 			return
 		}
 		moved = true
@@ -246,7 +247,7 @@ func TestCitusShardMovesDuringVerify(t *testing.T) {
 			last.ShardID, from.Name, from.Port, to.Name, to.Port)
 		pgtest.Exec(t, c.dst, `CALL citus_cleanup_orphaned_resources()`)
 	}
-	res, err := verify.Run(ctx, c.src, c.dst, c.url, c.p, verify.Config{Workers: 1}, onProgress)
+	res, err := verify.Run(ctx, envOf(c.src, c.dst, c.p, onProgress), verify.Config{Workers: 1})
 	require.NoError(t, err)
 	require.True(t, moved)
 	require.True(t, res.Match, "%+v", res.Differences)

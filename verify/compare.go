@@ -19,7 +19,7 @@ func (v *verifier) compareTables(ctx context.Context) error {
 	for _, s := range v.specs {
 		total += v.units(s, tenants)
 	}
-	tr := newTracker(v.onProgress, "compare", total)
+	tr := newTracker(v.emit, StepCompare, total)
 	return fanOut(ctx, v.cfg.Workers, largestFirst(v.specs), func(ctx context.Context, s *spec) error {
 		return v.compareTable(ctx, s, tr.share(s.name, v.units(s, tenants)))
 	})

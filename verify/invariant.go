@@ -52,7 +52,7 @@ func (v *verifier) checkInvariants(ctx context.Context) error {
 			}
 		}
 	}
-	tr := newTracker(v.onProgress, "invariant", int64(len(checks)))
+	tr := newTracker(v.emit, StepInvariant, int64(len(checks)))
 	return fanOut(ctx, v.cfg.Workers, checks, func(ctx context.Context, c invariantCheck) error {
 		diffs, err := v.checkInvariant(ctx, c)
 		if err == nil && len(diffs) > 0 && !v.sourceOnly && c.on.name == v.dst.name {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/internal/sample"
 	"github.com/tenantmover/tenantmover/verify"
@@ -55,9 +56,19 @@ func backfill(t *testing.T, pool *pgxpool.Pool) {
 		UPDATE refund r SET store_id = p.store_id FROM purchase p WHERE p.id = r.purchase_id`)
 }
 
+// envOf is the environment of a verification of p between the databases
+// of pools src and dst (nil: none).
+func envOf(src, dst *pgxpool.Pool, p *plan.Plan, progress func(phase.Event)) *phase.Env {
+	env := &phase.Env{Source: src.Config().ConnString(), Plan: p, Progress: progress}
+	if dst != nil {
+		env.Target = dst.Config().ConnString()
+	}
+	return env
+}
+
 func run(t *testing.T, src, dst *pgxpool.Pool, url string, p *plan.Plan, cfg verify.Config) *verify.Result {
 	t.Helper()
-	res, err := verify.Run(context.Background(), src, dst, url, p, cfg, nil)
+	res, err := verify.Run(context.Background(), envOf(src, dst, p, nil), cfg)
 	require.NoError(t, err)
 	return res
 }

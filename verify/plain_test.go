@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/internal/pgtest"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/internal/sample"
 	"github.com/tenantmover/tenantmover/verify"
@@ -31,16 +32,15 @@ func plainPair(t *testing.T) (src, dst *pgxpool.Pool, dstURL string, p *plan.Pla
 
 func TestPlainTargetMatches(t *testing.T) {
 	t.Parallel()
-	src, dst, url, p := plainPair(t)
-	var events []verify.Progress
-	res, err := verify.Run(context.Background(), src, dst, url, p, verify.Config{Checksum: true},
-		func(pr verify.Progress) { events = append(events, pr) })
+	src, dst, _, p := plainPair(t)
+	var events []phase.Event
+	res, err := verify.Run(context.Background(), envOf(src, dst, p, func(ev phase.Event) { events = append(events, ev) }), verify.Config{Checksum: true})
 	require.NoError(t, err)
 	require.True(t, res.Match, "%+v", res.Differences)
 	require.Empty(t, res.Differences)
-	require.False(t, res.Summary.Citus)
+	require.False(t, res.Overview.Citus)
 	byTable := map[string]verify.TableSummary{}
-	for _, s := range res.Summary.Tables {
+	for _, s := range res.Overview.Tables {
 		byTable[s.Table] = s
 	}
 	require.Len(t, byTable, 8)
@@ -49,9 +49,26 @@ func TestPlainTargetMatches(t *testing.T) {
 	require.Equal(t, int64(12), byTable["public.store"].Tenants)
 	require.Equal(t, "nested", byTable["public.refund"].Kind)
 	require.Equal(t, "reference", byTable["public.auth_user"].Kind)
-	require.NotEmpty(t, events)
-	last := events[len(events)-1]
-	require.Equal(t, last.Total, last.Done)
+	// Each step's progress adds up to its planned total, then finishes.
+	planned, done, finished := map[string]int64{}, map[string]int64{}, map[string]bool{}
+	for _, ev := range events {
+		require.Equal(t, verify.Name, ev.Phase)
+		switch ev.Kind {
+		case phase.Planned:
+			planned[ev.Step] = ev.Total
+		case phase.Advanced:
+			done[ev.Step] += ev.Done
+		case phase.Finished:
+			finished[ev.Step] = true
+		}
+	}
+	require.Contains(t, planned, verify.StepCompare)
+	require.Contains(t, planned, verify.StepInvariant)
+	for step, total := range planned {
+		require.Positive(t, total, step)
+		require.Equal(t, total, done[step], step)
+		require.True(t, finished[step], step)
+	}
 }
 
 func TestPlainDeletedRowsNamed(t *testing.T) {
@@ -167,19 +184,19 @@ func TestPlainTenantAndTableFilters(t *testing.T) {
 	pgtest.Exec(t, dst, `DELETE FROM product WHERE store_id = 2 AND id NOT IN (SELECT product_id FROM purchase)`)
 
 	res := run(t, src, dst, url, p, verify.Config{Tenants: []string{"1", "3"}, Tables: []string{"refund", "store"}})
-	require.Len(t, res.Summary.Tables, 2)
+	require.Len(t, res.Overview.Tables, 2)
 	for _, d := range res.Differences {
 		require.Equal(t, "public.refund", d.Table)
 		require.Equal(t, "1", d.Tenant)
 	}
 	require.LessOrEqual(t, len(res.Differences), 1)
-	for _, s := range res.Summary.Tables {
+	for _, s := range res.Overview.Tables {
 		require.LessOrEqual(t, s.Tenants, int64(2), s.Table)
 	}
 
-	_, err := verify.Run(context.Background(), src, dst, url, p, verify.Config{Tables: []string{"nosuch"}}, nil)
+	_, err := verify.Run(context.Background(), envOf(src, dst, p, nil), verify.Config{Tables: []string{"nosuch"}})
 	require.ErrorContains(t, err, "nosuch")
-	_, err = verify.Run(context.Background(), src, dst, url, p, verify.Config{MaxSamples: -1}, nil)
+	_, err = verify.Run(context.Background(), envOf(src, dst, p, nil), verify.Config{MaxSamples: -1})
 	require.Error(t, err)
 }
 

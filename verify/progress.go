@@ -1,29 +1,52 @@
 package verify
 
-import "sync"
+import (
+	"sync"
 
-// tracker counts one phase's progress and reports it through the callback;
-// tables and shards compared concurrently share it.
+	"github.com/tenantmover/tenantmover/internal/phase"
+)
+
+// Steps of a verification, as progress events name them, and what each
+// counts.
+const (
+	StepCompare   = "compare"   // per-tenant counts and checksums: table × tenant units
+	StepInvariant = "invariant" // tenant invariant checks: one per foreign key checked
+	StepShards    = "shards"    // shard placements: one per shard
+)
+
+var stepCounts = map[string]string{StepCompare: "table×tenant", StepInvariant: "checks", StepShards: "shards"}
+
+// tracker counts one step's progress and emits it (Planned, then Advanced,
+// then Finished once the total is reached); tables and shards compared
+// concurrently share it.
 type tracker struct {
 	mu    sync.Mutex
-	fn    func(Progress)
-	phase string
+	emit  *phase.Emitter
+	step  string
 	done  int64
 	total int64
 }
 
-func newTracker(fn func(Progress), phase string, total int64) *tracker {
-	return &tracker{fn: fn, phase: phase, total: total}
+func newTracker(emit *phase.Emitter, step string, total int64) *tracker {
+	emit.Emit(phase.Event{Kind: phase.Planned, Step: step, Total: total, Counting: stepCounts[step]})
+	return &tracker{emit: emit, step: step, total: total}
 }
 
 func (t *tracker) add(table string, n int64) {
-	if t == nil || t.fn == nil || n <= 0 {
+	if t == nil || n <= 0 {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	n = min(n, t.total-t.done)
+	if n <= 0 {
+		return
+	}
 	t.done += n
-	t.fn(Progress{Phase: t.phase, Table: table, Done: min(t.done, t.total), Total: t.total})
+	t.emit.Emit(phase.Event{Kind: phase.Advanced, Step: t.step, Table: table, Done: n, Total: t.total, Counting: stepCounts[t.step]})
+	if t.done >= t.total {
+		t.emit.Emit(phase.Event{Kind: phase.Finished, Step: t.step, Counting: stepCounts[t.step]})
+	}
 }
 
 // share is one table's slice of a tracker: its tenants are counted as they

@@ -1,5 +1,7 @@
 package verify
 
+import "github.com/tenantmover/tenantmover/internal/phase"
+
 // Kinds of difference.
 const (
 	// KindCount: a tenant has a different number of rows on each side.
@@ -52,8 +54,8 @@ type TableSummary struct {
 	Differences int    `json:"differences"`
 }
 
-// Summary is the overview of a verification.
-type Summary struct {
+// Overview is what a verification compared.
+type Overview struct {
 	Checksum bool `json:"checksum"`
 	// Citus is true when the target is a Citus coordinator, so shard
 	// placements were checked.
@@ -64,19 +66,10 @@ type Summary struct {
 }
 
 // Result is the outcome of Run: Match is true when there is no difference.
+// Its phase summary's Rows are the source rows compared.
 type Result struct {
+	phase.Summary
 	Match       bool         `json:"match"`
 	Differences []Difference `json:"differences"`
-	Summary     Summary      `json:"summary"`
-}
-
-// Progress reports how far Run is. Phase is "compare" (per-tenant counts
-// and checksums; Done and Total count table × tenant units, Total estimated
-// from the tenant table), "invariant" (Done/Total count checks) or "shards"
-// (Done/Total count shards).
-type Progress struct {
-	Phase string
-	Table string
-	Done  int64
-	Total int64
+	Overview    Overview     `json:"summary"`
 }

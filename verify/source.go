@@ -3,10 +3,11 @@ package verify
 import (
 	"context"
 	"fmt"
-
-	"github.com/jackc/pgx/v5/pgxpool"
+	"strings"
+	"time"
 
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -19,15 +20,22 @@ import (
 // after backfill and before copy: such rows would otherwise stop the copy,
 // or the creation of the target's foreign keys after it. Violations are
 // Differences of kind no_tenant and invariant, with sample keys; only
-// cfg.Tables, Tenants, MaxSamples and Workers apply.
-func CheckSource(ctx context.Context, src *pgxpool.Pool, p *plan.Plan, cfg Config, onProgress func(Progress)) (*Result, error) {
-	cfg, tables, err := cfg.prepare(p)
+// cfg.Tables, Tenants, MaxSamples and Workers apply. It reads env.Source
+// and env.Plan, and reports progress to env.Progress.
+func CheckSource(ctx context.Context, env *phase.Env, cfg Config) (*Result, error) {
+	started := time.Now()
+	cfg, tables, err := cfg.prepare(env.Plan)
 	if err != nil {
 		return nil, err
 	}
+	src, err := openPool(ctx, env.Source, cfg.Workers)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
 	source := side{name: "source", pool: src}
 	v := &verifier{
-		p: p, cfg: cfg, onProgress: onProgress, sourceOnly: true,
+		p: env.Plan, cfg: cfg, emit: phase.NewEmitter(SourceCheckName, env.Progress), sourceOnly: true,
 		src: source, dst: source,
 		summaries: map[string]*TableSummary{},
 	}
@@ -40,7 +48,70 @@ func CheckSource(ctx context.Context, src *pgxpool.Pool, p *plan.Plan, cfg Confi
 	if err := v.checkInvariants(ctx); err != nil {
 		return nil, err
 	}
-	return v.result(), nil
+	return v.result(SourceCheckName, started), nil
+}
+
+// SourceCheckName is the name of CheckSource as a phase.
+const SourceCheckName = "tenant-check"
+
+// SourceCheck is CheckSource as a step of a migration, between backfill and
+// copy: rows it finds would otherwise stop the copy, or the creation of the
+// target's foreign keys after it. It fails with a *TenantProblemsError.
+type SourceCheck struct{ cfg Config }
+
+// NewSourceCheck validates cfg and returns the phase.
+func NewSourceCheck(cfg Config) (*SourceCheck, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &SourceCheck{cfg: cfg}, nil
+}
+
+// Name implements phase.Phase.
+func (*SourceCheck) Name() string { return SourceCheckName }
+
+// Mode implements phase.Phase: once it passed, a rerun does not read the
+// source again (copy refuses what it would have found all the same).
+func (*SourceCheck) Mode() phase.Mode { return phase.Once }
+
+// Run implements phase.Phase.
+func (c *SourceCheck) Run(ctx context.Context, env *phase.Env) (phase.Result, error) {
+	res, err := CheckSource(ctx, env, c.cfg)
+	if err != nil {
+		return phase.Result{}, err
+	}
+	out := phase.Result{Summary: res.Summary, Report: res, Note: "every row has a tenant; foreign keys stay within it"}
+	if !res.Match {
+		return out, &TenantProblemsError{Differences: res.Differences}
+	}
+	return out, nil
+}
+
+// TenantProblemsError lists the rows of distributed tables that have no
+// tenant or reference another tenant's rows: Citus and the target's
+// composite foreign keys would refuse them.
+type TenantProblemsError struct {
+	Differences []Difference
+}
+
+func (e *TenantProblemsError) Error() string {
+	var noTenant, crossing int64
+	for _, d := range e.Differences {
+		if d.Kind == KindNoTenant {
+			noTenant += d.Source
+		} else {
+			crossing += d.Source
+		}
+	}
+	var what []string
+	if noTenant > 0 {
+		what = append(what, fmt.Sprintf("%d rows have no tenant (Citus cannot store a NULL distribution column)", noTenant))
+	}
+	if crossing > 0 {
+		what = append(what, fmt.Sprintf("%d rows reference a row of another tenant (the target's foreign keys, composite with the tenant column, would reject them)", crossing))
+	}
+	return strings.Join(what, "; ") + "; they are listed with sample keys: correct or delete those rows on the source, or --exclude their tables, then rerun"
 }
 
 // checkTenantsPresent finds the rows of distributed tables (other than the

@@ -9,6 +9,7 @@ import (
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/verify"
 )
@@ -43,7 +44,7 @@ func TestCheckSourceFindsCrossTenantReferences(t *testing.T) {
 	p, err := plan.Build(ctx, src, plan.Config{TenantTable: `"App"."Account"`})
 	require.NoError(t, err)
 
-	res, err := verify.CheckSource(ctx, src, p, verify.Config{}, nil)
+	res, err := verify.CheckSource(ctx, envOf(src, nil, p, nil), verify.Config{})
 	require.NoError(t, err)
 	require.True(t, res.Match, "a consistent source: %+v", res.Differences)
 
@@ -52,7 +53,7 @@ func TestCheckSourceFindsCrossTenantReferences(t *testing.T) {
 	pgtest.Exec(t, src, `UPDATE "App".task SET parent_id = 10 WHERE id = 21;
 		INSERT INTO "App".task_label (task_id, label_id) VALUES (20, 1);
 		UPDATE "App".task_label SET "Account_id" = '00000000-0000-0000-0000-00000000000a' WHERE task_id = 20 AND label_id = 1`)
-	res, err = verify.CheckSource(ctx, src, p, verify.Config{}, nil)
+	res, err = verify.CheckSource(ctx, envOf(src, nil, p, nil), verify.Config{})
 	require.NoError(t, err)
 	require.False(t, res.Match)
 	got := map[string][]string{}
@@ -80,13 +81,13 @@ func TestCitusUUIDTenantsMatch(t *testing.T) {
 	p, err := plan.Build(ctx, src, plan.Config{TenantTable: `"App"."Account"`})
 	require.NoError(t, err)
 	require.NoError(t, plan.Apply(ctx, dst, p))
-	_, err = pgcopy.Run(ctx, srcURL, cdb.Coordinator, p, pgcopy.Config{}, nil)
+	_, err = pgcopy.Run(ctx, &phase.Env{Source: srcURL, Target: cdb.Coordinator, Plan: p, Run: "copy"}, pgcopy.Config{})
 	require.NoError(t, err)
 
-	res, err := verify.Run(ctx, src, dst, cdb.Coordinator, p, verify.Config{Checksum: true}, nil)
+	res, err := verify.Run(ctx, envOf(src, dst, p, nil), verify.Config{Checksum: true})
 	require.NoError(t, err)
 	require.True(t, res.Match, "%+v", res.Differences)
-	require.True(t, res.Summary.Citus)
-	require.Positive(t, res.Summary.Placements, "the placements were checked")
+	require.True(t, res.Overview.Citus)
+	require.Positive(t, res.Overview.Placements, "the placements were checked")
 
 }

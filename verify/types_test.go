@@ -60,8 +60,8 @@ func TestAwkwardNamesAndTypesMatch(t *testing.T) {
 	p := buildPlan(t, src, `"Sales Ops"."Tenant"`)
 	res := run(t, src, dst, url, p, verify.Config{Checksum: true})
 	require.True(t, res.Match, "%+v", res.Differences)
-	require.Len(t, res.Summary.Tables, 2)
-	require.Equal(t, int64(7), res.Summary.Tables[1].Tenants)
+	require.Len(t, res.Overview.Tables, 2)
+	require.Equal(t, int64(7), res.Overview.Tables[1].Tenants)
 }
 
 func TestChecksumSeesEveryKindOfChange(t *testing.T) {

@@ -6,11 +6,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantmover/tenantmover/internal/citus"
+	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/internal/schema"
 )
@@ -31,7 +34,7 @@ type verifier struct {
 	cfg        Config
 	src, dst   side
 	targetURL  string
-	onProgress func(Progress)
+	emit       *phase.Emitter
 	specs      []*spec
 	sourceOnly bool // CheckSource: the invariants on the source, nothing else
 	srcCols    columns
@@ -44,22 +47,63 @@ type verifier struct {
 	placements int
 }
 
-// Run compares the source and the target table by table and tenant by
-// tenant, and on a Citus target checks every shard placement. src and dst
-// are pools on the source and on the target (the Citus coordinator);
-// targetURL is the target's connection string, from which the workers' are
-// derived (same user, password and options, the node's host and port). p is
-// the plan built on the source. onProgress may be nil.
-//
-// Differences are not errors: Run returns them in the Result (Match false)
-// and an error only when it could not compare.
-func Run(ctx context.Context, src, dst *pgxpool.Pool, targetURL string, p *plan.Plan, cfg Config, onProgress func(Progress)) (*Result, error) {
-	cfg, tables, err := cfg.prepare(p)
+// Name is the phase's name.
+const Name = "verify"
+
+// Phase is the verification as a step of a migration: it only reads, so a
+// rerun runs it again. Differences are not errors (see Result.Match).
+type Phase struct{ cfg Config }
+
+// New validates cfg and returns the phase.
+func New(cfg Config) (*Phase, error) {
+	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
+	return &Phase{cfg: cfg}, nil
+}
+
+// Name implements phase.Phase.
+func (*Phase) Name() string { return Name }
+
+// Mode implements phase.Phase.
+func (*Phase) Mode() phase.Mode { return phase.EveryRun }
+
+// Run implements phase.Phase.
+func (p *Phase) Run(ctx context.Context, env *phase.Env) (phase.Result, error) {
+	res, err := Run(ctx, env, p.cfg)
+	if res == nil {
+		return phase.Result{}, err
+	}
+	return phase.Result{Summary: res.Summary, Note: fmt.Sprintf("%d differences", len(res.Differences)), Report: res}, err
+}
+
+// Run compares env.Source and env.Target (the Citus coordinator) table by
+// table and tenant by tenant, and on a Citus target checks every shard
+// placement on its node, whose connection strings are derived from the
+// target's (same user, password and options, the node's host and port).
+// env.Plan is the plan built on the source; progress goes to env.Progress.
+//
+// Differences are not errors: Run returns them in the Result (Match false)
+// and an error only when it could not compare.
+func Run(ctx context.Context, env *phase.Env, cfg Config) (*Result, error) {
+	started := time.Now()
+	cfg, tables, err := cfg.prepare(env.Plan)
+	if err != nil {
+		return nil, err
+	}
+	src, err := openPool(ctx, env.Source, cfg.Workers)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	dst, err := openPool(ctx, env.Target, cfg.Workers)
+	if err != nil {
+		return nil, err
+	}
+	defer dst.Close()
 	v := &verifier{
-		p: p, cfg: cfg, targetURL: targetURL, onProgress: onProgress,
+		p: env.Plan, cfg: cfg, targetURL: env.Target, emit: phase.NewEmitter(Name, env.Progress),
 		src:       side{name: "source", pool: src},
 		dst:       side{name: "target", pool: dst},
 		summaries: map[string]*TableSummary{},
@@ -81,7 +125,16 @@ func Run(ctx context.Context, src, dst *pgxpool.Pool, targetURL string, p *plan.
 			return nil, err
 		}
 	}
-	return v.result(), nil
+	return v.result(Name, started), nil
+}
+
+// openPool opens a pool for verify's scans: one connection per worker, and
+// one more to narrow a difference down to keys.
+func openPool(ctx context.Context, url string, workers int) (*pgxpool.Pool, error) {
+	opts := db.ForProfile(db.ProfileScans)
+	opts.Settings = SessionSettings()
+	opts.MaxConns = int32(workers + 1)
+	return db.Open(ctx, url, opts)
 }
 
 // detectCitus finds out whether the target is a Citus coordinator (shard
@@ -193,17 +246,20 @@ func (v *verifier) record(table string, sum *TableSummary, diffs []Difference) {
 	v.diffs = append(v.diffs, diffs...)
 }
 
-// result assembles the Result with differences in a stable order: by
-// table in plan order, then kind, tenant and shard.
-func (v *verifier) result() *Result {
+// result assembles the Result of the phase called name with differences
+// in a stable order: by table in plan order, then kind, tenant and shard.
+func (v *verifier) result(name string, started time.Time) *Result {
 	order := map[string]int{}
-	res := &Result{Summary: Summary{Checksum: v.cfg.Checksum, Citus: v.dst.citus, Shards: v.shards, Placements: v.placements}}
+	res := &Result{Summary: phase.Summary{Phase: name},
+		Overview: Overview{Checksum: v.cfg.Checksum, Citus: v.dst.citus, Shards: v.shards, Placements: v.placements}}
 	for i, s := range v.specs {
 		order[s.name] = i
 		if sum := v.summaries[s.name]; sum != nil {
-			res.Summary.Tables = append(res.Summary.Tables, *sum)
+			res.Overview.Tables = append(res.Overview.Tables, *sum)
+			res.Rows += sum.SourceRows
 		}
 	}
+	defer res.Summary.Finish(started)
 	kinds := map[string]int{KindCount: 0, KindChecksum: 1, KindNoTenant: 2, KindInvariant: 3, KindMisplaced: 4, KindPlacement: 5}
 	diffs := v.diffs
 	sort.SliceStable(diffs, func(i, j int) bool {
@@ -228,12 +284,8 @@ func (v *verifier) result() *Result {
 	return res
 }
 
-// fanOut runs fn for every element with at most cfg.Workers at a time.
+// fanOut runs fn for every element with at most workers at a time
+// (phase.Each, over items).
 func fanOut[T any](ctx context.Context, workers int, items []T, fn func(context.Context, T) error) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
-	for _, it := range items {
-		g.Go(func() error { return fn(gctx, it) })
-	}
-	return g.Wait()
+	return phase.Each(ctx, workers, len(items), func(ctx context.Context, i int) error { return fn(ctx, items[i]) })
 }

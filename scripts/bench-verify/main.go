@@ -140,7 +140,7 @@ func measure(ctx context.Context, c config) error {
 	}{
 		{name: "baseline GROUP BY", fn: func() error { return baseline(ctx, src, dst, p, c.workers) }},
 		{name: "verify --skip-invariant", fn: func() error {
-			res, err := verify.Run(ctx, src, dst, c.srv.URL(targetDB), p, verify.Config{Workers: c.workers, SkipInvariant: true}, nil)
+			res, err := verify.Run(ctx, envOf(src, dst, p), verify.Config{Workers: c.workers, SkipInvariant: true}, nil)
 			if err == nil {
 				rows = totalRows(res)
 				err = matched(res)
@@ -221,7 +221,7 @@ func drain(ctx context.Context, pool *pgxpool.Pool, sql string) error {
 
 func verifyWith(ctx context.Context, src, dst *pgxpool.Pool, c config, p *plan.Plan, cfg verify.Config) error {
 	cfg.Workers = c.workers
-	res, err := verify.Run(ctx, src, dst, c.srv.URL(targetDB), p, cfg, nil)
+	res, err := verify.Run(ctx, envOf(src, dst, p), cfg, nil)
 	if err != nil {
 		return err
 	}
@@ -237,7 +237,7 @@ func matched(res *verify.Result) error {
 
 func totalRows(res *verify.Result) int64 {
 	var n int64
-	for _, t := range res.Summary.Tables {
+	for _, t := range res.Overview.Tables {
 		n += t.SourceRows
 	}
 	return n
