@@ -7,19 +7,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/ddl"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/internal/sample"
 )
 
 // citusPair is the backfilled monolith and a Citus target whose schema
-// plan.Apply created (distributed and reference tables).
+// ddl.Apply created (distributed and reference tables).
 func citusPair(t *testing.T, params sample.Params) (srcURL, dstURL string, p *plan.Plan) {
 	t.Helper()
 	cdb := env.NewCitusDB(t)
 	srcURL, src := monolithSource(t, params)
 	p = storePlan(t, src)
-	require.NoError(t, plan.Apply(context.Background(), pgtest.Pool(t, cdb.Coordinator), p))
+	require.NoError(t, ddl.Apply(context.Background(), pgtest.Pool(t, cdb.Coordinator), p))
 	return srcURL, cdb.Coordinator, p
 }
 

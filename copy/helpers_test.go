@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/ddl"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
@@ -110,7 +111,7 @@ func appliedTarget(t *testing.T, p *plan.Plan) (string, *pgxpool.Pool) {
 	t.Helper()
 	url := env.NewDB(t)
 	pool := pgtest.Pool(t, url)
-	require.NoError(t, plan.Apply(context.Background(), pool, p))
+	require.NoError(t, ddl.Apply(context.Background(), pool, p))
 	return url, pool
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/ddl"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
@@ -30,7 +31,7 @@ func TestTablesWithoutPrimaryKey(t *testing.T) {
 	p, err := plan.Build(ctx, src, plan.Config{TenantTable: "store"})
 	require.NoError(t, err)
 	require.Empty(t, p.Blocking(), "a table without a key that needs no backfill is copied in one chunk")
-	require.NoError(t, plan.Apply(ctx, dst, p))
+	require.NoError(t, ddl.Apply(ctx, dst, p))
 
 	cfg := pgcopy.Config{ChunkRows: 10}
 	rep, err := copyRun(ctx, srcURL, dstURL, p, cfg, nil)
@@ -64,7 +65,7 @@ func TestNullTenantOnCitusIsExplained(t *testing.T) {
 		INSERT INTO coupon VALUES (1, 1, 'a'), (2, NULL, 'b')`)
 	p, err := plan.Build(ctx, src, plan.Config{TenantTable: "store"})
 	require.NoError(t, err)
-	require.NoError(t, plan.Apply(ctx, dst, p))
+	require.NoError(t, ddl.Apply(ctx, dst, p))
 	_, err = copyRun(ctx, srcURL, cdb.Coordinator, p, pgcopy.Config{}, nil)
 	require.ErrorContains(t, err, "rows of public.coupon have no tenant")
 	require.Zero(t, pgtest.Scalar[int64](t, dst, `SELECT count(*) FROM coupon`), "the chunk rolled back")

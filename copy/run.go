@@ -89,7 +89,7 @@ type engine struct {
 }
 
 // Run copies the tables of env.Plan from env.Source into env.Target
-// (plain PostgreSQL or a Citus coordinator whose schema plan.Apply created),
+// (plain PostgreSQL or a Citus coordinator whose schema ddl.Apply created),
 // resuming the run env.Run if it exists, or starting it over with
 // env.Restart. Progress goes to env.Progress.
 func Run(ctx context.Context, env *phase.Env, cfg Config) (*Report, error) {

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/ddl"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
@@ -26,7 +27,7 @@ func liveShop(t *testing.T) (srcURL, dstURL string, src, dst *pgxpool.Pool, p *p
 	var err error
 	p, err = plan.Build(context.Background(), src, plan.Config{TenantTable: "store"})
 	require.NoError(t, err)
-	require.NoError(t, plan.Apply(context.Background(), dst, p))
+	require.NoError(t, ddl.Apply(context.Background(), dst, p))
 	return srcURL, dstURL, src, dst, p
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/ddl"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
@@ -80,7 +81,7 @@ func TestCitusUUIDTenantsMatch(t *testing.T) {
 	pgtest.Exec(t, src, crossTenantSchema)
 	p, err := plan.Build(ctx, src, plan.Config{TenantTable: `"App"."Account"`})
 	require.NoError(t, err)
-	require.NoError(t, plan.Apply(ctx, dst, p))
+	require.NoError(t, ddl.Apply(ctx, dst, p))
 	_, err = pgcopy.Run(ctx, &phase.Env{Source: srcURL, Target: cdb.Coordinator, Plan: p, Run: "copy"}, pgcopy.Config{})
 	require.NoError(t, err)
 

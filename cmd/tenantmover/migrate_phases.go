@@ -8,7 +8,9 @@ import (
 
 	"github.com/tenantmover/tenantmover/backfill"
 	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/ddl"
 	"github.com/tenantmover/tenantmover/internal/plan"
+	"github.com/tenantmover/tenantmover/internal/planview"
 	"github.com/tenantmover/tenantmover/verify"
 )
 
@@ -19,10 +21,10 @@ func (m *migration) planPhase(ctx context.Context, pr *phaseReport) error {
 		return err
 	}
 	if blocking := m.plan.Blocking(); len(blocking) > 0 {
-		_ = plan.RenderText(stderrOf(m.c), m.plan)
+		_ = planview.RenderText(stderrOf(m.c), m.plan)
 		return &differencesError{msg: fmt.Sprintf("the plan has blocking problems on %d tables: fix them (see each remedy above) and rerun", len(blocking))}
 	}
-	target, problems, err := plan.Inspect(ctx, m.dst)
+	target, problems, err := ddl.Inspect(ctx, m.dst)
 	if err != nil {
 		return err
 	}
@@ -31,7 +33,7 @@ func (m *migration) planPhase(ctx context.Context, pr *phaseReport) error {
 	}
 	// A target table that cannot take the plan would stop the schema phase
 	// after backfill has changed the source: find it now.
-	if err := plan.CheckTarget(ctx, m.dst, m.plan); err != nil {
+	if err := ddl.CheckTarget(ctx, m.dst, m.plan); err != nil {
 		return err
 	}
 	m.report.Citus = target.Citus
@@ -132,14 +134,14 @@ func (m *migration) schemaPhase(ctx context.Context, pr *phaseReport) error {
 	if err != nil {
 		return err
 	}
-	opts := []plan.ApplyOption{plan.WithoutForeignKeys()}
+	opts := []ddl.ApplyOption{ddl.WithoutForeignKeys()}
 	if restart {
 		// Tables may hold rows of the run being restarted: the copy empties
 		// them. Tables the plan gained since are created all the same.
-		opts = append(opts, plan.AllowingRows())
+		opts = append(opts, ddl.AllowingRows())
 		pr.Note = "the restarted copy empties the tables first"
 	}
-	return plan.Apply(ctx, m.dst, m.plan, opts...)
+	return ddl.Apply(ctx, m.dst, m.plan, opts...)
 }
 
 // copyPhase copies every table, resuming the phase run's chunks.
@@ -174,7 +176,7 @@ func (m *migration) copyPhase(ctx context.Context, pr *phaseReport) error {
 
 // foreignKeysPhase adds the target's foreign keys once the data is in.
 func (m *migration) foreignKeysPhase(ctx context.Context, _ *phaseReport) error {
-	return plan.ApplyForeignKeys(ctx, m.dst, m.plan)
+	return ddl.ApplyForeignKeys(ctx, m.dst, m.plan)
 }
 
 // verifyPhase compares every tenant of every table; it runs on every

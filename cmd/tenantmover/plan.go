@@ -8,7 +8,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/ddl"
 	"github.com/tenantmover/tenantmover/internal/plan"
+	"github.com/tenantmover/tenantmover/internal/planview"
 	"github.com/tenantmover/tenantmover/internal/schema"
 )
 
@@ -83,7 +85,7 @@ func runPlan(c *cli.Context) error {
 // checkTarget adds the target's problems (no Citus workers) to the plan, on
 // the root, so they are listed and block like the others.
 func checkTarget(c *cli.Context, dst *pgxpool.Pool, p *plan.Plan) error {
-	_, problems, err := plan.Inspect(c.Context, dst)
+	_, problems, err := ddl.Inspect(c.Context, dst)
 	if err != nil {
 		return err
 	}
@@ -94,11 +96,11 @@ func checkTarget(c *cli.Context, dst *pgxpool.Pool, p *plan.Plan) error {
 func renderPlan(c *cli.Context, format string, p *plan.Plan) error {
 	switch format {
 	case "json":
-		return plan.RenderJSON(stdoutOf(c), p)
+		return planview.RenderJSON(stdoutOf(c), p)
 	case "sql":
-		return plan.RenderSQL(stdoutOf(c), p)
+		return ddl.Script(stdoutOf(c), p)
 	}
-	return plan.RenderText(stderrOf(c), p)
+	return planview.RenderText(stderrOf(c), p)
 }
 
 // blockingError lists the blocking problems on stderr (the text format
@@ -130,8 +132,8 @@ func blockingError(c *cli.Context, format string, blocking map[schema.Name][]pla
 func applyPlan(c *cli.Context, dst *pgxpool.Pool, p *plan.Plan) error {
 	log := newLogger(c)
 	count := 0
-	err := plan.Apply(c.Context, dst, p, plan.WithProgress(func(s plan.Step) {
-		if s.Kind != plan.StepSchema && s.Kind != plan.StepSequence {
+	err := ddl.Apply(c.Context, dst, p, ddl.WithProgress(func(s ddl.Step) {
+		if s.Kind != ddl.StepSchema && s.Kind != ddl.StepSequence {
 			count++ // those two are IF NOT EXISTS and always run
 		}
 		log.Debug("applying", "kind", s.Kind, "table", s.Table.String(), "object", s.Object)

@@ -24,11 +24,28 @@ func (e *NotCoordinatorError) Error() string {
 // IsCitus reports whether the citus extension is installed in the database
 // q is connected to.
 func IsCitus(ctx context.Context, q Querier) (bool, error) {
-	var ok bool
-	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'citus')`).Scan(&ok); err != nil {
-		return false, fmt.Errorf("checking for the citus extension: %w", err)
+	v, err := Detect(ctx, q)
+	return v != "", err
+}
+
+// Detect returns the installed citus extension version, "" on a database
+// without Citus: the one place tenantmover tells Citus from plain
+// PostgreSQL.
+func Detect(ctx context.Context, q Querier) (string, error) {
+	var v string
+	if err := q.QueryRow(ctx, `SELECT coalesce((SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'citus'), '')`).Scan(&v); err != nil {
+		return "", fmt.Errorf("checking for the citus extension: %w", err)
 	}
-	return ok, nil
+	return v, nil
+}
+
+// ActiveWorkers counts the coordinator's active worker nodes.
+func ActiveWorkers(ctx context.Context, q Querier) (int, error) {
+	var n int
+	if err := q.QueryRow(ctx, `SELECT count(*) FROM pg_catalog.citus_get_active_worker_nodes()`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("listing the Citus workers: %w", err)
+	}
+	return n, nil
 }
 
 // Version is the installed citus extension version, e.g. "13.2-1".

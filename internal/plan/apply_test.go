@@ -11,8 +11,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantmover/tenantmover/internal/ddl"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
+	"github.com/tenantmover/tenantmover/internal/planview"
 	"github.com/tenantmover/tenantmover/internal/schema"
 )
 
@@ -74,9 +76,9 @@ func TestGoldenSample(t *testing.T) {
 	p := samplePlan(t, pool, plan.Config{TenantTable: "store"})
 	require.Empty(t, p.Blocking())
 	var js, sql, text bytes.Buffer
-	require.NoError(t, plan.RenderJSON(&js, p))
-	require.NoError(t, plan.RenderSQL(&sql, p))
-	require.NoError(t, plan.RenderText(&text, p))
+	require.NoError(t, planview.RenderJSON(&js, p))
+	require.NoError(t, ddl.Script(&sql, p))
+	require.NoError(t, planview.RenderText(&text, p))
 	golden(t, "sample.json.golden", js.Bytes())
 	golden(t, "sample.sql.golden", sql.Bytes())
 	golden(t, "sample.txt.golden", text.Bytes())
@@ -85,8 +87,8 @@ func TestGoldenSample(t *testing.T) {
 	p = samplePlan(t, sourceDB(t, sampleDDL), plan.Config{TenantTable: "company"})
 	js.Reset()
 	sql.Reset()
-	require.NoError(t, plan.RenderJSON(&js, p))
-	require.NoError(t, plan.RenderSQL(&sql, p))
+	require.NoError(t, planview.RenderJSON(&js, p))
+	require.NoError(t, ddl.Script(&sql, p))
 	golden(t, "company.json.golden", js.Bytes())
 	golden(t, "company.sql.golden", sql.Bytes())
 }
@@ -100,10 +102,10 @@ func TestApplyPlainPostgres(t *testing.T) {
 	p := build(t, goldenDDL, plan.Config{TenantTable: "store"})
 	target := pgtest.Pool(t, env.NewDB(t))
 
-	var ran []plan.Step
-	require.NoError(t, plan.Apply(ctx, target, p, plan.WithProgress(func(s plan.Step) { ran = append(ran, s) })))
+	var ran []ddl.Step
+	require.NoError(t, ddl.Apply(ctx, target, p, ddl.WithProgress(func(s ddl.Step) { ran = append(ran, s) })))
 	for _, s := range ran {
-		require.NotEqual(t, plan.StepDistribute, s.Kind, "no Citus calls on plain PostgreSQL")
+		require.NotEqual(t, ddl.StepDistribute, s.Kind, "no Citus calls on plain PostgreSQL")
 	}
 
 	cat, err := schema.Load(ctx, target, nil)
@@ -147,18 +149,18 @@ func TestApplyPlainPostgres(t *testing.T) {
 
 	// A rerun finds everything in place and does nothing.
 	ran = nil
-	require.NoError(t, plan.Apply(ctx, target, p, plan.WithProgress(func(s plan.Step) { ran = append(ran, s) })))
+	require.NoError(t, ddl.Apply(ctx, target, p, ddl.WithProgress(func(s ddl.Step) { ran = append(ran, s) })))
 	for _, s := range ran {
-		require.Contains(t, []plan.StepKind{plan.StepSchema, plan.StepSequence}, s.Kind, s.SQL)
+		require.Contains(t, []ddl.StepKind{ddl.StepSchema, ddl.StepSequence}, s.Kind, s.SQL)
 	}
 
 	// Rows in a planned table: refused.
 	pgtest.Exec(t, target, `INSERT INTO store (name) VALUES ('x')`)
-	err = plan.Apply(ctx, target, p)
-	var notEmpty *plan.TargetNotEmptyError
+	err = ddl.Apply(ctx, target, p)
+	var notEmpty *ddl.TargetNotEmptyError
 	require.ErrorAs(t, err, &notEmpty)
 	require.Equal(t, []schema.Name{pub("store")}, notEmpty.Tables)
-	require.True(t, plan.IsTargetRefusal(err))
+	require.True(t, ddl.IsTargetRefusal(err))
 }
 
 func TestUnsupportedUserTypeIsNoted(t *testing.T) {
@@ -175,8 +177,8 @@ func TestApplyRefusesMismatchAndBlocking(t *testing.T) {
 	p := build(t, sampleDDL, plan.Config{TenantTable: "store"})
 	target := pgtest.Pool(t, env.NewDB(t))
 	pgtest.Exec(t, target, `CREATE TABLE product (id int PRIMARY KEY)`)
-	err := plan.Apply(ctx, target, p)
-	var mm *plan.TargetMismatchError
+	err := ddl.Apply(ctx, target, p)
+	var mm *ddl.TargetMismatchError
 	require.ErrorAs(t, err, &mm)
 	require.Equal(t, pub("product"), mm.Table)
 	require.Contains(t, mm.Error(), "it is empty")
@@ -190,12 +192,12 @@ func TestApplyRefusesMismatchAndBlocking(t *testing.T) {
 	t.Cleanup(bare.Close)
 	_, err = bare.Exec(ctx, `CREATE TABLE store (id bigint PRIMARY KEY, url text)`)
 	require.NoError(t, err)
-	require.ErrorAs(t, plan.CheckTarget(ctx, bare, keyed), &mm)
+	require.ErrorAs(t, ddl.CheckTarget(ctx, bare, keyed), &mm)
 	require.Contains(t, mm.Error(), "no unique key store_url_key (id, url)")
 
 	// CheckTarget finds the same mismatch without writing, rows or not.
 	pgtest.Exec(t, target, `INSERT INTO product VALUES (1)`)
-	err = plan.CheckTarget(ctx, target, p)
+	err = ddl.CheckTarget(ctx, target, p)
 	require.ErrorAs(t, err, &mm)
 	require.Equal(t, pub("product"), mm.Table)
 	require.Contains(t, mm.Error(), "it holds rows")
@@ -207,8 +209,8 @@ func TestApplyRefusesMismatchAndBlocking(t *testing.T) {
 		CREATE TABLE product (id bigint PRIMARY KEY, store_id bigint NOT NULL REFERENCES store);
 		CREATE TABLE log (product_id bigint NOT NULL REFERENCES product);`,
 		plan.Config{TenantTable: "store"})
-	err = plan.Apply(ctx, target, blocked)
-	var be *plan.BlockingError
+	err = ddl.Apply(ctx, target, blocked)
+	var be *ddl.BlockingError
 	require.ErrorAs(t, err, &be)
 	require.Equal(t, plan.CodeNoPrimaryKey, be.Problems[pub("log")][0].Code)
 }

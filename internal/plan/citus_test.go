@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantmover/tenantmover/internal/ddl"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/internal/schema"
@@ -42,19 +43,19 @@ func TestApplyOnCitus(t *testing.T) {
 			require.Empty(t, p.Blocking())
 
 			applied := pgtest.Pool(t, env.NewCitusDB(t).Coordinator)
-			require.NoError(t, plan.Apply(ctx, applied, p))
+			require.NoError(t, ddl.Apply(ctx, applied, p))
 			checkCitusTables(t, applied, p)
 			// Rerunning changes nothing.
-			var ran []plan.Step
-			require.NoError(t, plan.Apply(ctx, applied, p, plan.WithProgress(func(s plan.Step) { ran = append(ran, s) })))
+			var ran []ddl.Step
+			require.NoError(t, ddl.Apply(ctx, applied, p, ddl.WithProgress(func(s ddl.Step) { ran = append(ran, s) })))
 			for _, s := range ran {
-				require.Contains(t, []plan.StepKind{plan.StepSchema, plan.StepSequence}, s.Kind, s.SQL)
+				require.Contains(t, []ddl.StepKind{ddl.StepSchema, ddl.StepSequence}, s.Kind, s.SQL)
 			}
 
 			// The SQL script, run unchanged by psql as a user would.
 			scriptDB := env.NewCitusDB(t).Coordinator
 			var sql bytes.Buffer
-			require.NoError(t, plan.RenderSQL(&sql, p))
+			require.NoError(t, ddl.Script(&sql, p))
 			psql(t, scriptDB, sql.String())
 			checkCitusTables(t, pgtest.Pool(t, scriptDB), p)
 		})
@@ -66,7 +67,7 @@ func TestApplyOnCitus(t *testing.T) {
 	p, err := plan.Build(ctx, src, plan.Config{TenantTable: "store"})
 	require.NoError(t, err)
 	target := pgtest.Pool(t, env.NewCitusDB(t).Coordinator)
-	require.NoError(t, plan.Apply(ctx, target, p))
+	require.NoError(t, ddl.Apply(ctx, target, p))
 	require.NoError(t, runUntilFailure(ctx, target, []string{
 		"INSERT INTO store (id, name) VALUES (1, 'a'), (2, 'b')",
 		"INSERT INTO product (id, store_id) VALUES (10, 1)",
@@ -111,8 +112,8 @@ func checkCitusTables(t *testing.T, pool *pgxpool.Pool, p *plan.Plan) {
 		require.Equal(t, tb.TenantColumn, m.column, tb.Name().String())
 		require.Equal(t, root.colocation, m.colocation, "%s is not colocated with the root", tb.Name())
 	}
-	for _, s := range plan.Steps(p) {
-		if s.Kind != plan.StepForeignKey {
+	for _, s := range ddl.Steps(p) {
+		if s.Kind != ddl.StepForeignKey {
 			continue
 		}
 		var exists bool
@@ -284,7 +285,7 @@ func TestNoWorkersPredicted(t *testing.T) {
 	coord := pgtest.Pool(t, env.NewCitusDB(t).Coordinator)
 	pgtest.Exec(t, coord, `SELECT citus_remove_node(nodename, nodeport) FROM pg_dist_node WHERE groupid <> 0`)
 
-	target, problems, err := plan.Inspect(ctx, coord)
+	target, problems, err := ddl.Inspect(ctx, coord)
 	require.NoError(t, err)
 	require.NotEmpty(t, target.Citus)
 	require.Equal(t, 0, target.Workers)
@@ -292,8 +293,8 @@ func TestNoWorkersPredicted(t *testing.T) {
 	require.Equal(t, plan.CodeNoWorkers, problems[0].Code)
 
 	p := build(t, storeDDL, plan.Config{TenantTable: "store"})
-	var be *plan.BlockingError
-	require.ErrorAs(t, plan.Apply(ctx, coord, p), &be)
+	var be *ddl.BlockingError
+	require.ErrorAs(t, ddl.Apply(ctx, coord, p), &be)
 
 	err = runUntilFailure(ctx, coord, []string{"CREATE TABLE store (id bigint PRIMARY KEY)", "SELECT create_distributed_table('store', 'id')"})
 	var pgErr *pgconn.PgError

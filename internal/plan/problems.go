@@ -283,7 +283,8 @@ func userType(t *Table, ty *schema.Type) Problem {
 	}
 }
 
-func noWorkers() Problem {
+// NoWorkers is the problem of a Citus target without an active worker.
+func NoWorkers() Problem {
 	return Problem{
 		Code:     CodeNoWorkers,
 		Message:  "the target Citus coordinator has no active worker node: Citus refuses to create distributed and reference tables (\"replication_factor (1) exceeds number of worker nodes (0)\", \"There are no active worker nodes\")",

@@ -25,9 +25,9 @@ func (b *builder) checkRules() error {
 		b.checkManyToMany(t)
 	}
 	b.checkUndeclaredRelations()
-	for _, ty := range p.usedTypes(p.included()) {
+	for _, ty := range p.UsedTypes(p.Included()) {
 		if ty.Kind == "other" {
-			for _, t := range tablesUsing(p.included(), ty) {
+			for _, t := range TablesUsing(p.Included(), ty) {
 				t.problem(userType(t, ty))
 			}
 		}
@@ -60,15 +60,15 @@ func (b *builder) checkKeys(t *Table) {
 		}
 	}
 	for _, x := range t.Source.Exclusions {
-		if !exclusionHasTenant(x.Definition, t.TenantColumn) {
+		if !ExclusionHasTenant(x.Definition, t.TenantColumn) {
 			t.problem(exclusionWithoutTenant(t, x))
 		}
 	}
 }
 
-// exclusionHasTenant looks for "<tenant column> WITH =" in the constraint
+// ExclusionHasTenant looks for "<tenant column> WITH =" in the constraint
 // definition (pg_get_constraintdef quotes the name only when needed).
-func exclusionHasTenant(def, col string) bool {
+func ExclusionHasTenant(def, col string) bool {
 	for _, name := range []string{col, `"` + strings.ReplaceAll(col, `"`, `""`) + `"`} {
 		if strings.Contains(def, name+" WITH =") {
 			return true

@@ -6,8 +6,10 @@
 // otherwise fail at migration time or at runtime, and renders the target
 // schema as SQL.
 //
-// Build (or FromCatalog) classifies; Steps, RenderSQL, RenderJSON and
-// RenderText show the result; Apply creates the target schema.
+// Build (or FromCatalog) classifies, and Keys and ForeignKeys give the
+// target form of each key: plan only decides. Package ddl turns a plan into
+// the target's statements and applies them; package planview shows a plan
+// as text or JSON.
 //
 // Choices worth knowing:
 //
@@ -32,6 +34,8 @@
 package plan
 
 import (
+	"strings"
+
 	"github.com/tenantmover/tenantmover/internal/schema"
 )
 
@@ -182,6 +186,45 @@ func (p *Plan) Blocking() map[schema.Name][]Problem {
 		for _, pr := range t.Problems {
 			if pr.Blocking {
 				out[t.Source.Name] = append(out[t.Source.Name], pr)
+			}
+		}
+	}
+	return out
+}
+
+// Included are the tables the target gets (all but the excluded), in plan
+// order.
+func (p *Plan) Included() []*Table {
+	var out []*Table
+	for _, t := range p.Tables {
+		if t.Kind != Excluded {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// UsedTypes are the user-defined types the tables' columns use.
+func (p *Plan) UsedTypes(tables []*Table) []*schema.Type {
+	var out []*schema.Type
+	for _, ty := range p.Catalog.Types {
+		if len(TablesUsing(tables, ty)) > 0 {
+			out = append(out, ty)
+		}
+	}
+	return out
+}
+
+// TablesUsing lists the tables with a column of type ty (or an array of
+// it). The catalog is read with an empty search path, so format_type
+// prints user types schema-qualified, the way Name.String does.
+func TablesUsing(tables []*Table, ty *schema.Type) []*Table {
+	var out []*Table
+	for _, t := range tables {
+		for _, c := range t.Source.Columns {
+			if strings.TrimSuffix(c.Type, "[]") == ty.Name.String() {
+				out = append(out, t)
+				break
 			}
 		}
 	}

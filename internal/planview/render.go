@@ -1,4 +1,8 @@
-package plan
+// Package planview shows a tenant plan to people (RenderText: a table of
+// every table's kind, tenant column and path, then each problem with its
+// remedy) and to scripts (RenderJSON, the Document type). It only reads the
+// plan; package ddl renders the target SQL.
+package planview
 
 import (
 	"encoding/json"
@@ -8,73 +12,8 @@ import (
 	"strings"
 
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/plan"
 )
-
-// sectionTitles head each group of statements in RenderSQL.
-var sectionTitles = map[StepKind]string{
-	StepSchema:     "Schemas",
-	StepType:       "Types",
-	StepSequence:   "Sequences",
-	StepTable:      "Tables, with the tenant column and composite keys",
-	StepReference:  "Reference tables",
-	StepDistribute: "Distributed tables, colocated with the tenant table",
-	StepForeignKey: "Foreign keys (composite between distributed tables)",
-}
-
-// RenderSQL writes the target schema as one script for the Citus
-// coordinator. It runs in one transaction; sequential shard modification
-// mode lets Citus create tables, distribute them and add foreign keys
-// between them inside a single transaction.
-func RenderSQL(w io.Writer, p *Plan) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "-- Citus target schema written by tenantmover.\n")
-	fmt.Fprintf(&b, "-- Tenant table %s, distributed by %s (%s); new tenant columns are called %s.\n",
-		p.Root.Name(), db.QuoteIfNeeded(p.RootKey), p.KeyType, db.QuoteIfNeeded(p.TenantColumn))
-	if n := len(p.Blocking()); n > 0 {
-		fmt.Fprintf(&b, "-- WARNING: %d table(s) have blocking problems (marked BLOCKING below); this script will fail or lose data until they are fixed.\n", n)
-	}
-	b.WriteString("\nBEGIN;\nSET LOCAL citus.multi_shard_modify_mode TO 'sequential';\n")
-	var last StepKind
-	for _, s := range Steps(p) {
-		if s.Kind != last {
-			fmt.Fprintf(&b, "\n-- %s\n", sectionTitles[s.Kind])
-			last = s.Kind
-		}
-		if s.Kind == StepTable {
-			b.WriteString(tableComment(p.Table(s.Table)))
-		}
-		b.WriteString(s.SQL + "\n")
-		if s.Kind == StepTable {
-			b.WriteString("\n")
-		}
-	}
-	b.WriteString("\nCOMMIT;\n")
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// tableComment says what the table becomes and lists its problems.
-func tableComment(t *Table) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "-- %s: %s", t.Name(), t.Kind)
-	if t.Kind.Distributed() {
-		fmt.Fprintf(&b, " by %s", db.QuoteIfNeeded(t.TenantColumn))
-	}
-	if len(t.Path) > 0 {
-		fmt.Fprintf(&b, " (%s)", PathString(t.Path))
-	}
-	b.WriteString("\n")
-	for _, pr := range t.Problems {
-		tag := "note"
-		if pr.Blocking {
-			tag = "BLOCKING"
-		}
-		fmt.Fprintf(&b, "--   %s %s: %s\n", tag, pr.Code, oneLine(pr.Message))
-	}
-	return b.String()
-}
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // JSON is the document RenderJSON writes, for scripts.
 type JSON struct {
@@ -89,16 +28,16 @@ type JSON struct {
 
 // JSONTable is one table of the JSON document.
 type JSONTable struct {
-	Name            string      `json:"name"`
-	Kind            Kind        `json:"kind"`
-	TenantColumn    string      `json:"tenant_column"`
-	HasTenantColumn bool        `json:"has_tenant_column"`
-	Forced          bool        `json:"forced,omitempty"`
-	Path            []JSONHop   `json:"path"`
-	AltPaths        [][]JSONHop `json:"alt_paths,omitempty"`
-	Rows            int64       `json:"rows"`
-	Bytes           int64       `json:"bytes"`
-	Problems        []Problem   `json:"problems"`
+	Name            string         `json:"name"`
+	Kind            plan.Kind      `json:"kind"`
+	TenantColumn    string         `json:"tenant_column"`
+	HasTenantColumn bool           `json:"has_tenant_column"`
+	Forced          bool           `json:"forced,omitempty"`
+	Path            []JSONHop      `json:"path"`
+	AltPaths        [][]JSONHop    `json:"alt_paths,omitempty"`
+	Rows            int64          `json:"rows"`
+	Bytes           int64          `json:"bytes"`
+	Problems        []plan.Problem `json:"problems"`
 }
 
 // JSONHop is one foreign-key step of a path.
@@ -120,7 +59,7 @@ type JSONCycle struct {
 }
 
 // Document builds the JSON document of a plan.
-func Document(p *Plan) JSON {
+func Document(p *plan.Plan) JSON {
 	doc := JSON{
 		TenantTable: p.Root.Name().String(), TenantKey: p.RootKey, KeyType: p.KeyType,
 		TenantColumn: p.TenantColumn, Tables: []JSONTable{}, Cycles: []JSONCycle{},
@@ -129,7 +68,7 @@ func Document(p *Plan) JSON {
 		jt := JSONTable{
 			Name: t.Name().String(), Kind: t.Kind, TenantColumn: t.TenantColumn, HasTenantColumn: t.HasTenantColumn,
 			Forced: t.Forced, Path: jsonPath(t.Path), Rows: t.Source.EstimatedRows, Bytes: t.Source.Bytes,
-			Problems: append([]Problem{}, t.Problems...),
+			Problems: append([]plan.Problem{}, t.Problems...),
 		}
 		for _, alt := range t.AltPaths {
 			jt.AltPaths = append(jt.AltPaths, jsonPath(alt))
@@ -154,7 +93,7 @@ func Document(p *Plan) JSON {
 	return doc
 }
 
-func jsonPath(path []Hop) []JSONHop {
+func jsonPath(path []plan.Hop) []JSONHop {
 	out := []JSONHop{}
 	for _, h := range path {
 		out = append(out, JSONHop{
@@ -166,7 +105,7 @@ func jsonPath(path []Hop) []JSONHop {
 }
 
 // RenderJSON writes the plan as one indented JSON document.
-func RenderJSON(w io.Writer, p *Plan) error {
+func RenderJSON(w io.Writer, p *plan.Plan) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(Document(p))
@@ -174,7 +113,7 @@ func RenderJSON(w io.Writer, p *Plan) error {
 
 // RenderText writes a table of the plan for people: table, kind, tenant
 // column, path, estimated rows, then every problem with its remedy.
-func RenderText(w io.Writer, p *Plan) error {
+func RenderText(w io.Writer, p *plan.Plan) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Tenant table %s, key %s (%s); new tenant columns: %s\n\n",
 		p.Root.Name(), db.QuoteIfNeeded(p.RootKey), p.KeyType, db.QuoteIfNeeded(p.TenantColumn))
@@ -192,7 +131,7 @@ func RenderText(w io.Writer, p *Plan) error {
 		}
 		path := "-"
 		if len(t.Path) > 0 {
-			path = PathString(t.Path)
+			path = plan.PathString(t.Path)
 		}
 		rows = append(rows, []string{t.Name().String(), kind, col, path, fmt.Sprint(t.Source.EstimatedRows), problemSummary(t)})
 	}
@@ -212,9 +151,9 @@ func RenderText(w io.Writer, p *Plan) error {
 			fmt.Fprintf(&b, "\n%s %s [%s]\n  %s\n  fix: %s\n", tag, t.Name(), pr.Code, oneLine(pr.Message), oneLine(pr.Remedy))
 		}
 	}
-	if n := fixed[CodeKeyMadeComposite] + fixed[CodeFKMadeComposite]; n > 0 {
+	if n := fixed[plan.CodeKeyMadeComposite] + fixed[plan.CodeFKMadeComposite]; n > 0 {
 		fmt.Fprintf(&b, "\nThe target schema makes %d key(s) and %d foreign key(s) composite with the tenant column, as Citus requires (see --format sql or --format json).\n",
-			fixed[CodeKeyMadeComposite], fixed[CodeFKMadeComposite])
+			fixed[plan.CodeKeyMadeComposite], fixed[plan.CodeFKMadeComposite])
 	}
 	if blocking > 0 {
 		fmt.Fprintf(&b, "\n%d blocking problem(s): fix them (or --exclude / --reference the tables) before migrating.\n", blocking)
@@ -227,7 +166,7 @@ func RenderText(w io.Writer, p *Plan) error {
 
 // problemSummary lists a table's problem codes once each, blocking ones
 // marked with "!", leaving out what the target SQL fixes by itself.
-func problemSummary(t *Table) string {
+func problemSummary(t *plan.Table) string {
 	var codes []string
 	for _, pr := range t.Problems {
 		c := pr.Code
@@ -267,6 +206,8 @@ func writeColumns(b *strings.Builder, rows [][]string) {
 // fixedBySQL reports problems the target SQL resolves by itself: they are
 // counted in the text output rather than listed one by one, so the ones
 // that need a person stand out.
-func fixedBySQL(pr Problem) bool {
-	return !pr.Blocking && (pr.Code == CodeKeyMadeComposite || pr.Code == CodeFKMadeComposite)
+func fixedBySQL(pr plan.Problem) bool {
+	return !pr.Blocking && (pr.Code == plan.CodeKeyMadeComposite || pr.Code == plan.CodeFKMadeComposite)
 }
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,4 +1,12 @@
-package plan
+// Package ddl turns a tenant plan (package plan) into the Citus target
+// schema and applies it: Steps lists the statements in an order Citus
+// accepts (schemas, types, sequences, tables with the tenant column and
+// composite keys, reference and colocated distributed tables, then the
+// composite foreign keys), Script prints them as one SQL script, and Apply
+// runs what the target lacks, refusing targets it would have to change.
+// Its tests live with plan's, which check decisions and their DDL together
+// (internal/plan/apply_test.go, citus_test.go).
+package ddl
 
 import (
 	"fmt"
@@ -6,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/internal/schema"
 )
 
@@ -43,28 +52,28 @@ type Step struct {
 // reference tables, distributed tables colocated with the root, then the
 // foreign keys (composite between distributed tables), so that every
 // create_distributed_table runs before any foreign key needs it.
-func Steps(p *Plan) []Step {
-	included := p.included()
+func Steps(p *plan.Plan) []Step {
+	included := p.Included()
 	var steps []Step
 	steps = append(steps, schemaSteps(included, p.Catalog)...)
-	steps = append(steps, typeSteps(p.usedTypes(included))...)
+	steps = append(steps, typeSteps(p.UsedTypes(included))...)
 	steps = append(steps, sequenceSteps(p, included)...)
 	for _, t := range included {
-		steps = append(steps, p.tableStep(t))
+		steps = append(steps, tableStep(p, t))
 	}
-	for _, t := range p.OfKind(Reference) {
+	for _, t := range p.OfKind(plan.Reference) {
 		steps = append(steps, Step{
 			Kind: StepReference, Table: t.Name(),
 			SQL:  fmt.Sprintf("SELECT create_reference_table(%s);", t.Name().Literal()),
 			Exec: "SELECT create_reference_table($1::regclass)", Args: []any{t.Name().Quoted()},
 		})
 	}
-	for _, t := range p.distributionOrder() {
+	for _, t := range distributionOrder(p) {
 		steps = append(steps, distributeStep(p, t))
 	}
 	for _, t := range included {
 		for _, d := range p.ForeignKeys(t) {
-			if d.Action != FKDrop {
+			if d.Action != plan.FKDrop {
 				steps = append(steps, fkStep(t, d))
 			}
 		}
@@ -72,21 +81,10 @@ func Steps(p *Plan) []Step {
 	return steps
 }
 
-// included are the tables the target gets, in plan order.
-func (p *Plan) included() []*Table {
-	var out []*Table
-	for _, t := range p.Tables {
-		if t.Kind != Excluded {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
 // distributionOrder is the root, then the other distributed tables in plan
 // order: colocate_with needs the root distributed first.
-func (p *Plan) distributionOrder() []*Table {
-	out := []*Table{p.Root}
+func distributionOrder(p *plan.Plan) []*plan.Table {
+	out := []*plan.Table{p.Root}
 	for _, t := range p.Distributed() {
 		if t != p.Root {
 			out = append(out, t)
@@ -95,7 +93,7 @@ func (p *Plan) distributionOrder() []*Table {
 	return out
 }
 
-func distributeStep(p *Plan, t *Table) Step {
+func distributeStep(p *plan.Plan, t *plan.Table) Step {
 	s := Step{Kind: StepDistribute, Table: t.Name()}
 	if t == p.Root {
 		s.SQL = fmt.Sprintf("SELECT create_distributed_table(%s, %s);", t.Name().Literal(), literal(t.TenantColumn))
@@ -112,7 +110,7 @@ func distributeStep(p *Plan, t *Table) Step {
 
 // schemaSteps creates every schema but public that tables or their
 // partitions live in.
-func schemaSteps(tables []*Table, cat *schema.Catalog) []Step {
+func schemaSteps(tables []*plan.Table, cat *schema.Catalog) []Step {
 	seen := map[string]bool{"public": true}
 	var steps []Step
 	add := func(s string) {
@@ -138,33 +136,6 @@ func schemaSteps(tables []*Table, cat *schema.Catalog) []Step {
 		}
 	}
 	return steps
-}
-
-// usedTypes are the user-defined types the tables' columns use.
-func (p *Plan) usedTypes(tables []*Table) []*schema.Type {
-	var out []*schema.Type
-	for _, ty := range p.Catalog.Types {
-		if len(tablesUsing(tables, ty)) > 0 {
-			out = append(out, ty)
-		}
-	}
-	return out
-}
-
-// tablesUsing lists the tables with a column of type ty (or an array of
-// it). The catalog is read with an empty search path, so format_type
-// prints user types schema-qualified, the way Name.String does.
-func tablesUsing(tables []*Table, ty *schema.Type) []*Table {
-	var out []*Table
-	for _, t := range tables {
-		for _, c := range t.Source.Columns {
-			if strings.TrimSuffix(c.Type, "[]") == ty.Name.String() {
-				out = append(out, t)
-				break
-			}
-		}
-	}
-	return out
 }
 
 // typeSteps recreates enums and domains, and the extensions that bring
@@ -223,7 +194,7 @@ var nextval = regexp.MustCompile(`nextval\('((?:[^']|'')+)'::regclass\)`)
 
 // sequenceSteps creates the sequences the included tables use, except the
 // ones identity columns create themselves.
-func sequenceSteps(p *Plan, tables []*Table) []Step {
+func sequenceSteps(p *plan.Plan, tables []*plan.Table) []Step {
 	used := map[schema.Name]bool{}
 	for _, t := range tables {
 		for _, c := range t.Source.Columns {
@@ -264,10 +235,10 @@ func sequenceOptions(q *schema.Sequence, withType bool) string {
 // tableStep creates one table: columns, the tenant column, keys (composite
 // on distributed tables), checks, then partitions, sequence ownership and
 // indexes as further statements of the same step.
-func (p *Plan) tableStep(t *Table) Step {
+func tableStep(p *plan.Plan, t *plan.Table) Step {
 	var defs []string
 	for _, c := range t.Source.Columns {
-		defs = append(defs, p.columnDef(t, c))
+		defs = append(defs, columnDef(p, t, c))
 	}
 	if t.Kind.Distributed() && !t.HasTenantColumn {
 		defs = append(defs, fmt.Sprintf("%s %s NOT NULL", db.Ident(t.TenantColumn), p.KeyType))
@@ -287,7 +258,7 @@ func (p *Plan) tableStep(t *Table) Step {
 		defs = append(defs, fmt.Sprintf("CONSTRAINT %s %s", db.Ident(c.Name), strings.TrimSuffix(c.Definition, " NOT VALID")))
 	}
 	for _, x := range t.Source.Exclusions {
-		if !t.Kind.Distributed() || exclusionHasTenant(x.Definition, t.TenantColumn) {
+		if !t.Kind.Distributed() || plan.ExclusionHasTenant(x.Definition, t.TenantColumn) {
 			defs = append(defs, fmt.Sprintf("CONSTRAINT %s %s", db.Ident(x.Name), x.Definition))
 		}
 	}
@@ -317,7 +288,7 @@ func (p *Plan) tableStep(t *Table) Step {
 // columnDef is one column of CREATE TABLE. The tenant column of a
 // distributed table is NOT NULL whatever it is on the source: Citus
 // refuses rows without a distribution value.
-func (p *Plan) columnDef(t *Table, c schema.Column) string {
+func columnDef(p *plan.Plan, t *plan.Table, c schema.Column) string {
 	s := db.Ident(c.Name) + " " + c.Type
 	switch {
 	case c.Generated == "s":
@@ -345,7 +316,7 @@ func (p *Plan) columnDef(t *Table, c schema.Column) string {
 // keyDefinition is the target form of a key: the source definition with
 // the tenant column put first inside its column list when it was missing,
 // so INCLUDE, NULLS NOT DISTINCT, DEFERRABLE and index options survive.
-func keyDefinition(t *Table, d KeyDecision) string {
+func keyDefinition(t *plan.Table, d plan.KeyDecision) string {
 	def := d.Key.Definition
 	if !d.Changed {
 		return def
@@ -366,7 +337,7 @@ func keyDefinition(t *Table, d KeyDecision) string {
 var usingMethod = regexp.MustCompile(` USING [a-z_][a-z0-9_]* \(`)
 
 // fkStep adds one foreign key in its target form.
-func fkStep(t *Table, d FKDecision) Step {
+func fkStep(t *plan.Table, d plan.FKDecision) Step {
 	var b strings.Builder
 	fmt.Fprintf(&b, "ALTER TABLE %s ADD CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s (%s)",
 		t.Name().Quoted(), db.Ident(d.FK.Name), db.Idents(d.Columns), d.FK.RefTable.Quoted(), db.Idents(d.RefColumns))

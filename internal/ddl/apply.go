@@ -1,4 +1,4 @@
-package plan
+package ddl
 
 import (
 	"context"
@@ -11,13 +11,15 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenantmover/tenantmover/internal/citus"
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/internal/schema"
 )
 
 // BlockingError refuses to apply a plan with blocking problems.
 type BlockingError struct {
-	Problems map[schema.Name][]Problem
+	Problems map[schema.Name][]plan.Problem
 }
 
 func (e *BlockingError) Error() string {
@@ -65,20 +67,17 @@ type Target struct {
 // coordinator without active workers it returns the no_workers problem:
 // Citus would refuse every table ("replication_factor (1) exceeds number
 // of worker nodes (0)").
-func Inspect(ctx context.Context, pool *pgxpool.Pool) (Target, []Problem, error) {
+func Inspect(ctx context.Context, pool *pgxpool.Pool) (Target, []plan.Problem, error) {
 	var t Target
-	err := pool.QueryRow(ctx, `SELECT coalesce((SELECT extversion FROM pg_extension WHERE extname = 'citus'), '')`).Scan(&t.Citus)
-	if err != nil {
-		return t, nil, fmt.Errorf("inspecting the target: %w", err)
+	var err error
+	if t.Citus, err = citus.Detect(ctx, pool); err != nil || t.Citus == "" {
+		return t, nil, err
 	}
-	if t.Citus == "" {
-		return t, nil, nil
-	}
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM citus_get_active_worker_nodes()`).Scan(&t.Workers); err != nil {
-		return t, nil, fmt.Errorf("listing the target's Citus workers: %w", err)
+	if t.Workers, err = citus.ActiveWorkers(ctx, pool); err != nil {
+		return t, nil, fmt.Errorf("target: %w", err)
 	}
 	if t.Workers == 0 {
-		return t, []Problem{noWorkers()}, nil
+		return t, []plan.Problem{plan.NoWorkers()}, nil
 	}
 	return t, nil, nil
 }
@@ -112,7 +111,7 @@ func WithoutForeignKeys() ApplyOption { return func(c *applyConfig) { c.skipFKs 
 // without workers, and planned tables that already hold rows. Tables that
 // exist, empty and matching, are left as they are, as are distributions
 // and foreign keys already in place, so rerunning Apply is harmless.
-func Apply(ctx context.Context, pool *pgxpool.Pool, p *Plan, opts ...ApplyOption) error {
+func Apply(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, opts ...ApplyOption) error {
 	var cfg applyConfig
 	for _, o := range opts {
 		o(&cfg)
@@ -142,7 +141,7 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, p *Plan, opts ...ApplyOption
 // a refusal here (a resumed migration has them). migrate calls it before it
 // changes the source, so a target that cannot take the plan is found
 // before hours of backfill, not after.
-func CheckTarget(ctx context.Context, pool *pgxpool.Pool, p *Plan) error {
+func CheckTarget(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan) error {
 	_, state, err := inspectTarget(ctx, pool, p)
 	if err != nil {
 		return err
@@ -151,13 +150,13 @@ func CheckTarget(ctx context.Context, pool *pgxpool.Pool, p *Plan) error {
 }
 
 // inspectTarget reads what Apply needs to know about the target.
-func inspectTarget(ctx context.Context, pool *pgxpool.Pool, p *Plan) (Target, *targetState, error) {
+func inspectTarget(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan) (Target, *targetState, error) {
 	target, problems, err := Inspect(ctx, pool)
 	if err != nil {
 		return target, nil, err
 	}
 	if len(problems) > 0 {
-		return target, nil, &BlockingError{Problems: map[schema.Name][]Problem{p.Root.Name(): problems}}
+		return target, nil, &BlockingError{Problems: map[schema.Name][]plan.Problem{p.Root.Name(): problems}}
 	}
 	state, err := readTarget(ctx, pool, p, target)
 	return target, state, err
@@ -165,7 +164,7 @@ func inspectTarget(ctx context.Context, pool *pgxpool.Pool, p *Plan) (Target, *t
 
 // ApplyForeignKeys adds the plan's foreign keys that the target lacks (after
 // Apply WithoutForeignKeys and a data load).
-func ApplyForeignKeys(ctx context.Context, pool *pgxpool.Pool, p *Plan, opts ...ApplyOption) error {
+func ApplyForeignKeys(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, opts ...ApplyOption) error {
 	var cfg applyConfig
 	for _, o := range opts {
 		o(&cfg)
@@ -247,10 +246,10 @@ type targetState struct {
 
 type citusTable struct{ kind, column string }
 
-func readTarget(ctx context.Context, pool *pgxpool.Pool, p *Plan, target Target) (*targetState, error) {
+func readTarget(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, target Target) (*targetState, error) {
 	var schemas []string
 	seen := map[string]bool{}
-	for _, t := range p.included() {
+	for _, t := range p.Included() {
 		if s := t.Name().Schema; !seen[s] {
 			seen[s] = true
 			schemas = append(schemas, s)
@@ -277,10 +276,10 @@ func readTarget(ctx context.Context, pool *pgxpool.Pool, p *Plan, target Target)
 
 // readRows checks, in one query, which planned tables on the target hold
 // at least one row.
-func (st *targetState) readRows(ctx context.Context, pool *pgxpool.Pool, p *Plan) error {
+func (st *targetState) readRows(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan) error {
 	var parts []string
 	var names []schema.Name
-	for _, t := range p.included() {
+	for _, t := range p.Included() {
 		if st.cat.Table(t.Name()) != nil {
 			parts = append(parts, fmt.Sprintf("SELECT %d, EXISTS (SELECT 1 FROM %s)", len(names), t.Name().Quoted()))
 			names = append(names, t.Name())
@@ -305,8 +304,8 @@ func (st *targetState) readRows(ctx context.Context, pool *pgxpool.Pool, p *Plan
 }
 
 // readTypes finds which of the plan's enums and domains the target has.
-func (st *targetState) readTypes(ctx context.Context, pool *pgxpool.Pool, p *Plan) error {
-	for _, s := range typeSteps(p.usedTypes(p.included())) {
+func (st *targetState) readTypes(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan) error {
+	for _, s := range typeSteps(p.UsedTypes(p.Included())) {
 		q, arg := `SELECT to_regtype($1) IS NOT NULL`, s.Object
 		if s.extension {
 			q = `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = $1)`
@@ -341,9 +340,9 @@ func (st *targetState) readCitus(ctx context.Context, pool *pgxpool.Pool) error 
 }
 
 // checkEmpty refuses planned tables that hold rows.
-func (st *targetState) checkEmpty(p *Plan) error {
+func (st *targetState) checkEmpty(p *plan.Plan) error {
 	var full []schema.Name
-	for _, t := range p.included() {
+	for _, t := range p.Included() {
 		if st.hasRows[t.Name()] {
 			full = append(full, t.Name())
 		}
@@ -355,8 +354,8 @@ func (st *targetState) checkEmpty(p *Plan) error {
 }
 
 // check refuses existing tables that do not match the plan.
-func (st *targetState) check(p *Plan) error {
-	for _, t := range p.included() {
+func (st *targetState) check(p *plan.Plan) error {
+	for _, t := range p.Included() {
 		existing := st.cat.Table(t.Name())
 		if existing == nil {
 			continue
@@ -373,15 +372,15 @@ func (st *targetState) check(p *Plan) error {
 	return nil
 }
 
-func citusKind(t *Table) string {
-	if t.Kind == Reference {
+func citusKind(t *plan.Table) string {
+	if t.Kind == plan.Reference {
 		return "reference"
 	}
 	return "distributed"
 }
 
 // mismatch compares the columns the plan creates with an existing table's.
-func mismatch(p *Plan, t *Table, existing *schema.Table) string {
+func mismatch(p *plan.Plan, t *plan.Table, existing *schema.Table) string {
 	want := map[string]string{}
 	for _, c := range t.Source.Columns {
 		want[c.Name] = c.Type
@@ -411,7 +410,7 @@ func mismatch(p *Plan, t *Table, existing *schema.Table) string {
 // lacks (matched by columns, in any order, as foreign keys match them): a
 // table created before the source gained a key would otherwise make the
 // target's foreign keys to it fail after the whole copy.
-func missingKeys(p *Plan, t *Table, existing *schema.Table) []string {
+func missingKeys(p *plan.Plan, t *plan.Table, existing *schema.Table) []string {
 	var have [][]string
 	if existing.PrimaryKey != nil {
 		have = append(have, existing.PrimaryKey.Columns)
@@ -511,4 +510,13 @@ func IsTargetRefusal(err error) bool {
 	var n *TargetNotEmptyError
 	var m *TargetMismatchError
 	return errors.As(err, &b) || errors.As(err, &n) || errors.As(err, &m)
+}
+
+// readable lists columns for messages, quoted only where SQL needs it.
+func readable(cols []string) string {
+	q := make([]string, len(cols))
+	for i, c := range cols {
+		q[i] = db.QuoteIfNeeded(c)
+	}
+	return strings.Join(q, ", ")
 }
