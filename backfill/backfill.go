@@ -256,6 +256,6 @@ func (b *backfiller) finishTable(ctx context.Context, j *job) error {
 	if err := b.ckpt.SetTableState(ctx, nil, Name, j.name, "done", info); err != nil {
 		return err
 	}
-	b.emit.Emit(phase.Event{Kind: phase.Finished, Table: j.name, Step: "done", Fields: []any{"orphans", rep.Orphans.Count}})
+	b.emit.Emit(phase.Event{Kind: phase.Finished, Table: j.name, Step: StepDone, Fields: []any{"orphans", rep.Orphans.Count}})
 	return nil
 }

@@ -63,12 +63,15 @@ func TestKilledProcessResumes(t *testing.T) {
 		"every key walked exactly once over the three runs")
 }
 
-// keysAfterCursors counts the table's keys not yet walked: those above
-// each unfinished unit's cursor, up to its upper bound.
+// keysAfterCursors counts the table's keys not yet walked: those from each
+// unfinished unit's cursor up to its end, no higher than the table's
+// ceiling (units are [lo, hi); the keys of [lo, cursor) are done).
 func keysAfterCursors(t *testing.T, pool *pgxpool.Pool, table string) int64 {
-	return pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM `+table+` x JOIN tenantmover.units u
-		ON u.table_name = 'public.' || $1 AND u.state <> 'done'
-		AND x.id > coalesce(u.cursor[1]::bigint, 0) AND x.id <= u.hi[1]::bigint`, table)
+	return pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM `+table+` x
+		JOIN tenantmover.units u ON u.table_name = 'public.' || $1 AND u.state <> 'done'
+		JOIN tenantmover.tables tb USING (run, phase, table_name)
+		WHERE x.id >= coalesce(u.cursor[1], u.lo[1], '-9223372036854775808')::bigint
+		  AND (u.hi IS NULL OR x.id < u.hi[1]::bigint) AND x.id <= tb.ceiling[1]::bigint`, table)
 }
 
 // killWhen starts the binary, waits until query counts more than zero,

@@ -7,6 +7,12 @@ import (
 	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
+// Steps of a table, as Finished events name them.
+const (
+	StepFilled = "filled" // every unit walked
+	StepDone   = "done"   // indexed and proven complete (NOT NULL added when asked)
+)
+
 // fill runs every job's pending units with at most cfg.Workers batches in
 // flight overall (phase.Schedule). A table starts only when its nested
 // parent is filled (its one-hop UPDATE reads the parent's value), so
@@ -25,13 +31,17 @@ func (f *filler) fill(ctx context.Context, jobs []*job) error {
 	return phase.Schedule(ctx, f.cfg.Workers, groups, func(ctx context.Context, g, u int) error {
 		return f.runUnit(ctx, jobs[g], jobs[g].pending[u])
 	}, phase.Hooks{
-		Started: func(g int) { jobs[g].started = time.Now() },
+		Started: func(g int) {
+			j := jobs[g]
+			j.started = time.Now()
+			f.emit.Emit(phase.Event{Kind: phase.Started, Table: j.name, Total: j.total})
+		},
 		Finished: func(g int) {
 			j := jobs[g]
 			if !j.started.IsZero() {
 				j.rep.FillSeconds = time.Since(j.started).Seconds()
 			}
-			f.emit.Emit(phase.Event{Kind: phase.Finished, Table: j.name, Step: "filled",
+			f.emit.Emit(phase.Event{Kind: phase.Finished, Table: j.name, Step: StepFilled,
 				Fields: []any{"rows_updated", j.rep.RowsUpdated, "batches", j.rep.Batches}})
 		},
 	})

@@ -235,8 +235,11 @@ func (e *engine) announce() {
 				ev.Bytes += u.Bytes
 			}
 		}
-		if j.skip != "" || j.byTenant {
-			ev.Total = 0 // skipped, or a few tenants' rows of an unknown share
+		switch {
+		case j.skip != "":
+			ev.Total = 0
+		case j.byTenant:
+			ev.Total = -1 // a few tenants' rows: an unknown share
 		}
 		j.report.Chunks = len(j.units)
 		j.report.Skipped = j.skip

@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/tenantmover/tenantmover/backfill"
-	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -72,28 +71,19 @@ func runBackfill(c *cli.Context) error {
 		KeepTriggers:  c.Bool("keep-triggers"),
 		SetNotNull:    c.Bool("set-not-null"),
 		DryRun:        c.Bool("dry-run"),
-		RunName:       runName(c, "backfill"),
-		Restart:       c.Bool("restart"),
 	})
 	if err != nil {
 		return usageError(err.Error())
 	}
-	opts := db.ForProfile(db.ProfileBatches)
-	opts.MaxConns = int32(cfg.Workers + 3) // workers, the run lock, lag checks
-	pool, err := db.Open(c.Context, srcURL, opts)
+	p, err := buildPlan(c, srcURL, pcfg)
 	if err != nil {
 		return err
-	}
-	defer pool.Close()
-	p, err := plan.Build(c.Context, pool, pcfg)
-	if err != nil {
-		return fmt.Errorf("planning: %w", err)
 	}
 	if len(p.OfKind(plan.Nested)) == 0 {
 		fmt.Fprintf(stderrOf(c), "no nested tables: every distributed table already has a column referencing %s; nothing to backfill\n", p.Root.Name())
 	}
-	progress, closeProgress := backfillProgress(c)
-	rep, runErr := backfill.Run(c.Context, pool, p, cfg, progress)
+	progress, closeProgress := newProgress(c)
+	rep, runErr := backfill.Run(c.Context, &phase.Env{Source: srcURL, Plan: p, Run: runName(c, backfill.Name), Restart: c.Bool("restart"), Progress: progress}, cfg)
 	closeProgress()
 	if rep == nil {
 		return runErr
@@ -123,15 +113,15 @@ func printBackfill(w io.Writer, r *backfill.Report) {
 	for _, t := range r.Tables {
 		rows = append(rows, []string{t.Table, t.Parent + "." + t.ParentColumn, fmt.Sprint(t.RowsUpdated),
 			fmt.Sprintf("%d/%d", t.RowsVisitedBefore+t.RowsVisited, t.EstimatedRows), fmt.Sprint(t.Batches), fmt.Sprint(t.Retries),
-			fmt.Sprintf("%dms", t.MaxBatchMS), fmt.Sprint(t.Orphans.Count), notNullText(t), fmt.Sprintf("%.1f", float64(t.DurationMS)/1000)})
+			fmtMillis(t.MaxBatchSeconds), fmt.Sprint(t.Orphans.Count), notNullText(t), fmt.Sprintf("%.1f", t.Seconds)})
 	}
 	if r.Resumed {
 		fmt.Fprintf(w, "run %q resumed from its checkpoints\n", r.Run)
 	}
 	tabular(w, []string{"TABLE", "FROM", "FILLED", "WALKED/~ROWS", "BATCHES", "RETRIES", "MAX BATCH", "ORPHANS", "NOT NULL", "SECONDS"}, rows)
 	printOrphans(w, r)
-	if r.ReplicaPauseMS > 0 {
-		fmt.Fprintf(w, "paused %s waiting for replicas\n", time.Duration(r.ReplicaPauseMS)*time.Millisecond)
+	if r.ReplicaPauseSeconds > 0 {
+		fmt.Fprintf(w, "paused %.1fs waiting for replicas\n", r.ReplicaPauseSeconds)
 	}
 	switch {
 	case len(r.Tables) == 0:
@@ -144,6 +134,9 @@ func printBackfill(w io.Writer, r *backfill.Report) {
 		fmt.Fprintf(w, "\nThe fill triggers were dropped: rows inserted from now on get %s only if your application writes it (use --keep-triggers to keep them).\n", r.Column)
 	}
 }
+
+// fmtMillis shows seconds as whole milliseconds: 116ms.
+func fmtMillis(s float64) string { return fmt.Sprintf("%.0fms", s*1000) }
 
 func notNullText(t *backfill.TableReport) string {
 	if t.NotNullAdded {

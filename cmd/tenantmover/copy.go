@@ -9,6 +9,7 @@ import (
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -55,8 +56,9 @@ func runCopy(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	progress, closeProgress := copyProgress(c, len(cfg.Tenants) > 0)
-	rep, err := pgcopy.Run(c.Context, srcURL, dstURL, p, cfg, progress)
+	progress, closeProgress := newProgress(c)
+	env := &phase.Env{Source: srcURL, Target: dstURL, Plan: p, Run: runName(c, pgcopy.Name), Restart: c.Bool("restart"), Progress: progress}
+	rep, err := pgcopy.Run(c.Context, env, cfg)
 	closeProgress()
 	if err != nil {
 		return err
@@ -76,9 +78,7 @@ func copyConfig(c *cli.Context) (pgcopy.Config, error) {
 		ChunkRows: c.Int64("chunk-rows"),
 		Tenants:   splitList(c.StringSlice("tenants")),
 		Replace:   c.Bool("replace"),
-		Restart:   c.Bool("restart"),
 		DryRun:    c.Bool("dry-run"),
-		RunName:   runName(c, "copy"),
 	}
 	if f := c.String("tenants-file"); f != "" {
 		more, err := readTenantsFile(f)

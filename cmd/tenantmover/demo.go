@@ -3,14 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/tenantmover/tenantmover/backfill"
+	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/citus"
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/localpg"
+	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/internal/sample"
+	"github.com/tenantmover/tenantmover/migrate"
+	"github.com/tenantmover/tenantmover/verify"
 )
 
 func demoCommand() *cli.Command {
@@ -21,14 +26,14 @@ func demoCommand() *cli.Command {
 is installed, a local Citus coordinator with two workers as the target
 (otherwise a second plain PostgreSQL, saying so). Fills the source with the
 sample shop (stores, products, purchases, refunds, and a company/user group),
-runs "tenantmover migrate --tenant-table store" on it with progress, shows
+runs "tenantmover migrate --tenant-table store --checksum" on it with progress, shows
 "rebalance status" on Citus, prints the report, and removes everything.
 --keep leaves the servers running and prints their URLs.`,
 		Flags: commonFlags(
 			&cli.StringFlag{Name: "size", Value: "small", Usage: "sample size: small, medium (500k purchases) or large (5M purchases)"},
 			&cli.BoolFlag{Name: "keep", Usage: "leave the servers running and print their URLs and how to stop them"},
 			&cli.BoolFlag{Name: "plain", Usage: "use a plain PostgreSQL target even when Citus is installed"},
-			&cli.IntFlag{Name: "workers", Value: 2, Usage: "batches and chunks in flight at once"},
+			&cli.IntFlag{Name: "workers", Usage: "batches, chunks and comparisons in flight at once (default: each phase's own)"},
 		),
 		Action: runDemo,
 	}
@@ -121,32 +126,39 @@ func (d *demo) generate(ctx context.Context, p sample.Params) error {
 	return nil
 }
 
-// migrate runs the migrate command in-process, exactly as a user would.
+// migrate runs the migration as "tenantmover migrate --tenant-table store
+// --checksum" would, through the same library and report.
 func (d *demo) migrate() error {
-	d.say("running: tenantmover migrate --source %s --target %s --tenant-table store", d.srcURL, d.dstURL)
-	return d.subcommand("migrate", "--source", d.srcURL, "--target", d.dstURL, "--tenant-table", "store",
-		"--workers", strconv.Itoa(d.c.Int("workers")), "--checksum")
+	d.say("running: tenantmover migrate --source %s --target %s --tenant-table store --checksum", d.srcURL, d.dstURL)
+	w := d.c.Int("workers")
+	return runMigration(d.c, migrate.Config{Source: d.srcURL, Target: d.dstURL, Plan: plan.Config{TenantTable: "store"},
+		Run:      migrate.DefaultRun,
+		Backfill: backfill.Config{Workers: w}, Copy: pgcopy.Config{Workers: w}, Verify: verify.Config{Workers: w, Checksum: true}})
 }
 
+// rebalanceStatus shows how the tenants spread over the workers, as
+// "tenantmover rebalance status" does.
 func (d *demo) rebalanceStatus() {
 	if d.cluster == nil {
 		return
 	}
 	d.say("running: tenantmover rebalance status --target %s", d.dstURL)
-	if err := d.subcommand("rebalance", "status", "--target", d.dstURL); err != nil {
-		d.say("rebalance status: %v", err)
+	err := func() error {
+		pool, err := db.Open(d.c.Context, d.dstURL, db.ForProfile(db.ProfileScans))
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		st, err := citus.Status(d.c.Context, pool, citus.StatusOptions{TopTenants: 10})
+		if err != nil {
+			return err
+		}
+		printClusterStatus(stderrOf(d.c), st)
+		return nil
+	}()
+	if err != nil {
+		d.say("rebalance status: %v", db.RedactError(err))
 	}
-}
-
-// subcommand runs another tenantmover command in this process, passing on
-// the common flags.
-func (d *demo) subcommand(args ...string) error {
-	argv := append([]string{"tenantmover"}, args...)
-	argv = append(argv, "--log-format", d.c.String("log-format"))
-	if d.c.Bool("no-progress") {
-		argv = append(argv, "--no-progress")
-	}
-	return newApp(stdoutOf(d.c), stderrOf(d.c)).RunContext(d.c.Context, argv)
 }
 
 func (d *demo) servers() []*localpg.Server {

@@ -3,12 +3,15 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+
+	"github.com/tenantmover/tenantmover/migrate"
 )
 
-func (m *migration) printReport() {
-	w := stderrOf(m.c)
-	r := m.report
+// printMigrateReport writes a migration's report: one line per phase, then
+// the verdict.
+func printMigrateReport(w io.Writer, r *migrate.Report) {
 	fmt.Fprintf(w, "\nmigrate run %q: %s -> %s", r.Run, r.Source, r.Target)
 	if r.Citus != "" {
 		fmt.Fprintf(w, " (Citus %s)", r.Citus)
@@ -20,7 +23,7 @@ func (m *migration) printReport() {
 		if p.RowsPerSecond > 0 {
 			rate = fmt.Sprintf("%.0f rows/s", p.RowsPerSecond)
 		}
-		rows = append(rows, []string{p.Name, p.Status, fmt.Sprintf("%.1fs", p.Seconds), fmt.Sprint(p.Rows), rate, p.Note})
+		rows = append(rows, []string{p.Phase, p.Status, fmt.Sprintf("%.1fs", p.Seconds), fmt.Sprint(p.Rows), rate, p.Note})
 	}
 	tabular(w, []string{"PHASE", "STATUS", "TIME", "ROWS", "THROUGHPUT", "NOTE"}, rows)
 	switch {
@@ -33,12 +36,12 @@ func (m *migration) printReport() {
 	}
 }
 
-func (m *migration) writeReport() error {
-	path := m.c.String("report")
+// writeReport writes the report as JSON to path, when one is given.
+func writeReport(path string, r *migrate.Report) error {
 	if path == "" {
 		return nil
 	}
-	b, err := json.MarshalIndent(m.report, "", "  ")
+	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}

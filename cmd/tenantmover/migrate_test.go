@@ -14,6 +14,7 @@ import (
 
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/sample"
+	"github.com/tenantmover/tenantmover/migrate"
 )
 
 // sampleSource fills a fresh source database with the small sample shop.
@@ -37,16 +38,16 @@ func migrateRoundTrip(t *testing.T, src, dst string) {
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stderr, "verified: every tenant of every table matches")
 
-	var rep migrateReport
+	var rep migrate.Report
 	b, err := os.ReadFile(reportPath)
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &rep))
 	require.True(t, rep.Match)
 	require.True(t, rep.Finished)
-	byName := map[string]phaseReport{}
+	byName := map[string]migrate.PhaseReport{}
 	for _, p := range rep.Phases {
-		byName[p.Name] = p
-		require.Equal(t, "done", p.Status, p.Name)
+		byName[p.Phase] = p
+		require.Equal(t, "done", p.Status, p.Phase)
 	}
 	p := sample.Small()
 	require.EqualValues(t, p.Purchases+p.Refunds, byName["backfill"].Rows, "backfill filled purchases and refunds")
@@ -61,10 +62,10 @@ func migrateRoundTrip(t *testing.T, src, dst string) {
 	require.NoError(t, json.Unmarshal(b, &rep))
 	require.True(t, rep.Resumed)
 	for _, p := range rep.Phases {
-		if p.Name == "plan" || p.Name == "verify" {
-			require.Equal(t, "done", p.Status, p.Name)
+		if p.Phase == "plan" || p.Phase == "verify" {
+			require.Equal(t, "done", p.Status, p.Phase)
 		} else {
-			require.Equal(t, "skipped", p.Status, "%s was done by the first run", p.Name)
+			require.Equal(t, "skipped", p.Status, "%s was done by the first run", p.Phase)
 		}
 	}
 

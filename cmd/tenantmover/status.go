@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -65,29 +66,41 @@ func printStatus(c *cli.Context, out map[string][]checkpoints.RunStatus) {
 		}
 		for _, r := range runs {
 			fmt.Fprintf(w, "%s: run %q (%s) phase=%s status=%s started %s\n", side, r.Name, r.Command, r.Phase, r.Status, r.StartedAt.Format("2006-01-02 15:04:05"))
+			printPhases(w, r.Phases)
 			var rows [][]string
-			var restarts []string
 			for _, t := range r.Tables {
-				if phase, ok := restartedPhase(t.Table); ok && t.Phase == "migrate" {
-					// migrate's bookkeeping, not a table.
-					if t.State == "pending" {
-						restarts = append(restarts, phase)
-					}
-					continue
-				}
 				pct := "-"
 				if t.TotalRows > 0 {
 					pct = fmt.Sprintf("%.1f%%", 100*float64(t.Rows)/float64(t.TotalRows))
 				}
 				rows = append(rows, []string{t.Phase, t.Table, t.State, fmt.Sprintf("%d/%d", t.UnitsDone, t.Units), fmt.Sprint(t.Rows), fmt.Sprint(t.TotalRows), pct})
 			}
-			if len(restarts) > 0 {
-				fmt.Fprintf(w, "  --restart still to do for: %s\n", strings.Join(restarts, ", "))
-			}
 			if len(rows) > 0 {
 				tabular(w, []string{"  PHASE", "TABLE", "STATE", "UNITS", "ROWS", "OF ~", "DONE"}, indent(rows))
 			}
 		}
+	}
+}
+
+// printPhases lists the phases of an orchestrated run, with the restarts
+// a --restart still has to do.
+func printPhases(w io.Writer, phases []checkpoints.PhaseRecord) {
+	var rows [][]string
+	var restarts []string
+	for _, p := range phases {
+		if p.Restart {
+			restarts = append(restarts, p.Phase)
+		}
+		if p.State == checkpoints.Pending {
+			continue
+		}
+		rows = append(rows, []string{p.Phase, p.State, fmt.Sprintf("%.1fs", p.Seconds), fmt.Sprint(p.Rows), p.Note})
+	}
+	if len(restarts) > 0 {
+		fmt.Fprintf(w, "  --restart still to do for: %s\n", strings.Join(restarts, ", "))
+	}
+	if len(rows) > 0 {
+		tabular(w, []string{"  PHASE", "STATE", "TIME", "ROWS", "NOTE"}, indent(rows))
 	}
 }
 

@@ -9,8 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/tenantmover/tenantmover/internal/db"
-	"github.com/tenantmover/tenantmover/internal/plan"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/verify"
 )
 
@@ -51,25 +50,13 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := db.ForProfile(db.ProfileScans)
-	opts.Settings = verify.SessionSettings()
-	// Each worker holds one connection per side, narrowing down one more.
-	opts.MaxConns = int32(cfg.Workers + 1)
-	src, err := db.Open(c.Context, srcURL, opts)
+	p, err := buildPlan(c, srcURL, pcfg)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	dst, err := db.Open(c.Context, dstURL, opts)
-	if err != nil {
-		return err
-	}
-	defer dst.Close()
-	p, err := plan.Build(c.Context, src, pcfg)
-	if err != nil {
-		return fmt.Errorf("planning: %w", err)
-	}
-	res, err := verify.Run(c.Context, src, dst, dstURL, p, cfg, verifyProgress(c))
+	progress, closeProgress := newProgress(c)
+	res, err := verify.Run(c.Context, &phase.Env{Source: srcURL, Target: dstURL, Plan: p, Progress: progress}, cfg)
+	closeProgress()
 	if err != nil {
 		return err
 	}
@@ -130,52 +117,25 @@ func readTenantsFile(path string) ([]string, error) {
 	return out, nil
 }
 
-// verifyProgress draws one meter per phase: table × tenant units while
-// comparing, then checks and shards.
-func verifyProgress(c *cli.Context) func(verify.Progress) {
-	var (
-		m     *meter
-		phase string
-		done  int64
-	)
-	descs := map[string]string{"compare": "comparing tenants", "invariant": "checking tenant invariants", "shards": "checking shard placements"}
-	units := map[string]string{"compare": "table×tenant", "invariant": "checks", "shards": "shards"}
-	return func(p verify.Progress) {
-		if p.Phase != phase {
-			if m != nil {
-				m.Finish()
-			}
-			phase, done = p.Phase, 0
-			m = newMeter(c, descs[p.Phase], p.Total, units[p.Phase])
-		}
-		m.Add(p.Done - done)
-		done = p.Done
-		if p.Done >= p.Total {
-			m.Finish()
-			m, phase = nil, ""
-		}
-	}
-}
-
 // printVerify writes the summary table and the differences to stderr.
 func printVerify(c *cli.Context, res *verify.Result) {
 	w := stderrOf(c)
 	var rows [][]string
 	var tenants, srcRows, dstRows int64
-	for _, t := range res.Summary.Tables {
+	for _, t := range res.Overview.Tables {
 		rows = append(rows, []string{t.Table, t.Kind, fmt.Sprint(t.Tenants), fmt.Sprint(t.SourceRows), fmt.Sprint(t.TargetRows), fmt.Sprint(t.Differences)})
 		tenants = max(tenants, t.Tenants)
 		srcRows += t.SourceRows
 		dstRows += t.TargetRows
 	}
-	rows = append(rows, []string{fmt.Sprintf("%d tables", len(res.Summary.Tables)), "", fmt.Sprint(tenants), fmt.Sprint(srcRows), fmt.Sprint(dstRows), fmt.Sprint(len(res.Differences))})
+	rows = append(rows, []string{fmt.Sprintf("%d tables", len(res.Overview.Tables)), "", fmt.Sprint(tenants), fmt.Sprint(srcRows), fmt.Sprint(dstRows), fmt.Sprint(len(res.Differences))})
 	tabular(w, []string{"TABLE", "KIND", "TENANTS", "SOURCE ROWS", "TARGET ROWS", "DIFFERENCES"}, rows)
 	what := "counts"
-	if res.Summary.Checksum {
+	if res.Overview.Checksum {
 		what = "counts and checksums"
 	}
-	if res.Summary.Citus {
-		what += fmt.Sprintf(", %d shards / %d placements", res.Summary.Shards, res.Summary.Placements)
+	if res.Overview.Citus {
+		what += fmt.Sprintf(", %d shards / %d placements", res.Overview.Shards, res.Overview.Placements)
 	}
 	if len(res.Differences) > 0 {
 		fmt.Fprintln(w)

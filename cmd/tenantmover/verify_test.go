@@ -13,6 +13,7 @@ import (
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/internal/sample"
 	"github.com/tenantmover/tenantmover/verify/verifytest"
@@ -189,7 +190,7 @@ func TestVerifyAfterCopyOnCitus(t *testing.T) {
 	verifytest.CitusTarget(t, cdb.Coordinator, 1)
 	p, err := plan.Build(ctx, pgtest.Pool(t, srcURL), plan.Config{TenantTable: "store"})
 	require.NoError(t, err)
-	_, err = pgcopy.Run(ctx, srcURL, cdb.Coordinator, p, pgcopy.Config{ChunkRows: 500}, nil)
+	_, err = pgcopy.Run(ctx, &phase.Env{Source: srcURL, Target: cdb.Coordinator, Plan: p, Run: "copy"}, pgcopy.Config{ChunkRows: 500})
 	require.NoError(t, err)
 
 	code, stdout, stderr := runCLI(t, "verify", "--source", srcURL, "--target", cdb.Coordinator, "--tenant-table", "store",

@@ -8,8 +8,8 @@ type EventKind string
 // Event kinds. An event is about a table when Table is set, else about the
 // phase's Step.
 const (
-	// Planned: the work of Table (or Step) is known: Total units, of which
-	// Done (and Bytes) were done by earlier runs.
+	// Planned: the work of Table (or Step) is known: Total units (-1:
+	// unknown), of which Done (and Bytes) were done by earlier runs.
 	Planned EventKind = "planned"
 	// Started: work on Table started in this process.
 	Started EventKind = "started"

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tenantmover/tenantmover/backfill"
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/scripts/benchkit"
 )
@@ -70,14 +71,15 @@ func runTool(ctx context.Context, c config, purchases int64, dbname string, inde
 	var rep *backfill.Report
 	err = observe(ctx, c, dbname, purchases, r, func() error {
 		var err error
-		rep, err = backfill.Run(ctx, pool, p, backfill.Config{Workers: c.workers, BatchTime: c.batchTime, RunName: "bench"}, func(pr backfill.Progress) {
-			switch pr.Stage {
-			case backfill.StagePrepare:
+		env := &phase.Env{Source: pool.Config().ConnString(), Plan: p, Run: "bench", Progress: func(ev phase.Event) {
+			switch {
+			case ev.Kind == phase.Planned:
 				fillStart = time.Now()
-			case backfill.StageFilled:
+			case ev.Kind == phase.Finished && ev.Step == backfill.StepFilled:
 				filled = time.Now()
 			}
-		})
+		}}
+		rep, err = backfill.Run(ctx, env, backfill.Config{Workers: c.workers, BatchTime: c.batchTime})
 		return err
 	})
 	if err != nil {

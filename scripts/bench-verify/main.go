@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/scripts/benchkit"
 	"github.com/tenantmover/tenantmover/verify"
@@ -140,7 +141,7 @@ func measure(ctx context.Context, c config) error {
 	}{
 		{name: "baseline GROUP BY", fn: func() error { return baseline(ctx, src, dst, p, c.workers) }},
 		{name: "verify --skip-invariant", fn: func() error {
-			res, err := verify.Run(ctx, envOf(src, dst, p), verify.Config{Workers: c.workers, SkipInvariant: true}, nil)
+			res, err := verify.Run(ctx, envOf(src, dst, p), verify.Config{Workers: c.workers, SkipInvariant: true})
 			if err == nil {
 				rows = totalRows(res)
 				err = matched(res)
@@ -219,9 +220,15 @@ func drain(ctx context.Context, pool *pgxpool.Pool, sql string) error {
 	return rows.Err()
 }
 
+// envOf is the environment of a verification of p between the databases
+// of pools src and dst.
+func envOf(src, dst *pgxpool.Pool, p *plan.Plan) *phase.Env {
+	return &phase.Env{Source: src.Config().ConnString(), Target: dst.Config().ConnString(), Plan: p}
+}
+
 func verifyWith(ctx context.Context, src, dst *pgxpool.Pool, c config, p *plan.Plan, cfg verify.Config) error {
 	cfg.Workers = c.workers
-	res, err := verify.Run(ctx, envOf(src, dst, p), cfg, nil)
+	res, err := verify.Run(ctx, envOf(src, dst, p), cfg)
 	if err != nil {
 		return err
 	}

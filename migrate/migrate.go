@@ -1,0 +1,266 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantmover/tenantmover/backfill"
+	"github.com/tenantmover/tenantmover/checkpoints"
+	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/ddl"
+	"github.com/tenantmover/tenantmover/internal/phase"
+	"github.com/tenantmover/tenantmover/internal/plan"
+	"github.com/tenantmover/tenantmover/verify"
+)
+
+// DefaultRun is the name of a migration run unless Config.Run says another.
+const DefaultRun = "migrate"
+
+// Config is one migration. Each phase's config takes its package's
+// defaults where left zero, as the phase's own command does.
+type Config struct {
+	// Source and Target are libpq connection strings.
+	Source, Target string
+	// Plan is what the user says about the tenant (plan's flags).
+	Plan plan.Config
+	// Run names the run; a rerun of the same name resumes. Default
+	// DefaultRun.
+	Run string
+	// Restart forgets the run's checkpoints and starts every phase over
+	// (the copy empties the target tables it copies into).
+	Restart bool
+	// Backfill, Copy and Verify configure those phases. The backfill keeps
+	// its fill triggers (the application writes until the cutover) and
+	// fails on orphans (they cannot be distributed), whatever is set here.
+	Backfill backfill.Config
+	Copy     pgcopy.Config
+	Verify   verify.Config
+	// SkipTenantCheck leaves out the tenant-check phase (a NULL scan per
+	// distributed table and a join per foreign key between them); rows it
+	// would find then stop the copy or the foreign keys.
+	SkipTenantCheck bool
+	// Progress receives every phase's events, one at a time, and a
+	// phase.Started event without table or step as each phase begins.
+	Progress func(phase.Event)
+}
+
+// options are what a run remembers: resuming with other ones is refused
+// unless Restart.
+type options struct {
+	Plan     plan.Config `json:"plan"`
+	Checksum bool        `json:"checksum"`
+}
+
+// migration is one Run.
+type migration struct {
+	cfg      Config
+	src, dst *pgxpool.Pool // catalog reads and the run record
+	plan     *plan.Plan
+	run      *checkpoints.Run
+	report   *Report
+	progress func(phase.Event)
+}
+
+// Run runs the migration described by cfg and returns its report, also
+// when it fails part-way (nil only when it could not start). Exit status
+// for a command: the report's Match says whether verify found differences.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	started := time.Now()
+	m, err := open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer m.close()
+	// Plan before the run is recorded: a run that fails on a typo in its
+	// options has done nothing and must not pin those options.
+	if err := m.planPhase(ctx, started); err != nil {
+		return m.report, err
+	}
+	unlock, err := m.begin(ctx)
+	if err != nil {
+		return m.report, err
+	}
+	defer unlock()
+	err = m.runPhases(ctx)
+	m.report.Seconds = time.Since(started).Seconds()
+	m.run.RecordEnd(ctx, err)
+	return m.report, err
+}
+
+// phases are the migration's steps after plan, in order.
+func (m *migration) phases() ([]phase.Phase, error) {
+	bcfg := m.cfg.Backfill
+	// The application keeps writing until the cutover: without the
+	// triggers, rows it inserts before the copy would have no tenant.
+	bcfg.KeepTriggers, bcfg.FailOnOrphans = true, true
+	fill, err := backfill.New(bcfg)
+	if err != nil {
+		return nil, err
+	}
+	check, err := verify.NewSourceCheck(verify.Config{Workers: m.cfg.Verify.Workers})
+	if err != nil {
+		return nil, err
+	}
+	cp, err := pgcopy.New(m.cfg.Copy)
+	if err != nil {
+		return nil, err
+	}
+	vf, err := verify.New(m.cfg.Verify)
+	if err != nil {
+		return nil, err
+	}
+	return []phase.Phase{fill, check, ddl.SchemaPhase{}, cp, ddl.ForeignKeysPhase{}, vf}, nil
+}
+
+// skipped says why the user left a phase out ("" when not).
+func (m *migration) skipped(name string) string {
+	if name == verify.SourceCheckName && m.cfg.SkipTenantCheck {
+		return "skipped (--skip-tenant-check)"
+	}
+	return ""
+}
+
+func open(ctx context.Context, cfg Config) (*migration, error) {
+	if cfg.Run == "" {
+		cfg.Run = DefaultRun
+	}
+	m := &migration{cfg: cfg, progress: cfg.Progress,
+		report: &Report{Run: cfg.Run, Source: db.Redact(cfg.Source), Target: db.Redact(cfg.Target)}}
+	if m.progress == nil {
+		m.progress = func(phase.Event) {}
+	}
+	var err error
+	if m.src, err = db.Open(ctx, cfg.Source, db.ForProfile(db.ProfileCatalog)); err != nil {
+		return nil, err
+	}
+	if m.dst, err = db.Open(ctx, cfg.Target, db.ForProfile(db.ProfileCatalog)); err != nil {
+		m.src.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *migration) close() {
+	m.src.Close()
+	m.dst.Close()
+}
+
+// begin opens the run's record on the target (where the migration ends)
+// and takes its lock, so two processes never work on one run. The phases
+// keep their own checkpoints under "<run>.<phase>", each with its own lock.
+func (m *migration) begin(ctx context.Context) (func(), error) {
+	store, err := checkpoints.Open(ctx, m.dst)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := store.Lock(ctx, "migrate:"+m.cfg.Run)
+	if err != nil {
+		return nil, err
+	}
+	opts := options{Plan: m.cfg.Plan, Checksum: m.cfg.Verify.Checksum}
+	if m.run, err = store.Begin(ctx, m.cfg.Run, "migrate", opts, m.cfg.Restart); err != nil {
+		unlock()
+		return nil, err
+	}
+	m.report.Resumed = m.run.Resumed
+	if m.cfg.Restart {
+		// The phases start over when they run, which may be after a
+		// crash: record that they must.
+		list, err := m.phases()
+		if err == nil {
+			err = m.run.RequestRestart(ctx, names(list))
+		}
+		if err != nil {
+			unlock()
+			return nil, err
+		}
+	}
+	return unlock, nil
+}
+
+func names(list []phase.Phase) []string {
+	out := make([]string, len(list))
+	for i, p := range list {
+		out[i] = p.Name()
+	}
+	return out
+}
+
+// runPhases runs each phase in order, skipping the Once phases an earlier
+// run of the same name completed, and records each one's end.
+func (m *migration) runPhases(ctx context.Context) error {
+	list, err := m.phases()
+	if err != nil {
+		return err
+	}
+	recs, err := m.run.Phases(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ph := range list {
+		rec := recs[ph.Name()]
+		if why := m.skipped(ph.Name()); why != "" {
+			m.report.add(ph.Name(), PhaseReport{Status: StatusSkipped, Note: why})
+			continue
+		}
+		if ph.Mode() == phase.Once && rec.State == checkpoints.Done && !rec.Restart {
+			m.report.add(ph.Name(), PhaseReport{Status: StatusSkipped, Note: "done by an earlier run"})
+			continue
+		}
+		if err := m.runPhase(ctx, ph, rec.Restart); err != nil {
+			return fmt.Errorf("%s: %w", ph.Name(), err)
+		}
+	}
+	m.report.Finished = true
+	return nil
+}
+
+// runPhase runs one phase and records how it ended.
+func (m *migration) runPhase(ctx context.Context, ph phase.Phase, restart bool) error {
+	name := ph.Name()
+	m.progress(phase.Event{Phase: name, Kind: phase.Started})
+	if err := m.run.StartPhase(ctx, name); err != nil {
+		return err
+	}
+	env := &phase.Env{Source: m.cfg.Source, Target: m.cfg.Target, Plan: m.plan, Run: m.cfg.Run + "." + name,
+		Restart: restart, Progress: m.progress}
+	started := time.Now()
+	res, err := ph.Run(ctx, env)
+	if res.Seconds == 0 {
+		res.Seconds = time.Since(started).Seconds()
+	}
+	state := checkpoints.EndState(ctx, err)
+	m.report.add(name, PhaseReport{Status: state, Summary: res.Summary, Note: res.Note})
+	m.collect(res, err)
+	if rerr := m.run.EndPhase(ctx, name, state, res.Summary, res.Note); rerr != nil && err == nil {
+		err = rerr
+	}
+	if err == nil && res.Replan {
+		err = m.replan(ctx)
+	}
+	return err
+}
+
+// collect keeps what the report shows of a phase's own report.
+func (m *migration) collect(res phase.Result, err error) {
+	switch r := res.Report.(type) {
+	case *backfill.Report:
+		if r != nil {
+			m.report.Orphans = r.OrphanCount()
+		}
+	case *verify.Result:
+		if r != nil && r.Phase == verify.Name {
+			m.report.Verify = r
+			m.report.Match = r.Match
+		}
+	}
+	var tp *verify.TenantProblemsError
+	if errors.As(err, &tp) {
+		m.report.TenantProblems = tp.Differences
+	}
+}
