@@ -53,36 +53,25 @@ type runOptions struct {
 	Layout       int         `json:"layout"`
 }
 
-// Phase is the backfill as a step of a migration.
-type Phase struct{ cfg Config }
-
-// New validates cfg (see NewConfig) and returns the phase.
-func New(cfg Config) (*Phase, error) {
+// New validates cfg (see NewConfig) and returns the backfill as a phase of
+// a migration. It resumes from its checkpoints; the source's schema gains
+// tenant columns, so the later phases plan again.
+func New(cfg Config) (phase.Phase, error) {
 	cfg, err := NewConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Phase{cfg: cfg}, nil
-}
-
-// Name implements phase.Phase.
-func (*Phase) Name() string { return Name }
-
-// Mode implements phase.Phase: a backfill resumes from its checkpoints.
-func (*Phase) Mode() phase.Mode { return phase.Once }
-
-// Run implements phase.Phase. The source's schema gains tenant columns, so
-// the later phases plan again.
-func (p *Phase) Run(ctx context.Context, env *phase.Env) (phase.Result, error) {
-	rep, err := Run(ctx, env, p.cfg)
-	res := phase.Result{Replan: true, Report: rep}
-	if rep != nil {
-		res.Summary = rep.Summary
-		if rep.TriggersKept {
-			res.Note = "fill triggers kept: drop them once the application writes the tenant column itself"
+	return phase.New(Name, phase.Once, func(ctx context.Context, env *phase.Env) (phase.Result, error) {
+		rep, err := Run(ctx, env, cfg)
+		res := phase.Result{Replan: true, Report: rep}
+		if rep != nil {
+			res.Summary = rep.Summary
+			if rep.TriggersKept {
+				res.Note = "fill triggers kept: drop them once the application writes the tenant column itself"
+			}
 		}
-	}
-	return res, err
+		return res, err
+	}), nil
 }
 
 // Run backfills the plan's nested tables on env.Source (see the package

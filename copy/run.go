@@ -39,35 +39,24 @@ var targetSettings = map[string]string{
 // Name is the phase's name, and the checkpoint phase of its units.
 const Name = "copy"
 
-// Phase is the copy as a step of a migration.
-type Phase struct{ cfg Config }
-
-// New validates cfg (see NewConfig) and returns the phase.
-func New(cfg Config) (*Phase, error) {
+// New validates cfg (see NewConfig) and returns the copy as a phase of a
+// migration; it resumes from its checkpoints.
+func New(cfg Config) (phase.Phase, error) {
 	cfg, err := NewConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Phase{cfg: cfg}, nil
-}
-
-// Name implements phase.Phase.
-func (*Phase) Name() string { return Name }
-
-// Mode implements phase.Phase: a copy resumes from its checkpoints.
-func (*Phase) Mode() phase.Mode { return phase.Once }
-
-// Run implements phase.Phase.
-func (p *Phase) Run(ctx context.Context, env *phase.Env) (phase.Result, error) {
-	rep, err := Run(ctx, env, p.cfg)
-	if rep == nil {
-		return phase.Result{}, err
-	}
-	note := fmt.Sprintf("%d chunks copied, %d already done", rep.ChunksCopied, rep.ChunksSkipped)
-	if len(rep.Truncated) > 0 {
-		note = "restarted: emptied the target tables first; " + note
-	}
-	return phase.Result{Summary: rep.Summary, Note: note, Report: rep}, err
+	return phase.New(Name, phase.Once, func(ctx context.Context, env *phase.Env) (phase.Result, error) {
+		rep, err := Run(ctx, env, cfg)
+		if rep == nil {
+			return phase.Result{}, err
+		}
+		note := fmt.Sprintf("%d chunks copied, %d already done", rep.ChunksCopied, rep.ChunksSkipped)
+		if len(rep.Truncated) > 0 {
+			note = "restarted: emptied the target tables first; " + note
+		}
+		return phase.Result{Summary: rep.Summary, Note: note, Report: rep}, err
+	}), nil
 }
 
 // engine is one run of the copy.

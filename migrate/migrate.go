@@ -114,7 +114,7 @@ func (m *migration) phases() ([]phase.Phase, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []phase.Phase{fill, check, ddl.SchemaPhase{}, cp, ddl.ForeignKeysPhase{}, vf}, nil
+	return []phase.Phase{fill, check, ddl.SchemaPhase(), cp, ddl.ForeignKeysPhase(), vf}, nil
 }
 
 // skipped says why the user left a phase out ("" when not).

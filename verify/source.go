@@ -24,21 +24,14 @@ import (
 // and env.Plan, and reports progress to env.Progress.
 func CheckSource(ctx context.Context, env *phase.Env, cfg Config) (*Result, error) {
 	started := time.Now()
-	cfg, tables, err := cfg.prepare(env.Plan)
+	if env.Target != "" {
+		env = &phase.Env{Source: env.Source, Plan: env.Plan, Progress: env.Progress}
+	}
+	v, tables, err := open(ctx, env, cfg, SourceCheckName)
 	if err != nil {
 		return nil, err
 	}
-	src, err := openPool(ctx, env.Source, cfg.Workers)
-	if err != nil {
-		return nil, err
-	}
-	defer src.Close()
-	source := side{name: "source", pool: src}
-	v := &verifier{
-		p: env.Plan, cfg: cfg, emit: phase.NewEmitter(SourceCheckName, env.Progress), sourceOnly: true,
-		src: source, dst: source,
-		summaries: map[string]*TableSummary{},
-	}
+	defer v.close()
 	if err := v.resolve(ctx, tables); err != nil {
 		return nil, err
 	}
@@ -54,38 +47,27 @@ func CheckSource(ctx context.Context, env *phase.Env, cfg Config) (*Result, erro
 // SourceCheckName is the name of CheckSource as a phase.
 const SourceCheckName = "tenant-check"
 
-// SourceCheck is CheckSource as a step of a migration, between backfill and
-// copy: rows it finds would otherwise stop the copy, or the creation of the
-// target's foreign keys after it. It fails with a *TenantProblemsError.
-type SourceCheck struct{ cfg Config }
-
-// NewSourceCheck validates cfg and returns the phase.
-func NewSourceCheck(cfg Config) (*SourceCheck, error) {
+// NewSourceCheck validates cfg and returns CheckSource as a phase of a
+// migration, between backfill and copy: rows it finds would otherwise stop
+// the copy, or the creation of the target's foreign keys after it. It fails
+// with a *TenantProblemsError. Once it passed, a rerun does not read the
+// source again (copy refuses what it would have found all the same).
+func NewSourceCheck(cfg Config) (phase.Phase, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	return &SourceCheck{cfg: cfg}, nil
-}
-
-// Name implements phase.Phase.
-func (*SourceCheck) Name() string { return SourceCheckName }
-
-// Mode implements phase.Phase: once it passed, a rerun does not read the
-// source again (copy refuses what it would have found all the same).
-func (*SourceCheck) Mode() phase.Mode { return phase.Once }
-
-// Run implements phase.Phase.
-func (c *SourceCheck) Run(ctx context.Context, env *phase.Env) (phase.Result, error) {
-	res, err := CheckSource(ctx, env, c.cfg)
-	if err != nil {
-		return phase.Result{}, err
-	}
-	out := phase.Result{Summary: res.Summary, Report: res, Note: "every row has a tenant; foreign keys stay within it"}
-	if !res.Match {
-		return out, &TenantProblemsError{Differences: res.Differences}
-	}
-	return out, nil
+	return phase.New(SourceCheckName, phase.Once, func(ctx context.Context, env *phase.Env) (phase.Result, error) {
+		res, err := CheckSource(ctx, env, cfg)
+		if err != nil {
+			return phase.Result{}, err
+		}
+		out := phase.Result{Summary: res.Summary, Report: res, Note: "every row has a tenant; foreign keys stay within it"}
+		if !res.Match {
+			return out, &TenantProblemsError{Differences: res.Differences}
+		}
+		return out, nil
+	}), nil
 }
 
 // TenantProblemsError lists the rows of distributed tables that have no

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -50,32 +51,21 @@ type verifier struct {
 // Name is the phase's name.
 const Name = "verify"
 
-// Phase is the verification as a step of a migration: it only reads, so a
-// rerun runs it again. Differences are not errors (see Result.Match).
-type Phase struct{ cfg Config }
-
-// New validates cfg and returns the phase.
-func New(cfg Config) (*Phase, error) {
+// New validates cfg and returns the verification as a phase of a
+// migration: it only reads, so a rerun runs it again. Differences are not
+// errors (see Result.Match).
+func New(cfg Config) (phase.Phase, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	return &Phase{cfg: cfg}, nil
-}
-
-// Name implements phase.Phase.
-func (*Phase) Name() string { return Name }
-
-// Mode implements phase.Phase.
-func (*Phase) Mode() phase.Mode { return phase.EveryRun }
-
-// Run implements phase.Phase.
-func (p *Phase) Run(ctx context.Context, env *phase.Env) (phase.Result, error) {
-	res, err := Run(ctx, env, p.cfg)
-	if res == nil {
-		return phase.Result{}, err
-	}
-	return phase.Result{Summary: res.Summary, Note: fmt.Sprintf("%d differences", len(res.Differences)), Report: res}, err
+	return phase.New(Name, phase.EveryRun, func(ctx context.Context, env *phase.Env) (phase.Result, error) {
+		res, err := Run(ctx, env, cfg)
+		if res == nil {
+			return phase.Result{}, err
+		}
+		return phase.Result{Summary: res.Summary, Note: fmt.Sprintf("%d differences", len(res.Differences)), Report: res}, err
+	}), nil
 }
 
 // Run compares env.Source and env.Target (the Citus coordinator) table by
@@ -88,26 +78,14 @@ func (p *Phase) Run(ctx context.Context, env *phase.Env) (phase.Result, error) {
 // and an error only when it could not compare.
 func Run(ctx context.Context, env *phase.Env, cfg Config) (*Result, error) {
 	started := time.Now()
-	cfg, tables, err := cfg.prepare(env.Plan)
+	if env.Target == "" {
+		return nil, errors.New("verify compares a source with a target: no target given")
+	}
+	v, tables, err := open(ctx, env, cfg, Name)
 	if err != nil {
 		return nil, err
 	}
-	src, err := openPool(ctx, env.Source, cfg.Workers)
-	if err != nil {
-		return nil, err
-	}
-	defer src.Close()
-	dst, err := openPool(ctx, env.Target, cfg.Workers)
-	if err != nil {
-		return nil, err
-	}
-	defer dst.Close()
-	v := &verifier{
-		p: env.Plan, cfg: cfg, targetURL: env.Target, emit: phase.NewEmitter(Name, env.Progress),
-		src:       side{name: "source", pool: src},
-		dst:       side{name: "target", pool: dst},
-		summaries: map[string]*TableSummary{},
-	}
+	defer v.close()
 	if err := v.detectCitus(ctx); err != nil {
 		return nil, err
 	}
@@ -126,6 +104,43 @@ func Run(ctx context.Context, env *phase.Env, cfg Config) (*Result, error) {
 		}
 	}
 	return v.result(Name, started), nil
+}
+
+// open validates cfg, selects the plan's tables and opens the pools of a
+// verification of env that reports as the phase called name: on the source,
+// and on the target unless env has none (CheckSource: the source is both
+// sides then).
+func open(ctx context.Context, env *phase.Env, cfg Config, name string) (*verifier, []*plan.Table, error) {
+	cfg, tables, err := cfg.prepare(env.Plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := &verifier{p: env.Plan, cfg: cfg, targetURL: env.Target, emit: phase.NewEmitter(name, env.Progress),
+		summaries: map[string]*TableSummary{}}
+	src, err := openPool(ctx, env.Source, cfg.Workers)
+	if err != nil {
+		return nil, nil, err
+	}
+	v.src, v.dst = side{name: "source", pool: src}, side{name: "source", pool: src}
+	if env.Target == "" {
+		v.sourceOnly = true
+		return v, tables, nil
+	}
+	dst, err := openPool(ctx, env.Target, cfg.Workers)
+	if err != nil {
+		src.Close()
+		return nil, nil, err
+	}
+	v.dst = side{name: "target", pool: dst}
+	return v, tables, nil
+}
+
+// close closes the verification's pools.
+func (v *verifier) close() {
+	v.src.pool.Close()
+	if !v.sourceOnly {
+		v.dst.pool.Close()
+	}
 }
 
 // openPool opens a pool for verify's scans: one connection per worker, and

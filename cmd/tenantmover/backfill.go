@@ -9,7 +9,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tenantmover/tenantmover/backfill"
-	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -58,7 +57,6 @@ func runBackfill(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	format, pcfg, srcURL := in.format, in.plan, in.source
 	cfg, err := backfill.NewConfig(backfill.Config{
 		Workers:       c.Int("workers"),
 		BatchTime:     c.Duration("batch-time"),
@@ -75,22 +73,21 @@ func runBackfill(c *cli.Context) error {
 	if err != nil {
 		return usageError(err.Error())
 	}
-	p, err := buildPlan(c, srcURL, pcfg)
+	env, closeProgress, err := in.phaseEnv(c, backfill.Name)
 	if err != nil {
 		return err
 	}
-	if len(p.OfKind(plan.Nested)) == 0 {
-		fmt.Fprintf(stderrOf(c), "no nested tables: every distributed table already has a column referencing %s; nothing to backfill\n", p.Root.Name())
+	if len(env.Plan.OfKind(plan.Nested)) == 0 {
+		fmt.Fprintf(stderrOf(c), "no nested tables: every distributed table already has a column referencing %s; nothing to backfill\n", env.Plan.Root.Name())
 	}
-	progress, closeProgress := newProgress(c)
-	rep, runErr := backfill.Run(c.Context, &phase.Env{Source: srcURL, Plan: p, Run: runName(c, backfill.Name), Restart: c.Bool("restart"), Progress: progress}, cfg)
+	rep, runErr := backfill.Run(c.Context, env, cfg)
 	closeProgress()
 	if rep == nil {
 		return runErr
 	}
 	if runErr == nil || isReportable(runErr) {
 		printBackfill(stderrOf(c), rep)
-		if err := writeJSON(c, format, rep); err != nil {
+		if err := writeJSON(c, in.format, rep); err != nil {
 			return err
 		}
 	}

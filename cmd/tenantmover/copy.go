@@ -9,7 +9,6 @@ import (
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/db"
-	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -47,17 +46,14 @@ func runCopy(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	format, pcfg, srcURL, dstURL := in.format, in.plan, in.source, in.target
 	cfg, err := copyConfig(c)
 	if err != nil {
 		return err
 	}
-	p, err := buildPlan(c, srcURL, pcfg)
+	env, closeProgress, err := in.phaseEnv(c, pgcopy.Name)
 	if err != nil {
 		return err
 	}
-	progress, closeProgress := newProgress(c)
-	env := &phase.Env{Source: srcURL, Target: dstURL, Plan: p, Run: runName(c, pgcopy.Name), Restart: c.Bool("restart"), Progress: progress}
 	rep, err := pgcopy.Run(c.Context, env, cfg)
 	closeProgress()
 	if err != nil {
@@ -68,7 +64,7 @@ func runCopy(c *cli.Context) error {
 	} else {
 		printCopySummary(stderrOf(c), rep)
 	}
-	return writeJSON(c, format, rep)
+	return writeJSON(c, in.format, rep)
 }
 
 // copyConfig reads copy's own flags.

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -144,4 +145,17 @@ func readCommandInputs(c *cli.Context, withTarget bool, formats ...string) (in c
 		in.target, err = requireURL(c, "target")
 	}
 	return in, err
+}
+
+// phaseEnv plans from the source as it is now and returns the environment a
+// command runs its phase in: the run is --run or def, --restart starts it
+// over, progress goes to the command's view (close removes its bars).
+func (in commandInputs) phaseEnv(c *cli.Context, def string) (env *phase.Env, close func(), err error) {
+	p, err := buildPlan(c, in.source, in.plan)
+	if err != nil {
+		return nil, nil, err
+	}
+	progress, closeProgress := newProgress(c)
+	return &phase.Env{Source: in.source, Target: in.target, Plan: p, Run: runName(c, def), Restart: c.Bool("restart"), Progress: progress},
+		closeProgress, nil
 }

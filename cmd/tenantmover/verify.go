@@ -9,7 +9,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/verify"
 )
 
@@ -45,23 +44,21 @@ func runVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	format, pcfg, srcURL, dstURL := in.format, in.plan, in.source, in.target
 	cfg, err := verifyConfig(c)
 	if err != nil {
 		return err
 	}
-	p, err := buildPlan(c, srcURL, pcfg)
+	env, closeProgress, err := in.phaseEnv(c, verify.Name)
 	if err != nil {
 		return err
 	}
-	progress, closeProgress := newProgress(c)
-	res, err := verify.Run(c.Context, &phase.Env{Source: srcURL, Target: dstURL, Plan: p, Progress: progress}, cfg)
+	res, err := verify.Run(c.Context, env, cfg)
 	closeProgress()
 	if err != nil {
 		return err
 	}
 	printVerify(c, res)
-	if err := writeJSON(c, format, res); err != nil {
+	if err := writeJSON(c, in.format, res); err != nil {
 		return err
 	}
 	if !res.Match {

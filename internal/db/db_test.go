@@ -102,19 +102,6 @@ func TestClassifyRealErrors(t *testing.T) {
 	require.Equal(t, db.ConnectionLost, db.Classify(err), "%v", err)
 }
 
-func TestRetryStopsOnFatal(t *testing.T) {
-	calls := 0
-	err := db.Retry(context.Background(), 5, db.Backoff{Initial: 1}, nil, func(context.Context) error {
-		calls++
-		if calls < 3 {
-			return &pgconn.PgError{Code: pgerrcode.DeadlockDetected}
-		}
-		return &pgconn.PgError{Code: pgerrcode.UndefinedTable}
-	})
-	require.Error(t, err)
-	require.Equal(t, 3, calls)
-}
-
 func TestParseQualifiedName(t *testing.T) {
 	cases := []struct {
 		in     string

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -90,61 +89,4 @@ func IsRetryable(err error) bool {
 		return true
 	}
 	return false
-}
-
-// Backoff is an exponential backoff with a cap. The zero value uses 100ms
-// doubling to 10s.
-type Backoff struct {
-	Initial time.Duration
-	Max     time.Duration
-}
-
-// Delay is the wait before retry number attempt (0-based).
-func (b Backoff) Delay(attempt int) time.Duration {
-	initial, max := b.Initial, b.Max
-	if initial == 0 {
-		initial = 100 * time.Millisecond
-	}
-	if max == 0 {
-		max = 10 * time.Second
-	}
-	d := initial
-	for i := 0; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return d
-}
-
-// Wait blocks for the delay of attempt or until ctx ends.
-func (b Backoff) Wait(ctx context.Context, attempt int) error {
-	t := time.NewTimer(b.Delay(attempt))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// Retry runs fn until it succeeds, fails with a non-retryable error, or
-// maxAttempts attempts have failed. onRetry (may be nil) sees each retried
-// error before the backoff wait.
-func Retry(ctx context.Context, maxAttempts int, b Backoff, onRetry func(attempt int, err error), fn func(ctx context.Context) error) error {
-	var err error
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		if err = fn(ctx); err == nil || !IsRetryable(err) {
-			return err
-		}
-		if onRetry != nil {
-			onRetry(attempt, err)
-		}
-		if werr := b.Wait(ctx, attempt); werr != nil {
-			return werr
-		}
-	}
-	return err
 }

@@ -20,38 +20,24 @@ const (
 // restart the tables may hold rows of the run being restarted, which the
 // restarted copy empties; tables the plan gained since are created all
 // the same.
-type SchemaPhase struct{}
-
-// Name implements phase.Phase.
-func (SchemaPhase) Name() string { return SchemaPhaseName }
-
-// Mode implements phase.Phase.
-func (SchemaPhase) Mode() phase.Mode { return phase.Once }
-
-// Run implements phase.Phase.
-func (SchemaPhase) Run(ctx context.Context, env *phase.Env) (phase.Result, error) {
-	opts := []ApplyOption{WithoutForeignKeys()}
-	res := phase.Result{Summary: phase.Summary{Phase: SchemaPhaseName}}
-	if env.Restart {
-		opts = append(opts, AllowingRows())
-		res.Note = "the restarted copy empties the tables first"
-	}
-	return res, onTarget(ctx, env, func(pool *pgxpool.Pool) error { return Apply(ctx, pool, env.Plan, opts...) })
+func SchemaPhase() phase.Phase {
+	return phase.New(SchemaPhaseName, phase.Once, func(ctx context.Context, env *phase.Env) (phase.Result, error) {
+		opts := []ApplyOption{WithoutForeignKeys()}
+		res := phase.Result{Summary: phase.Summary{Phase: SchemaPhaseName}}
+		if env.Restart {
+			opts = append(opts, AllowingRows())
+			res.Note = "the restarted copy empties the tables first"
+		}
+		return res, onTarget(ctx, env, func(pool *pgxpool.Pool) error { return Apply(ctx, pool, env.Plan, opts...) })
+	})
 }
 
 // ForeignKeysPhase adds the target's foreign keys once the data is in.
-type ForeignKeysPhase struct{}
-
-// Name implements phase.Phase.
-func (ForeignKeysPhase) Name() string { return ForeignKeysPhaseName }
-
-// Mode implements phase.Phase.
-func (ForeignKeysPhase) Mode() phase.Mode { return phase.Once }
-
-// Run implements phase.Phase.
-func (ForeignKeysPhase) Run(ctx context.Context, env *phase.Env) (phase.Result, error) {
-	res := phase.Result{Summary: phase.Summary{Phase: ForeignKeysPhaseName}}
-	return res, onTarget(ctx, env, func(pool *pgxpool.Pool) error { return ApplyForeignKeys(ctx, pool, env.Plan) })
+func ForeignKeysPhase() phase.Phase {
+	return phase.New(ForeignKeysPhaseName, phase.Once, func(ctx context.Context, env *phase.Env) (phase.Result, error) {
+		res := phase.Result{Summary: phase.Summary{Phase: ForeignKeysPhaseName}}
+		return res, onTarget(ctx, env, func(pool *pgxpool.Pool) error { return ApplyForeignKeys(ctx, pool, env.Plan) })
+	})
 }
 
 // onTarget calls fn with a pool on env.Target made for DDL: no statement

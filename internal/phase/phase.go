@@ -104,3 +104,21 @@ type Result struct {
 	// Report is the phase's own report, JSON-marshalable.
 	Report any
 }
+
+// New makes a Phase from its name, mode and work: most phases are a
+// package's Run function with a validated config.
+func New(name string, mode Mode, run func(ctx context.Context, env *Env) (Result, error)) Phase {
+	return &funcPhase{name: name, mode: mode, run: run}
+}
+
+type funcPhase struct {
+	name string
+	mode Mode
+	run  func(ctx context.Context, env *Env) (Result, error)
+}
+
+func (p *funcPhase) Name() string { return p.name }
+func (p *funcPhase) Mode() Mode   { return p.mode }
+func (p *funcPhase) Run(ctx context.Context, env *Env) (Result, error) {
+	return p.run(ctx, env)
+}
