@@ -488,6 +488,7 @@ func TestRebalanceIsolateToAndStay(t *testing.T) {
 		require.True(t, ts.Isolated, table)
 		require.Equal(t, home3[table].Node, ts.Node, table)
 	}
+	require.Contains(t, stderr, fmt.Sprintf("shard %d stays on %s, the node asked for", doc.ShardID, home3["store"].Node))
 
 	placements := s.placements(t)
 	code, _, stderr = isolate(3, "--to", "127.0.0.1:1")
