@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -78,7 +79,6 @@ func TestRebalanceStartWaitVerify(t *testing.T) {
 func TestRebalanceStartAttachesToRunningJob(t *testing.T) {
 	t.Parallel()
 	s := newShop(t, shopOptions{Shards: 4, Unbalanced: true})
-	ctx := context.Background()
 	planned := s.plannedShards(t, "")
 	require.NotEmpty(t, planned)
 	// A store whose shard stays on the first worker.
@@ -94,27 +94,8 @@ func TestRebalanceStartAttachesToRunningJob(t *testing.T) {
 	s.waitLockWaiter(t, names)
 	require.Equal(t, map[int64]string{job: "running"}, s.rebalanceJobs(t))
 
-	type result struct {
-		code           int
-		stdout, stderr string
-	}
-	done := make(chan result, 1)
-	go func() {
-		var r result
-		r.code, r.stdout, r.stderr = runCLI(t, "rebalance", "start", "--target", s.cdb.Coordinator, "--wait", "--verify", "--no-progress", "--format", "json")
-		done <- r
-	}()
-
-	// The CLI has counted and follows the job once it polls the job's
-	// tasks and transfers (JobStatus ends each poll with
-	// get_rebalance_progress).
-	require.Eventually(t, func() bool {
-		var following bool
-		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity
-			WHERE datname = current_database() AND application_name = 'tenantmover'
-			  AND query LIKE '%get_rebalance_progress%')`).Scan(&following)
-		return err == nil && following
-	}, 2*time.Minute, 20*time.Millisecond, "the CLI never followed the job")
+	done := runCLIAsync(t, "rebalance", "start", "--target", s.cdb.Coordinator, "--wait", "--verify", "--no-progress", "--format", "json")
+	s.waitFollowing(t) // so it has counted the rows before
 	select {
 	case r := <-done:
 		t.Fatalf("rebalance start --wait returned while the job was still running (exit %d):\n%s", r.code, r.stderr)
@@ -124,12 +105,7 @@ func TestRebalanceStartAttachesToRunningJob(t *testing.T) {
 	require.Equal(t, map[int64]string{job: "running"}, s.rebalanceJobs(t), "the job still runs")
 
 	release()
-	var r result
-	select {
-	case r = <-done:
-	case <-time.After(3 * time.Minute):
-		t.Fatal("rebalance start --wait did not return after the job could finish")
-	}
+	r := awaitCLI(t, done)
 	require.Equal(t, exitDifferences, r.code, r.stderr)
 	require.Contains(t, r.stderr, fmt.Sprintf(`msg="a rebalance job is already running: following it" job=%d`, job))
 	require.NotContains(t, r.stderr, "rebalance job started")
@@ -157,8 +133,9 @@ func TestRebalanceStartAttachesToRunningJob(t *testing.T) {
 
 // rebalance start without --wait leaves the job running in the background;
 // rebalance stop cancels it (Citus's job ends cancelled) before any move
-// finished, so every shard stays where it was; a second stop has nothing
-// to stop.
+// finished, so every shard stays where it was, and a start --wait
+// following the job exits 1 saying it was cancelled; a second stop has
+// nothing to stop.
 func TestRebalanceStopCancelsRunningJob(t *testing.T) {
 	t.Parallel()
 	s := newShop(t, shopOptions{Shards: 4, Unbalanced: true})
@@ -184,10 +161,18 @@ func TestRebalanceStopCancelsRunningJob(t *testing.T) {
 	require.Contains(t, stderr, fmt.Sprintf("running rebalance job: %d; would call\n  SELECT pg_catalog.citus_rebalance_stop();", job))
 	require.Equal(t, map[int64]string{job: "running"}, s.rebalanceJobs(t), "a dry run stops nothing")
 
+	// A follower attached to the job hears that it was cancelled: exit 1.
+	follower := runCLIAsync(t, "rebalance", "start", "--target", s.cdb.Coordinator, "--wait", "--no-progress")
+	s.waitFollowing(t)
+
 	code, _, stderr = runCLI(t, "rebalance", "stop", "--target", s.cdb.Coordinator)
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stderr, fmt.Sprintf("Rebalance job %d cancelled", job))
 	s.waitJob(t, job, "cancelled")
+	r := awaitCLI(t, follower)
+	require.Equal(t, exitError, r.code, r.stderr)
+	require.Contains(t, r.stderr, fmt.Sprintf("following it\" job=%d", job))
+	require.Regexp(t, fmt.Sprintf(`rebalance job %d was cancelled after 0 of \d+ tasks`, job), r.stderr)
 	release()
 
 	require.Equal(t, before, s.placements(t), "no move finished")
@@ -196,6 +181,51 @@ func TestRebalanceStopCancelsRunningJob(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stderr, "Nothing to stop: no rebalance job is running")
 	require.Equal(t, map[int64]string{job: "cancelled"}, s.rebalanceJobs(t))
+}
+
+// cliResult is what a CLI run gave.
+type cliResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// runCLIAsync runs the CLI in the background; awaitCLI collects it.
+func runCLIAsync(t *testing.T, args ...string) <-chan cliResult {
+	done := make(chan cliResult, 1)
+	go func() {
+		var r cliResult
+		var out, errOut bytes.Buffer
+		r.code = run(context.Background(), append([]string{"tenantmover"}, args...), &out, &errOut)
+		r.stdout, r.stderr = out.String(), errOut.String()
+		done <- r
+	}()
+	return done
+}
+
+func awaitCLI(t *testing.T, done <-chan cliResult) cliResult {
+	t.Helper()
+	select {
+	case r := <-done:
+		return r
+	case <-time.After(3 * time.Minute):
+		t.Fatal("the CLI did not return")
+		return cliResult{}
+	}
+}
+
+// waitFollowing waits until a tenantmover session on the coordinator polls
+// a background job: each poll (citus.JobStatus) reads the job, its tasks,
+// and last get_rebalance_progress, whose text stays in pg_stat_activity
+// between polls.
+func (s *shopCluster) waitFollowing(t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var following bool
+		err := s.pool.QueryRow(context.Background(), `SELECT EXISTS (SELECT FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = 'tenantmover'
+			  AND query LIKE '%get_rebalance_progress%')`).Scan(&following)
+		return err == nil && following
+	}, 2*time.Minute, 20*time.Millisecond, "the CLI never followed the job")
 }
 
 // rebalancePlanJSON is rebalance plan's JSON document.
