@@ -314,7 +314,9 @@ func TestRebalancePlanListsMoves(t *testing.T) {
 	require.Empty(t, s.rebalanceJobs(t))
 
 	// Once balanced, the plan says so.
-	code, _, stderr = runCLI(t, "rebalance", "start", "--target", s.cdb.Coordinator, "--wait", "--no-progress", "--strategy", "by_shard_count")
+	code, _, stderr = runCLI(t, "rebalance", "start", "--target", s.cdb.Coordinator, "--wait", "--no-progress", "--strategy", "by_shard_count",
+		"--transfer-mode", "block_writes") // the quickest way there
+
 	require.Equal(t, exitOK, code, stderr)
 	code, stdout, stderr = runCLI(t, "rebalance", "plan", "--target", s.cdb.Coordinator, "--strategy", "by_shard_count", "--format", "json")
 	require.Equal(t, exitOK, code, stderr)
@@ -425,7 +427,8 @@ func (s *shopCluster) shardCount(t *testing.T, table string) int {
 
 // rebalance isolate --stay splits the tenant's shard group and leaves the
 // new shards on the tenant's node; --to HOST:PORT moves them there (an
-// already isolated tenant is only moved, without a second split); a node
+// already isolated tenant is only moved, without a second split; the
+// tenant's own node means no move), with the --transfer-mode given; a node
 // that does not exist, or --stay with --to, is refused with nothing
 // changed.
 func TestRebalanceIsolateToAndStay(t *testing.T) {
@@ -474,7 +477,7 @@ func TestRebalanceIsolateToAndStay(t *testing.T) {
 
 	// --to an already isolated tenant: only the move.
 	dest := other(home["store"].Node)
-	code, doc, stderr = isolate(1, "--to", dest)
+	code, doc, stderr = isolate(1, "--to", dest, "--transfer-mode", "block_writes")
 	require.Equal(t, exitOK, code, stderr)
 	require.True(t, doc.Plan.AlreadyIsolated)
 	require.True(t, doc.Moved)
@@ -491,11 +494,14 @@ func TestRebalanceIsolateToAndStay(t *testing.T) {
 	// --to on a tenant that shares a shard: split, then move.
 	home2 := s.tenantShards(t, 2)
 	dest2 := other(home2["store"].Node)
-	code, doc, stderr = isolate(2, "--to", dest2)
+	code, doc, stderr = isolate(2, "--to", dest2, "--transfer-mode", "block_writes")
 	require.Equal(t, exitOK, code, stderr)
 	require.False(t, doc.Plan.AlreadyIsolated)
 	require.True(t, doc.Moved)
 	require.Len(t, doc.Calls, 2)
+	for _, call := range doc.Calls {
+		require.Contains(t, call, "shard_transfer_mode => 'block_writes'")
+	}
 	for table, ts := range s.tenantShards(t, 2) {
 		require.True(t, ts.Isolated, table)
 		require.Equal(t, dest2, ts.Node, "%s: tenant 2's new shard is on --to", table)
@@ -509,7 +515,7 @@ func TestRebalanceIsolateToAndStay(t *testing.T) {
 
 	// --to the tenant's own node: split, and no move.
 	home3 := s.tenantShards(t, 3)
-	code, doc, stderr = isolate(3, "--to", home3["store"].Node)
+	code, doc, stderr = isolate(3, "--to", home3["store"].Node, "--transfer-mode", "block_writes")
 	require.Equal(t, exitOK, code, stderr)
 	require.False(t, doc.Moved)
 	require.Len(t, doc.Calls, 1)
