@@ -37,6 +37,7 @@ func TestRebalanceCommandsOnCitus(t *testing.T) {
 	cdb := env.NewCitusDB(t)
 	ctx := context.Background()
 	pool := pgtest.Pool(t, cdb.Coordinator)
+	distinctOperationIDs(t, pool)
 	for _, sql := range []string{
 		`CREATE TABLE store (id bigint PRIMARY KEY, name text)`,
 		`CREATE TABLE purchase (store_id bigint NOT NULL, id bigint NOT NULL, amount numeric, PRIMARY KEY (store_id, id))`,

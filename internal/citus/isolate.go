@@ -189,7 +189,11 @@ func Isolate(ctx context.Context, q Querier, o IsolateOptions, progress func(ste
 		return res, err
 	}
 	if target.ID == p.Source.ID {
-		say("shard %d stays on %s, already the least loaded node", res.ShardID, p.Source.Addr())
+		why := "already the least loaded node"
+		if p.Target != nil {
+			why = "the node asked for"
+		}
+		say("shard %d stays on %s, %s", res.ShardID, p.Source.Addr(), why)
 		return res, nil
 	}
 	say("moving shard %d and its colocated shards from %s to %s", res.ShardID, p.Source.Addr(), target.Addr())

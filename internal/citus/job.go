@@ -38,7 +38,7 @@ type Task struct {
 
 // Transfer is a shard move in flight.
 type Transfer struct {
-	Table       string `json:"table"`
+	Table       string `json:"table"` // schema.name, as SQL writes it
 	ShardID     int64  `json:"shard_id"`
 	Source      string `json:"source"`
 	Target      string `json:"target"`
@@ -127,18 +127,25 @@ func JobStatus(ctx context.Context, q Querier, id int64) (*Job, error) {
 }
 
 func transfers(ctx context.Context, q Querier) ([]Transfer, error) {
+	// The table as schema and name, shown as everywhere else (public.store):
+	// regclass text leaves out the schema of tables on the search_path.
 	rows, err := q.Query(ctx, `
-		SELECT table_name::text, shardid, sourcename, sourceport, targetname, targetport,
-		       coalesce(source_shard_size, 0), coalesce(target_shard_size, 0), coalesce(status, '')
-		FROM pg_catalog.get_rebalance_progress() WHERE progress = 1`)
+		SELECT n.nspname, c.relname, p.shardid, p.sourcename, p.sourceport, p.targetname, p.targetport,
+		       coalesce(p.source_shard_size, 0), coalesce(p.target_shard_size, 0), coalesce(p.status, '')
+		FROM pg_catalog.get_rebalance_progress() p
+		JOIN pg_catalog.pg_class c ON c.oid = p.table_name
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE p.progress = 1`)
 	if err != nil {
 		return nil, fmt.Errorf("reading get_rebalance_progress: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Transfer, error) {
 		var t Transfer
+		var table db.QualifiedName
 		var sn, tn string
 		var sp, tp int
-		err := r.Scan(&t.Table, &t.ShardID, &sn, &sp, &tn, &tp, &t.SourceBytes, &t.TargetBytes, &t.Phase)
+		err := r.Scan(&table.Schema, &table.Name, &t.ShardID, &sn, &sp, &tn, &tp, &t.SourceBytes, &t.TargetBytes, &t.Phase)
+		t.Table = table.String()
 		t.Source, t.Target = Node{Name: sn, Port: sp}.Addr(), Node{Name: tn, Port: tp}.Addr()
 		return t, err
 	})
