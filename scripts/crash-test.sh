@@ -157,7 +157,11 @@ crash() {
 	fi
 	victim=$kill_what
 	[[ $kill_what == worker ]] && victim=worker$((1 + RANDOM % 2))
-	kill -KILL "$(head -1 "$TENANTMOVER_DEV_DIR/$victim/data/postmaster.pid")"
+	local pm
+	pm=$(head -1 "$TENANTMOVER_DEV_DIR/$victim/data/postmaster.pid")
+	kill -KILL "$pm"
+	# Until it has exited, restart-node would take it for a running server.
+	while [[ $(ps -o stat= -p "$pm") == [^Z]* ]]; do sleep 0.01; done
 	scripts/dev-cluster.sh restart-node "$victim" >/dev/null
 	victim="$victim's postmaster"
 }
