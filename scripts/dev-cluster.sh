@@ -3,6 +3,7 @@
 #
 #   scripts/dev-cluster.sh start    # source PostgreSQL + Citus coordinator and 2 workers
 #   scripts/dev-cluster.sh status   # which servers are running
+#   scripts/dev-cluster.sh restart-node NAME   # start one server again (after a crash)
 #   scripts/dev-cluster.sh stop     # stop them and remove the state directory
 #
 # `start` prints `export TENANTMOVER_SOURCE=... TENANTMOVER_TARGET=...` lines on
@@ -15,7 +16,10 @@
 # at $TENANTMOVER_DEV_PORT (default 55432: source, then coordinator or target,
 # then workers). Binaries are found like internal/pgtest finds them:
 # $PGTEST_BINDIR, `pg_config --bindir`, initdb on PATH, newest /usr/lib/postgresql/*/bin.
-# The data is disposable: fsync is off.
+# The data is disposable: fsync is off. So is synchronous_commit, unless
+# TENANTMOVER_DEV_SYNC_COMMIT=1 (set at creation): then a commit survives a
+# SIGKILL of its server, as scripts/crash-test.sh needs (fsync only matters
+# when the operating system itself crashes).
 set -euo pipefail
 
 DIR=${TENANTMOVER_DEV_DIR:-/tmp/tenantmover-dev}
@@ -101,7 +105,7 @@ init_node() {
 		echo "port = $port"
 		echo "unix_socket_directories = '$dir'"
 		echo "fsync = off"
-		echo "synchronous_commit = off"
+		if [[ -z ${TENANTMOVER_DEV_SYNC_COMMIT:-} ]]; then echo "synchronous_commit = off"; fi
 		echo "full_page_writes = off"
 		echo "max_connections = 200"
 		echo "max_prepared_transactions = 200"
@@ -227,6 +231,40 @@ cmd_status() {
 	return $down
 }
 
+# pid_state prints a process's state (R, S, Z for a zombie, ...), nothing
+# once it is gone.
+pid_state() { ps -o stat= -p "$1" 2>/dev/null || true; }
+
+# cmd_restart_node starts one server of the cluster again, typically after
+# its postmaster was killed, and returns once it accepts connections. A new
+# postmaster refuses to start while the old one's pid is still taken (even
+# by a zombie not yet reaped) or while the old backends, which exit when
+# they next wait, still hold its shared memory: so it waits for the first,
+# and retries the start for the second.
+cmd_restart_node() {
+	local name=${1:-} port old state i
+	[[ -f $DIR/nodes ]] || die "no dev cluster in $DIR"
+	port=$(nodes | awk -v n="$name" '$1 == n {print $2}')
+	[[ -n $name && -n $port ]] || die "restart-node needs the name of a node: one of $(nodes | awk '{print $1}' | paste -sd' ')"
+	if [[ -f $DIR/$name/data/postmaster.pid ]]; then
+		old=$(head -1 "$DIR/$name/data/postmaster.pid")
+		for ((i = 0; ; i++)); do
+			state=$(pid_state "$old")
+			[[ -z $state ]] && break
+			[[ $state != Z* ]] && return # still running: nothing to do
+			((i < 600)) || die "the old postmaster of $name (pid $old) is still a zombie after 60s: nothing reaps it"
+			sleep 0.1
+		done
+	fi
+	for ((i = 0; i < 30; i++)); do
+		if (start_node "$name" "$port") 2>/dev/null; then
+			return
+		fi
+		sleep 1
+	done
+	start_node "$name" "$port"
+}
+
 cmd_stop() {
 	if [[ ! -d $DIR ]]; then
 		log "nothing to stop: $DIR does not exist"
@@ -249,8 +287,9 @@ case ${1:-} in
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
+restart-node) cmd_restart_node "${2:-}" ;;
 *)
-	echo "usage: $0 start|stop|status" >&2
+	echo "usage: $0 start|stop|status|restart-node NAME" >&2
 	exit 2
 	;;
 esac

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -103,27 +101,5 @@ func TestDemo(t *testing.T) {
 		require.Contains(t, stderr, "skew", "rebalance status ran on the Citus target")
 	} else {
 		require.Contains(t, stderr, "second plain PostgreSQL")
-	}
-}
-
-// scripts/crash-test.sh SIGKILLs migrate at random moments and proves with
-// verify --checksum that nothing was lost or duplicated. CI runs it small.
-func TestCrashScript(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the crash test starts its own servers; skipped with -short")
-	}
-	targets := map[string][]string{"plain": {"--plain"}}
-	if pgtest.HasCitus(t) {
-		targets["citus"] = nil
-	}
-	for name, extra := range targets {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			args := append([]string{filepath.Join("..", "..", "scripts", "crash-test.sh"), "-n", "3", "--max-delay", "4"}, extra...)
-			cmd := exec.Command("bash", args...)
-			out, err := cmd.CombinedOutput()
-			require.NoError(t, err, "%s", out)
-			require.Regexp(t, regexp.MustCompile(`(?m)^3 crashes, 0 lost, 0 duplicated`), string(out))
-		})
 	}
 }
