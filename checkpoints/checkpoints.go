@@ -70,6 +70,9 @@ func Open(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 			return nil, fmt.Errorf("creating checkpoint schema tenantmover: %w", err)
 		}
 	}
+	if err := onCitus(ctx, pool); err != nil {
+		return nil, err
+	}
 	return &Store{pool: pool}, nil
 }
 

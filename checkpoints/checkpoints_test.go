@@ -17,7 +17,7 @@ import (
 
 var env pgtest.Env
 
-func TestMain(m *testing.M) { env.Main(m) }
+func TestMain(m *testing.M) { env.Main(m, pgtest.WithCitus()) }
 
 // open makes a database and opens the checkpoint store in it.
 func open(t *testing.T) (*pgxpool.Pool, *checkpoints.Store) {

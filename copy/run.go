@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantmover/tenantmover/checkpoints"
+	"github.com/tenantmover/tenantmover/internal/citus"
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
@@ -185,6 +186,9 @@ func (e *engine) begin(ctx context.Context) (unlock func(), err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := e.recoverInDoubt(ctx); err != nil {
+		return nil, err
+	}
 	// Lock waits a few seconds for the session of a process killed a
 	// moment ago to end, then refuses: one process per run.
 	unlock, err = store.Lock(ctx, e.env.Run)
@@ -205,6 +209,23 @@ func (e *engine) begin(ctx context.Context) (unlock func(), err error) {
 		return nil, err
 	}
 	return unlock, nil
+}
+
+// recoverInDoubt resolves, on a Citus target, the two-phase commits of
+// units a crash left in doubt: until resolved their rows are invisible
+// (the guard would take the range for empty) and their locks held (a
+// rerun of the unit would wait on them). Citus does it itself within a
+// minute; a rerun should not wait for that.
+func (e *engine) recoverInDoubt(ctx context.Context) error {
+	v, err := citus.Detect(ctx, e.dst)
+	if err != nil || v == "" {
+		return err
+	}
+	n, err := citus.RecoverPrepared(ctx, e.dst)
+	if n > 0 {
+		e.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("resolved %d two-phase commits a crash left in doubt", n)})
+	}
+	return err
 }
 
 func (e *engine) options() runOptions {

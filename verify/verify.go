@@ -166,7 +166,11 @@ func (v *verifier) detectCitus(ctx context.Context) error {
 		return err
 	}
 	v.dst.citus = true
-	return nil
+	// A copy unit whose commit a crash left in doubt is invisible until
+	// Citus resolves it (within a minute on its own): resolve it now
+	// rather than report its rows missing.
+	_, err = citus.RecoverPrepared(ctx, v.dst.pool)
+	return err
 }
 
 // resolve reads both sides' columns and builds each table's relations.
