@@ -160,6 +160,9 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 // prepare selects the tables and checks them against the target before
 // anything is written.
 func (e *engine) prepare(ctx context.Context) error {
+	if err := e.plan.CheckTenants(ctx, e.src, e.cfg.Tenants); err != nil {
+		return err
+	}
 	e.jobs = selectJobs(e.plan)
 	target, err := schema.Load(ctx, e.dst, nil)
 	if err != nil {

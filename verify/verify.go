@@ -122,6 +122,10 @@ func open(ctx context.Context, env *phase.Env, cfg Config, name string) (*verifi
 		return nil, nil, err
 	}
 	v.src, v.dst = side{name: "source", pool: src}, side{name: "source", pool: src}
+	if err := env.Plan.CheckTenants(ctx, src, cfg.Tenants); err != nil {
+		src.Close()
+		return nil, nil, err
+	}
 	if env.Target == "" {
 		v.sourceOnly = true
 		return v, tables, nil

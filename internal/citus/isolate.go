@@ -78,6 +78,9 @@ func PlanIsolate(ctx context.Context, q Querier, o IsolateOptions) (*IsolatePlan
 	if !p.Table.IsHashDistributed() {
 		return nil, fmt.Errorf("cannot isolate a tenant of %s: it is a %s table, not hash-distributed", p.Table.Name, p.Table.Type)
 	}
+	if err := checkTenantValue(ctx, q, p.Table, o.Tenant); err != nil {
+		return nil, err
+	}
 	if p.Hash, err = HashValue(ctx, q, p.Table, o.Tenant); err != nil {
 		return nil, err
 	}
@@ -286,4 +289,22 @@ func FindNode(ctx context.Context, q Querier, spec string) (Node, error) {
 		return Node{}, fmt.Errorf("node %q is ambiguous: give host:port, one of %s", spec, strings.Join(known, ", "))
 	}
 	return Node{}, fmt.Errorf("no node %q in the cluster: nodes are %s", spec, strings.Join(known, ", "))
+}
+
+// checkTenantValue makes sure tenant is a value of the distribution
+// column's type before anything is split.
+func checkTenantValue(ctx context.Context, q Querier, t Table, tenant string) error {
+	var typ string
+	if err := q.QueryRow(ctx, `SELECT format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute WHERE attrelid = $1::text::regclass AND attname = $2`,
+		t.Name.Quoted(), t.DistColumn).Scan(&typ); err != nil {
+		return fmt.Errorf("reading the type of %s.%s: %w", t.Name, db.QuoteIfNeeded(t.DistColumn), err)
+	}
+	bad, err := db.InvalidValues(ctx, q, typ, []string{tenant}, 1)
+	if err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("--tenant %q is not a valid %s (the type of %s.%s); nothing was done", tenant, typ, t.Name, db.QuoteIfNeeded(t.DistColumn))
+	}
+	return nil
 }

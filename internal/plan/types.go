@@ -34,8 +34,12 @@
 package plan
 
 import (
+	"context"
+	"fmt"
+	"strconv"
 	"strings"
 
+	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/schema"
 )
 
@@ -229,4 +233,35 @@ func TablesUsing(tables []*Table, ty *schema.Type) []*Table {
 		}
 	}
 	return out
+}
+
+// TenantValueError: tenant values given by the user that are not values of
+// the tenant key's type. Nothing was done.
+type TenantValueError struct {
+	Values []string // the first few invalid ones
+	Type   string   // the tenant key's type
+	Key    string   // the tenant key, table.column
+}
+
+func (e *TenantValueError) Error() string {
+	quoted := make([]string, len(e.Values))
+	for i, v := range e.Values {
+		quoted[i] = strconv.Quote(v)
+	}
+	return fmt.Sprintf("tenant value %s is not a valid %s (the type of %s): check --tenants / --tenants-file; nothing was done",
+		strings.Join(quoted, ", "), e.Type, e.Key)
+}
+
+// CheckTenants makes sure every value is a value of the tenant key's type,
+// before any work uses them; the database connected to by q (the source)
+// does the parsing.
+func (p *Plan) CheckTenants(ctx context.Context, q db.Execer, values []string) error {
+	bad, err := db.InvalidValues(ctx, q, p.KeyType, values, 5)
+	if err != nil {
+		return fmt.Errorf("checking the tenant values: %w", err)
+	}
+	if len(bad) > 0 {
+		return &TenantValueError{Values: bad, Type: p.KeyType, Key: p.Root.Name().String() + "." + db.QuoteIfNeeded(p.RootKey)}
+	}
+	return nil
 }
