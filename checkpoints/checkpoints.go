@@ -240,7 +240,15 @@ func (r *Run) Phase(ctx context.Context) (string, error) {
 
 // Finish marks the run finished (status "done") or failed.
 func (r *Run) Finish(ctx context.Context, status string) error {
-	_, err := r.store.pool.Exec(ctx, `UPDATE tenantmover.runs SET status = $2, updated_at = now(), finished_at = CASE WHEN $2 = 'done' THEN now() END WHERE name = $1`, r.Name, status)
+	// The finish time is bound, not a CASE around now(): on Citus the
+	// checkpoint tables are reference tables, whose updates take only
+	// immutable functions inside CASE.
+	var finished *time.Time
+	if status == Done {
+		now := time.Now()
+		finished = &now
+	}
+	_, err := r.store.pool.Exec(ctx, `UPDATE tenantmover.runs SET status = $2, updated_at = now(), finished_at = $3 WHERE name = $1`, r.Name, status, finished)
 	return err
 }
 

@@ -90,7 +90,7 @@ func (r *Run) RequestRestart(ctx context.Context, phases []string) error {
 // from now on.
 func (r *Run) StartPhase(ctx context.Context, name string) error {
 	_, err := r.store.pool.Exec(ctx, `INSERT INTO tenantmover.phases (run, phase, state, started_at) VALUES ($1, $2, 'running', now())
-		ON CONFLICT (run, phase) DO UPDATE SET state = 'running', started_at = now(), finished_at = NULL`, r.Name, name)
+		ON CONFLICT (run, phase) DO UPDATE SET state = 'running', started_at = EXCLUDED.started_at, finished_at = NULL`, r.Name, name)
 	if err == nil {
 		err = r.SetPhase(ctx, name)
 	}

@@ -158,7 +158,7 @@ func (r *Run) SetTableState(ctx context.Context, q Querier, phase, table, state 
 	}
 	_, err := q.Exec(ctx, `INSERT INTO tenantmover.tables (run, phase, table_name, state, info) VALUES ($1, $2, $3, $4, coalesce($5::jsonb, '{}'))
 		ON CONFLICT (run, phase, table_name) DO UPDATE SET state = EXCLUDED.state,
-			info = tenantmover.tables.info || coalesce($5::jsonb, '{}'), updated_at = now()`,
+			info = tenantmover.tables.info || coalesce($5::jsonb, '{}'), updated_at = EXCLUDED.updated_at`,
 		r.Name, phase, table, state, raw)
 	return err
 }
