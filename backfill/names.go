@@ -46,3 +46,10 @@ func truncateBytes(s string, n int) string {
 	}
 	return strings.TrimRight(s, "_")
 }
+
+// FillTrigger is the name of the trigger the backfill installs on table to
+// fill column on insert and update (kept with KeepTriggers): a follower
+// needs it, since the rows the application writes get their tenant from it.
+func FillTrigger(table db.QualifiedName, column string) string {
+	return namesFor(table, column).Trigger
+}

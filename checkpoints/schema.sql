@@ -74,4 +74,38 @@ CREATE TABLE IF NOT EXISTS tenantmover.phases (
     PRIMARY KEY (run, phase)
 );
 
-COMMENT ON SCHEMA tenantmover IS 'tenantmover checkpoints, layout 2';
+-- One row per followed stream (copy --follow, migrate --follow): the source's
+-- replication slot and publication, the consistent point the copy's snapshot
+-- is as of, and applied_lsn, the end of the last source transaction whose
+-- changes committed on this database: it is written in the same transaction
+-- as those changes, so a restart resumes exactly after them. The counters
+-- are changes applied by kind; identity_full the source tables the stream set
+-- to REPLICA IDENTITY FULL (restored at its end); stop asks the follower to end (cutover).
+CREATE TABLE IF NOT EXISTS tenantmover.streams (
+    name            text PRIMARY KEY,
+    slot            text NOT NULL,
+    publication     text NOT NULL,
+    consistent_lsn  pg_lsn NOT NULL,
+    applied_lsn     pg_lsn NOT NULL,
+    applied_at      timestamptz,
+    source_time     timestamptz,
+    inserts         bigint NOT NULL DEFAULT 0,
+    updates         bigint NOT NULL DEFAULT 0,
+    deletes         bigint NOT NULL DEFAULT 0,
+    truncates       bigint NOT NULL DEFAULT 0,
+    transactions    bigint NOT NULL DEFAULT 0,
+    stop            boolean NOT NULL DEFAULT false,
+    identity_full   text[] NOT NULL DEFAULT '{}',
+    cutover_at      timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- The tenants a stream changed since its snapshot (the tenant key's text
+-- form), written with the changes: cutover verifies these.
+CREATE TABLE IF NOT EXISTS tenantmover.stream_tenants (
+    stream text NOT NULL REFERENCES tenantmover.streams (name) ON DELETE CASCADE,
+    tenant text NOT NULL,
+    PRIMARY KEY (stream, tenant)
+);
+
+COMMENT ON SCHEMA tenantmover IS 'tenantmover checkpoints, layout 3';

@@ -55,6 +55,11 @@ type Config struct {
 	MaxAttempts int
 	// Backoff is the wait between attempts. Zero: 100ms doubling to 10s.
 	Backoff phase.Backoff
+	// Snapshot, when set, is a source snapshot exported by someone else
+	// (the replication slot of copy --follow, whose changes start exactly
+	// where the snapshot ends): every chunk reads it instead of one the
+	// copy exports. Its exporter must hold it until Run returns.
+	Snapshot string
 
 	hooks hooks
 }

@@ -140,7 +140,7 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	e.announce()
-	if e.snap, err = holdSnapshot(ctx, e.src); err != nil {
+	if e.snap, err = e.takeSnapshot(ctx); err != nil {
 		return nil, err
 	}
 	defer e.snap.release()

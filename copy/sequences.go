@@ -7,7 +7,25 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/plan"
+	"github.com/tenantmover/tenantmover/internal/schema"
 )
+
+// SetSequences moves the target's sequences past the source's and past
+// the largest values on the target, as a copy does at its end; cutover
+// calls it once the source's writes are blocked, so the application's
+// first inserts on the target get new ids.
+func SetSequences(ctx context.Context, p *plan.Plan, src, dst *pgxpool.Pool) ([]Sequence, error) {
+	target, err := schema.Load(ctx, dst, nil)
+	if err != nil {
+		return nil, fmt.Errorf("reading the target schema: %w", err)
+	}
+	e := &engine{plan: p, src: src, dst: dst, target: target, jobs: selectJobs(p), report: &Report{}}
+	if err := e.setSequences(ctx); err != nil {
+		return nil, err
+	}
+	return e.report.Sequences, nil
+}
 
 // setSequences moves every sequence a copied target column owns (serial and
 // identity columns) past both the largest copied value and the source

@@ -26,6 +26,14 @@ type snapshot struct {
 	conn *pgxpool.Conn
 }
 
+// takeSnapshot uses the snapshot the config gives, or exports one.
+func (e *engine) takeSnapshot(ctx context.Context) (*snapshot, error) {
+	if e.cfg.Snapshot != "" {
+		return &snapshot{id: e.cfg.Snapshot}, nil
+	}
+	return holdSnapshot(ctx, e.src)
+}
+
 // holdSnapshot exports the snapshot from a connection taken out of the pool.
 func holdSnapshot(ctx context.Context, pool *pgxpool.Pool) (*snapshot, error) {
 	conn, err := pool.Acquire(ctx)

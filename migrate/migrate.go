@@ -10,6 +10,7 @@ import (
 
 	"github.com/tenantmover/tenantmover/backfill"
 	"github.com/tenantmover/tenantmover/checkpoints"
+	"github.com/tenantmover/tenantmover/follow"
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/ddl"
@@ -40,6 +41,12 @@ type Config struct {
 	Backfill backfill.Config
 	Copy     pgcopy.Config
 	Verify   verify.Config
+	// Follow, when set, follows the source from the copy's snapshot on:
+	// the copy reads a replication slot's snapshot, and after the foreign
+	// keys a follow phase applies the source's changes until the cutover
+	// (tenantmover cutover) or ctx ends. The cutover verifies, so the
+	// verify phase is left out.
+	Follow *follow.Config
 	// SkipTenantCheck leaves out the tenant-check phase (a NULL scan per
 	// distributed table and a join per foreign key between them); rows it
 	// would find then stop the copy or the foreign keys.
@@ -54,6 +61,7 @@ type Config struct {
 type options struct {
 	Plan     plan.Config `json:"plan"`
 	Checksum bool        `json:"checksum"`
+	Follow   bool        `json:"follow,omitempty"`
 }
 
 // migration is one Run.
@@ -106,6 +114,9 @@ func (m *migration) phases() ([]phase.Phase, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.cfg.Follow != nil {
+		return m.followPhases(fill, check)
+	}
 	cp, err := pgcopy.New(m.cfg.Copy)
 	if err != nil {
 		return nil, err
@@ -115,6 +126,23 @@ func (m *migration) phases() ([]phase.Phase, error) {
 		return nil, err
 	}
 	return []phase.Phase{fill, check, ddl.SchemaPhase(), cp, ddl.ForeignKeysPhase(), vf}, nil
+}
+
+// followPhases are the phases of a followed migration: the copy reads the
+// slot's snapshot, and the follower ends the list. The stream is named
+// after the run, so cutover --run NAME finds it.
+func (m *migration) followPhases(fill, check phase.Phase) ([]phase.Phase, error) {
+	fcfg := *m.cfg.Follow
+	fcfg.Stream = m.cfg.Run
+	cp, err := follow.NewCopy(m.cfg.Copy, fcfg)
+	if err != nil {
+		return nil, err
+	}
+	fl, err := follow.New(fcfg)
+	if err != nil {
+		return nil, err
+	}
+	return []phase.Phase{fill, check, ddl.SchemaPhase(), cp, ddl.ForeignKeysPhase(), fl}, nil
 }
 
 // skipped says why the user left a phase out ("" when not).
@@ -162,7 +190,7 @@ func (m *migration) begin(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := options{Plan: m.cfg.Plan, Checksum: m.cfg.Verify.Checksum}
+	opts := options{Plan: m.cfg.Plan, Checksum: m.cfg.Verify.Checksum, Follow: m.cfg.Follow != nil}
 	if m.run, err = store.Begin(ctx, m.cfg.Run, "migrate", opts, m.cfg.Restart); err != nil {
 		unlock()
 		return nil, err

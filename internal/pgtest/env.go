@@ -51,7 +51,9 @@ func (e *Env) Main(m *testing.M, opts ...EnvOption) {
 }
 
 func (e *Env) run(m *testing.M, cfg envConfig) int {
-	pg, err := Start(Options{})
+	// Logical WAL, slots and senders: the follow tests stream from the
+	// package's server.
+	pg, err := Start(Options{Settings: map[string]string{"wal_level": "logical", "max_replication_slots": "40", "max_wal_senders": "40"}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pgtest: cannot start PostgreSQL:", err)
 		return 1

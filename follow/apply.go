@@ -1,0 +1,396 @@
+package follow
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantmover/tenantmover/checkpoints"
+)
+
+// row is one row image as the source sent it: a text value per column of
+// its table (nil for NULL); unchanged marks TOASTed values the source left
+// out because the update did not change them.
+type row struct {
+	vals      []*string
+	unchanged []bool
+}
+
+func (r *row) partial() bool {
+	for _, u := range r.unchanged {
+		if u {
+			return true
+		}
+	}
+	return false
+}
+
+// op is the net effect of a batch's changes on one key of one table: the
+// row it ends as (upsert, or an update of the columns sent), or gone.
+type op struct {
+	del bool
+	row *row
+}
+
+// pending are the changes of one table not yet written, by key: only the
+// last one of each key matters (the batch's net effect), so a row updated
+// a hundred times in a batch is written once.
+type pending struct {
+	t    *table
+	keys map[string]*op
+	seq  []string // keys in first-seen order, for a stable statement
+}
+
+// batch is the open target transaction of a follower: the changes of
+// whole source transactions, written in groups, committed with the source
+// position they reach.
+type batch struct {
+	dst     *pgxpool.Pool
+	stream  string
+	tx      pgx.Tx
+	tables  map[*table]*pending
+	held    int // changes held in memory
+	written int // changes in the open transaction
+	counts  checkpoints.ChangeCount
+	tenants map[string]bool
+	end     pglogrepl.LSN // end of the last complete source transaction
+	strict  bool          // write each change in source order (after a constraint error)
+}
+
+func newBatch(dst *pgxpool.Pool, stream string) *batch {
+	return &batch{dst: dst, stream: stream, tables: map[*table]*pending{}, tenants: map[string]bool{}}
+}
+
+// empty says the batch has nothing to commit.
+func (b *batch) empty() bool { return b.tx == nil && b.held == 0 && b.end == 0 }
+
+// size is the number of changes since the transaction began.
+func (b *batch) size() int { return b.held + b.written }
+
+func keyOf(t *table, r *row) string {
+	var sb strings.Builder
+	for _, i := range t.key {
+		if v := r.vals[i]; v == nil {
+			sb.WriteString("\x00N")
+		} else {
+			sb.WriteString("\x00V")
+			sb.WriteString(*v)
+		}
+	}
+	return sb.String()
+}
+
+func (b *batch) pendingOf(t *table) *pending {
+	p := b.tables[t]
+	if p == nil {
+		p = &pending{t: t, keys: map[string]*op{}}
+		b.tables[t] = p
+	}
+	return p
+}
+
+// put records the net effect of a change on key.
+func (b *batch) put(t *table, key string, o *op) {
+	p := b.pendingOf(t)
+	prev, seen := p.keys[key]
+	if !seen {
+		p.seq = append(p.seq, key)
+		b.held++
+	}
+	if !o.del && o.row.partial() && seen && !prev.del {
+		o.row = merge(prev.row, o.row)
+	}
+	p.keys[key] = o
+}
+
+// merge fills the unchanged values of next from prev, which holds the
+// same row's earlier image in the batch.
+func merge(prev, next *row) *row {
+	out := &row{vals: append([]*string{}, next.vals...), unchanged: append([]bool{}, next.unchanged...)}
+	for i, u := range out.unchanged {
+		if u && !prev.unchanged[i] {
+			out.vals[i], out.unchanged[i] = prev.vals[i], false
+		}
+	}
+	return out
+}
+
+// tenant records the tenant of r (cutover verifies the changed tenants);
+// a new row image without one cannot be placed (required).
+func (b *batch) tenant(t *table, r *row, required bool) error {
+	if t.tenant < 0 || r == nil {
+		return nil
+	}
+	v := r.vals[t.tenant]
+	if v == nil {
+		if !required {
+			return nil
+		}
+		return fmt.Errorf("a row of %s changed on the source has no tenant (%s is NULL): the fill trigger is missing, or the row is an orphan; fix the row on the source, then rerun", t.name, t.cols[t.tenant])
+	}
+	b.tenants[*v] = true
+	return nil
+}
+
+// begin opens the target transaction.
+func (b *batch) begin(ctx context.Context) error {
+	if b.tx != nil {
+		return nil
+	}
+	tx, err := b.dst.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("target: %w", err)
+	}
+	// The position record is a reference table on Citus, which a
+	// transaction may not write after a parallel multi-shard statement:
+	// one connection per worker keeps both legal (plain PostgreSQL takes
+	// the setting as an inert placeholder).
+	if _, err := tx.Exec(ctx, "SET LOCAL citus.multi_shard_modify_mode = 'sequential'"); err != nil {
+		_ = tx.Rollback(ctx)
+		return fmt.Errorf("target: %w", err)
+	}
+	b.tx = tx
+	return nil
+}
+
+// flush writes the held changes into the open transaction: upserts parents
+// first, partial updates, then deletes children first, so the foreign keys
+// between the tables hold after each statement in the usual case; a
+// constraint the reordering breaks sends the follower back to strict mode.
+func (b *batch) flush(ctx context.Context) error {
+	if b.held == 0 {
+		return nil
+	}
+	if err := b.begin(ctx); err != nil {
+		return err
+	}
+	ts := make([]*table, 0, len(b.tables))
+	for t := range b.tables {
+		ts = append(ts, t)
+	}
+	byOrder(ts)
+	for _, t := range ts {
+		if err := b.writeUpserts(ctx, b.tables[t]); err != nil {
+			return err
+		}
+	}
+	for i := len(ts) - 1; i >= 0; i-- {
+		if err := b.writeDeletes(ctx, b.tables[ts[i]]); err != nil {
+			return err
+		}
+	}
+	b.written += b.held
+	b.held = 0
+	b.tables = map[*table]*pending{}
+	return nil
+}
+
+func (b *batch) writeUpserts(ctx context.Context, p *pending) error {
+	t := p.t
+	full := columnsOf(len(t.cols), 0)
+	partial := map[string]*partialGroup{}
+	var order []string
+	for _, k := range p.seq {
+		o := p.keys[k]
+		if o.del {
+			continue
+		}
+		if !o.row.partial() {
+			full.add(o.row, nil)
+			continue
+		}
+		set, sig := sentColumns(t, o.row)
+		g := partial[sig]
+		if g == nil {
+			g = &partialGroup{set: set, cols: columnsOf(len(t.key)+len(set), 0)}
+			partial[sig] = g
+			order = append(order, sig)
+		}
+		g.cols.add(o.row, append(append([]int{}, t.key...), set...))
+	}
+	if full.n > 0 {
+		if _, err := b.tx.Exec(ctx, t.upsert, full.args()...); err != nil {
+			return fmt.Errorf("target: writing %d rows of %s: %w", full.n, t.name, err)
+		}
+	}
+	for _, sig := range order {
+		g := partial[sig]
+		if len(g.set) == 0 {
+			continue // only unchanged values beyond the key: nothing to write
+		}
+		if _, err := b.tx.Exec(ctx, t.update(g.set), g.cols.args()...); err != nil {
+			return fmt.Errorf("target: updating %d rows of %s: %w", g.cols.n, t.name, err)
+		}
+	}
+	return nil
+}
+
+type partialGroup struct {
+	set  []int
+	cols *columns
+}
+
+// sentColumns are the non-key columns a partial row carries, and a
+// signature grouping rows that carry the same ones.
+func sentColumns(t *table, r *row) ([]int, string) {
+	var set []int
+	var sig strings.Builder
+	for i := range t.cols {
+		if !t.isKey(i) && !r.unchanged[i] {
+			set = append(set, i)
+			fmt.Fprintf(&sig, "%d,", i)
+		}
+	}
+	return set, sig.String()
+}
+
+func (b *batch) writeDeletes(ctx context.Context, p *pending) error {
+	t := p.t
+	keys := columnsOf(len(t.key), 0)
+	for _, k := range p.seq {
+		if o := p.keys[k]; o.del {
+			keys.add(o.row, t.key)
+		}
+	}
+	if keys.n == 0 {
+		return nil
+	}
+	if _, err := b.tx.Exec(ctx, t.remove, keys.args()...); err != nil {
+		return fmt.Errorf("target: deleting %d rows of %s: %w", keys.n, t.name, err)
+	}
+	return nil
+}
+
+// columns are the parameters of one statement: a text array per column.
+type columns struct {
+	vals [][]*string
+	n    int
+}
+
+func columnsOf(n, capacity int) *columns {
+	c := &columns{vals: make([][]*string, n)}
+	for i := range c.vals {
+		c.vals[i] = make([]*string, 0, capacity)
+	}
+	return c
+}
+
+// add appends r's values of the columns idx (every column when nil).
+func (c *columns) add(r *row, idx []int) {
+	if idx == nil {
+		for i := range c.vals {
+			c.vals[i] = append(c.vals[i], r.vals[i])
+		}
+	} else {
+		for j, i := range idx {
+			c.vals[j] = append(c.vals[j], r.vals[i])
+		}
+	}
+	c.n++
+}
+
+func (c *columns) args() []any {
+	out := make([]any, len(c.vals))
+	for i, v := range c.vals {
+		out[i] = v
+	}
+	return out
+}
+
+// direct writes one change of a table without a key, in source order:
+// identical rows are interchangeable, so a delete removes one of them.
+func (b *batch) direct(ctx context.Context, t *table, old, new *row) error {
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	if err := b.begin(ctx); err != nil {
+		return err
+	}
+	if old != nil {
+		args := make([]any, len(old.vals))
+		for i, v := range old.vals {
+			args[i] = v
+		}
+		if _, err := b.tx.Exec(ctx, t.removeOne(), args...); err != nil {
+			return fmt.Errorf("target: deleting a row of %s: %w", t.name, err)
+		}
+	}
+	if new != nil {
+		c := columnsOf(len(t.cols), 1)
+		c.add(new, nil)
+		if _, err := b.tx.Exec(ctx, t.insert, c.args()...); err != nil {
+			return fmt.Errorf("target: inserting a row of %s: %w", t.name, err)
+		}
+	}
+	b.written++
+	return nil
+}
+
+// truncate empties target tables in the open transaction.
+func (b *batch) truncate(ctx context.Context, ts []*table, cascade bool) error {
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	if err := b.begin(ctx); err != nil {
+		return err
+	}
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.name.Quoted()
+	}
+	stmt := "TRUNCATE " + strings.Join(names, ", ")
+	if cascade {
+		stmt += " CASCADE"
+	}
+	if _, err := b.tx.Exec(ctx, stmt); err != nil {
+		return fmt.Errorf("target: %s: %w", stmt, err)
+	}
+	b.counts.Truncates++
+	return nil
+}
+
+// commit writes what is held, records the position in the same
+// transaction and commits: the changes and the position are durable
+// together or not at all.
+func (b *batch) commit(ctx context.Context, applied checkpoints.Applied) error {
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	if err := b.begin(ctx); err != nil {
+		return err
+	}
+	applied.Counts = b.counts
+	for t := range b.tenants {
+		applied.Tenants = append(applied.Tenants, t)
+	}
+	if err := checkpoints.RecordApplied(ctx, b.tx, b.stream, applied); err != nil {
+		return err
+	}
+	if err := b.tx.Commit(ctx); err != nil {
+		b.tx = nil
+		return fmt.Errorf("target: committing applied changes: %w", err)
+	}
+	b.reset()
+	return nil
+}
+
+// rollback abandons the open transaction and everything held.
+func (b *batch) rollback() {
+	if b.tx != nil {
+		_ = b.tx.Rollback(context.Background())
+	}
+	b.reset()
+}
+
+func (b *batch) reset() {
+	b.tx = nil
+	b.tables = map[*table]*pending{}
+	b.held, b.written = 0, 0
+	b.counts = checkpoints.ChangeCount{}
+	b.tenants = map[string]bool{}
+	b.end = 0
+}

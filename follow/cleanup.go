@@ -1,0 +1,43 @@
+package follow
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantmover/tenantmover/checkpoints"
+)
+
+// Cleanup ends stream name for good: it drops the source's slot (so it
+// retains no more WAL) and publication, restores the replica identity the
+// stream changed, and forgets the stream on the target. The target's data
+// stays. It is what cutover does last, and what an abandoned run needs.
+func Cleanup(ctx context.Context, src, dst *pgxpool.Pool, name string) (*checkpoints.Stream, error) {
+	store := checkpoints.Attach(dst)
+	st, err := store.Stream(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.RequestStop(ctx, name, true); err != nil {
+		return nil, err
+	}
+	if err := endStream(ctx, src, st); err != nil {
+		return nil, err
+	}
+	if err := store.ForgetStream(ctx, name); err != nil {
+		return nil, fmt.Errorf("target: forgetting stream %q: %w", name, err)
+	}
+	return st, nil
+}
+
+// endStream drops the stream's source objects.
+func endStream(ctx context.Context, src *pgxpool.Pool, st *checkpoints.Stream) error {
+	if err := dropSlot(ctx, src, st.Slot); err != nil {
+		return err
+	}
+	if err := dropPublication(ctx, src, st.Publication); err != nil {
+		return err
+	}
+	return restoreIdentity(ctx, src, st.IdentityFull)
+}

@@ -1,0 +1,354 @@
+package follow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantmover/tenantmover/checkpoints"
+	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
+	"github.com/tenantmover/tenantmover/internal/plan"
+	"github.com/tenantmover/tenantmover/verify"
+)
+
+// Verification scopes of a cutover.
+const (
+	VerifyChanged = "changed"
+	VerifyAll     = "all"
+	VerifyNone    = "none"
+)
+
+// DefaultCutoverTimeout bounds the write pause: taking the locks and
+// waiting for the follower to reach the fence.
+const DefaultCutoverTimeout = 30 * time.Second
+
+// CutoverConfig is one cutover.
+type CutoverConfig struct {
+	Source, Target string
+	Plan           *plan.Plan
+	// Stream names the followed stream (the run of copy --follow, or of
+	// migrate --follow).
+	Stream string
+	// Timeout bounds the locks and the wait for the fence. Default 30s.
+	Timeout time.Duration
+	// Verify is VerifyChanged (default: with checksums, the tenants the
+	// follower changed since the snapshot), VerifyAll or VerifyNone.
+	Verify   string
+	Progress func(phase.Event)
+}
+
+// CutoverReport is what a cutover did.
+type CutoverReport struct {
+	Stream string `json:"stream"`
+	// Fence is the source position every applied change is before.
+	Fence string `json:"fence"`
+	// PauseSeconds is the write pause: from the first lock taken to the
+	// source refusing writes (and the target taking them).
+	PauseSeconds float64                 `json:"pause_seconds"`
+	Applied      checkpoints.ChangeCount `json:"applied"`
+	Tenants      []string                `json:"changed_tenants"`
+	Sequences    []pgcopy.Sequence       `json:"sequences,omitempty"`
+	Verify       *verify.Result          `json:"verify,omitempty"`
+	Guarded      []string                `json:"guarded_tables"`
+}
+
+// NotReachedError: the follower did not apply up to the fence in time;
+// nothing changed.
+type NotReachedError struct {
+	Stream, Fence, Applied string
+	Timeout                time.Duration
+	Running                bool
+}
+
+func (e *NotReachedError) Error() string {
+	why := "no follower is running and the remaining changes did not apply in time"
+	if e.Running {
+		why = "the follower is behind"
+	}
+	return fmt.Sprintf("cutover of stream %q: the changes up to the fence %s were not applied within %s (applied through %s; %s): the locks were released and nothing changed; rerun later or with a longer --timeout",
+		e.Stream, e.Fence, e.Timeout, e.Applied, why)
+}
+
+// VerifyError: the target differs from the blocked source; nothing
+// changed (the source takes writes again).
+type VerifyError struct{ Result *verify.Result }
+
+func (e *VerifyError) Error() string {
+	return fmt.Sprintf("cutover stopped: verify found %d differences between the blocked source and the target; the source takes writes again and the stream goes on", len(e.Result.Differences))
+}
+
+// cutover is one Cutover.
+type cutover struct {
+	cfg      CutoverConfig
+	src, dst *pgxpool.Pool
+	store    *checkpoints.Store
+	stream   *checkpoints.Stream
+	emit     *phase.Emitter
+	report   *CutoverReport
+	lockTx   pgx.Tx
+	locked   time.Time
+	deadline time.Time
+}
+
+// Cutover switches the application from the source to the target: it
+// blocks writes on the source's planned tables, writes a fence into the
+// WAL, waits until the follower applied past it (applying the rest itself
+// when no follower runs), sets the target's sequences past the source's,
+// verifies, makes the source refuse writes from then on, and ends the
+// stream. Until the source refuses writes, any failure releases the locks
+// and changes nothing.
+func Cutover(ctx context.Context, cfg CutoverConfig) (*CutoverReport, error) {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultCutoverTimeout
+	}
+	if cfg.Verify == "" {
+		cfg.Verify = VerifyChanged
+	}
+	if cfg.Verify != VerifyChanged && cfg.Verify != VerifyAll && cfg.Verify != VerifyNone {
+		return nil, fmt.Errorf("--verify must be %s, %s or %s, got %q", VerifyChanged, VerifyAll, VerifyNone, cfg.Verify)
+	}
+	c := &cutover{cfg: cfg, emit: phase.NewEmitter("cutover", cfg.Progress), report: &CutoverReport{Stream: cfg.Stream}}
+	if err := c.open(ctx); err != nil {
+		return nil, err
+	}
+	defer c.close()
+	if err := c.blockWrites(ctx); err != nil {
+		return nil, err
+	}
+	defer c.release()
+	if err := c.drain(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.settle(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.refuseWrites(ctx); err != nil {
+		return nil, err
+	}
+	return c.report, c.end(ctx)
+}
+
+func (c *cutover) open(ctx context.Context) error {
+	var err error
+	if c.src, err = db.Open(ctx, c.cfg.Source, db.ForProfile(db.ProfileCatalog)); err != nil {
+		return err
+	}
+	if c.dst, err = db.Open(ctx, c.cfg.Target, db.ForProfile(db.ProfileCatalog)); err != nil {
+		return err
+	}
+	c.store = checkpoints.Attach(c.dst)
+	if c.stream, err = c.store.Stream(ctx, c.cfg.Stream); err != nil {
+		if errors.Is(err, checkpoints.ErrNoStream) {
+			return fmt.Errorf("no stream %q on the target: start one with copy --follow or migrate --follow (status lists the streams)", c.cfg.Stream)
+		}
+		return err
+	}
+	if c.stream.CutoverAt != nil {
+		return fmt.Errorf("stream %q was cut over at %s already", c.cfg.Stream, c.stream.CutoverAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (c *cutover) close() {
+	c.src.Close()
+	c.dst.Close()
+}
+
+// blockWrites takes, in one source transaction held until the end, locks
+// that let reads through and block every write on the planned tables.
+// lock_timeout keeps the application's queue behind a waiting lock short;
+// the attempt is retried until the timeout.
+func (c *cutover) blockWrites(ctx context.Context) error {
+	tables := c.cfg.Plan.Included()
+	names := make([]string, len(tables))
+	for i, t := range tables {
+		names[i] = t.Name().Quoted()
+	}
+	c.report.Guarded = names
+	c.deadline = time.Now().Add(c.cfg.Timeout)
+	stmt := "LOCK TABLE " + strings.Join(names, ", ") + " IN EXCLUSIVE MODE"
+	for attempt := 1; ; attempt++ {
+		tx, err := c.src.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("source: %w", err)
+		}
+		c.locked = time.Now()
+		_, err = tx.Exec(ctx, "SET LOCAL lock_timeout = '1s'; "+stmt)
+		if err == nil {
+			c.lockTx = tx
+			c.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("writes blocked on %d source tables", len(names))})
+			return nil
+		}
+		_ = tx.Rollback(ctx)
+		if cl := db.Classify(err); (cl != db.LockTimeout && cl != db.Conflict) || time.Now().After(c.deadline) {
+			return fmt.Errorf("source: blocking writes (%d attempts): %w; nothing changed", attempt, err)
+		}
+	}
+}
+
+// release ends the lock transaction (rolled back: the guard triggers commit
+// in it only when everything before succeeded).
+func (c *cutover) release() {
+	if c.lockTx != nil {
+		_ = c.lockTx.Rollback(context.Background())
+		c.lockTx = nil
+	}
+}
+
+// drain writes the fence and waits until the target has every change
+// before it: the follower's, or the rest applied here when none runs.
+func (c *cutover) drain(ctx context.Context) error {
+	var fence pglogrepl.LSN
+	err := c.src.QueryRow(ctx, `SELECT pg_logical_emit_message(false, $1, $2)`, fencePrefix, c.cfg.Stream).Scan(&fence)
+	if err != nil {
+		return fmt.Errorf("source: writing the fence: %w", err)
+	}
+	c.report.Fence = fence.String()
+	dctx, cancel := context.WithDeadline(ctx, c.deadline)
+	defer cancel()
+	env := &phase.Env{Source: c.cfg.Source, Target: c.cfg.Target, Plan: c.cfg.Plan, Run: c.cfg.Stream}
+	_, err = Run(dctx, env, Config{Stream: c.cfg.Stream, StopAt: fence.String(), BatchTime: 50 * time.Millisecond})
+	var locked *checkpoints.ErrRunLocked
+	running := errors.As(err, &locked)
+	if running {
+		err = c.waitApplied(dctx, fence)
+	}
+	if err != nil {
+		if dctx.Err() != nil && ctx.Err() == nil {
+			return c.notReached(ctx, fence, running)
+		}
+		return err
+	}
+	st, err := c.store.Stream(ctx, c.cfg.Stream)
+	if err != nil {
+		return err
+	}
+	c.stream = st
+	c.report.Applied = st.Counts
+	return nil
+}
+
+// waitApplied polls the target until the running follower applied past
+// fence.
+func (c *cutover) waitApplied(ctx context.Context, fence pglogrepl.LSN) error {
+	for {
+		st, err := c.store.Stream(ctx, c.cfg.Stream)
+		if err != nil {
+			return err
+		}
+		if lsn, err := pglogrepl.ParseLSN(st.AppliedLSN); err == nil && lsn >= fence {
+			return nil
+		}
+		if err := waitCtx(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *cutover) notReached(ctx context.Context, fence pglogrepl.LSN, running bool) error {
+	applied := "?"
+	if st, err := c.store.Stream(ctx, c.cfg.Stream); err == nil {
+		applied = st.AppliedLSN
+	}
+	return &NotReachedError{Stream: c.cfg.Stream, Fence: fence.String(), Applied: applied, Timeout: c.cfg.Timeout, Running: running}
+}
+
+// settle moves the target's sequences past the source's and verifies.
+func (c *cutover) settle(ctx context.Context) error {
+	seqs, err := pgcopy.SetSequences(ctx, c.cfg.Plan, c.src, c.dst)
+	if err != nil {
+		return fmt.Errorf("setting the target's sequences: %w", err)
+	}
+	c.report.Sequences = seqs
+	if c.report.Tenants, err = c.store.ChangedTenants(ctx, c.cfg.Stream); err != nil {
+		return err
+	}
+	if c.cfg.Verify == VerifyNone || (c.cfg.Verify == VerifyChanged && len(c.report.Tenants) == 0) {
+		return nil
+	}
+	vcfg := verify.Config{Checksum: true}
+	if c.cfg.Verify == VerifyChanged {
+		vcfg.Tenants = c.report.Tenants
+	}
+	c.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("verifying %s with checksums", scope(vcfg.Tenants))})
+	env := &phase.Env{Source: c.cfg.Source, Target: c.cfg.Target, Plan: c.cfg.Plan, Progress: c.cfg.Progress}
+	res, err := verify.Run(ctx, env, vcfg)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	c.report.Verify = res
+	if !res.Match {
+		return &VerifyError{Result: res}
+	}
+	return nil
+}
+
+func scope(tenants []string) string {
+	if len(tenants) == 0 {
+		return "every tenant"
+	}
+	return fmt.Sprintf("the %d tenants changed since the snapshot", len(tenants))
+}
+
+// refuseWrites installs, in the lock transaction, a statement trigger on
+// every planned table that refuses writes naming the cutover, and commits:
+// from then on the application can only write to the target.
+func (c *cutover) refuseWrites(ctx context.Context) error {
+	when := time.Now().UTC().Format(time.RFC3339)
+	fn := `CREATE SCHEMA IF NOT EXISTS tenantmover;
+CREATE OR REPLACE FUNCTION tenantmover.cutover_guard() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+  RAISE EXCEPTION 'tenantmover: % was cut over to Citus (stream %, at %): write to the new database',
+    TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME, TG_ARGV[0], TG_ARGV[1]
+    USING HINT = 'to take writes here again: DROP TRIGGER tenantmover_cutover ON ' || quote_ident(TG_TABLE_SCHEMA) || '.' || quote_ident(TG_TABLE_NAME);
+END
+$f$`
+	if _, err := c.lockTx.Exec(ctx, fn); err != nil {
+		return fmt.Errorf("source: creating the write guard: %w", err)
+	}
+	args := phase.QuoteLiteral(c.cfg.Stream) + ", " + phase.QuoteLiteral(when)
+	for _, t := range c.report.Guarded {
+		stmt := fmt.Sprintf(`DROP TRIGGER IF EXISTS tenantmover_cutover ON %[1]s;
+CREATE TRIGGER tenantmover_cutover BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %[1]s
+  FOR EACH STATEMENT EXECUTE FUNCTION tenantmover.cutover_guard(%[2]s)`, t, args)
+		if _, err := c.lockTx.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("source: guarding %s: %w", t, err)
+		}
+	}
+	if err := c.lockTx.Commit(ctx); err != nil {
+		return fmt.Errorf("source: committing the write guard: %w", err)
+	}
+	c.lockTx = nil
+	c.report.PauseSeconds = time.Since(c.locked).Seconds()
+	c.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("the source refuses writes now (pause %.2fs)", c.report.PauseSeconds)})
+	return nil
+}
+
+// end stops the follower and drops the stream's slot and publication.
+func (c *cutover) end(ctx context.Context) error {
+	if err := c.store.MarkCutover(ctx, c.cfg.Stream); err != nil {
+		return fmt.Errorf("target: recording the cutover: %w", err)
+	}
+	c.waitInactive(ctx)
+	return endStream(ctx, c.src, c.stream)
+}
+
+// waitInactive gives a running follower a few seconds to see its stop and
+// release the slot before the slot is dropped from under it.
+func (c *cutover) waitInactive(ctx context.Context) {
+	for i := 0; i < 100; i++ {
+		var active bool
+		err := c.src.QueryRow(ctx, `SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false)`, c.stream.Slot).Scan(&active)
+		if err != nil || !active || waitCtx(ctx, 50*time.Millisecond) != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package follow
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pglogrepl"
+
+	"github.com/tenantmover/tenantmover/internal/phase"
+)
+
+// fencePrefix is the prefix of the logical messages cutover writes into
+// the source's WAL (pg_logical_emit_message); the content is the stream's
+// name.
+const fencePrefix = "tenantmover.fence"
+
+// TruncateError: the source truncated a followed table.
+type TruncateError struct{ Tables []string }
+
+func (e *TruncateError) Error() string {
+	return fmt.Sprintf("the source truncated %s: following stopped before applying it; rerun with --on-truncate apply to truncate the target's too, or copy the table again (copy --restart)",
+		strings.Join(e.Tables, ", "))
+}
+
+// message applies one decoded message at position at.
+func (f *follower) message(ctx context.Context, m pglogrepl.Message, at pglogrepl.LSN) error {
+	switch m := m.(type) {
+	case *pglogrepl.RelationMessage:
+		t, err := resolve(m, f.env.Plan, f.target)
+		if err != nil {
+			return err
+		}
+		f.rels[m.RelationID] = t
+	case *pglogrepl.BeginMessage:
+		// A transaction whose commit is before the committed position was
+		// applied by an earlier run (the slot resends from its own,
+		// possibly older, confirmed position).
+		f.inTx, f.skip, f.txTime = true, m.FinalLSN < f.applied, m.CommitTime
+	case *pglogrepl.CommitMessage:
+		return f.endTx(ctx, m)
+	case *pglogrepl.InsertMessage:
+		return f.change(ctx, m.RelationID, nil, m.Tuple, &f.batch.counts.Inserts)
+	case *pglogrepl.UpdateMessage:
+		return f.change(ctx, m.RelationID, m.OldTuple, m.NewTuple, &f.batch.counts.Updates)
+	case *pglogrepl.DeleteMessage:
+		return f.change(ctx, m.RelationID, m.OldTuple, nil, &f.batch.counts.Deletes)
+	case *pglogrepl.TruncateMessage:
+		return f.truncate(ctx, m)
+	case *pglogrepl.LogicalDecodingMessage:
+		if m.Prefix == fencePrefix && string(m.Content) == f.name {
+			return f.fence(ctx, m.LSN)
+		}
+	}
+	return nil
+}
+
+// endTx ends a source transaction: the batch commits when full, when its
+// time is up, or after each transaction in strict mode.
+func (f *follower) endTx(ctx context.Context, m *pglogrepl.CommitMessage) error {
+	f.inTx = false
+	if f.skip {
+		return nil
+	}
+	f.batch.counts.Transactions++
+	f.batch.end = m.TransactionEndLSN
+	if f.batch.size() >= f.cfg.BatchRows || m.TransactionEndLSN <= f.strictUntil || (f.stopAt != 0 && m.TransactionEndLSN >= f.stopAt) {
+		return f.commit(ctx, m.TransactionEndLSN)
+	}
+	return nil
+}
+
+// fence commits everything before the cutover's fence, and the fence's
+// position: the cutover waits for it.
+func (f *follower) fence(ctx context.Context, at pglogrepl.LSN) error {
+	if at <= f.applied {
+		return nil
+	}
+	f.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("reached the cutover's fence at %s", at)})
+	return f.commit(ctx, at)
+}
+
+// change adds one row change to the batch.
+func (f *follower) change(ctx context.Context, rel uint32, oldT, newT *pglogrepl.TupleData, count *int64) error {
+	if f.skip {
+		return nil
+	}
+	t := f.rels[rel]
+	if t == nil {
+		return fmt.Errorf("source: a change of relation %d arrived before its description", rel)
+	}
+	old, err := decodeRow(t, oldT)
+	if err != nil {
+		return err
+	}
+	cur, err := decodeRow(t, newT)
+	if err != nil {
+		return err
+	}
+	*count++
+	f.batch.tenant(t, old, false)
+	if err := f.batch.tenant(t, cur, true); err != nil {
+		return err
+	}
+	if t.key == nil {
+		return f.batch.direct(ctx, t, old, cur)
+	}
+	if err := f.put(t, old, cur); err != nil {
+		return err
+	}
+	if f.batch.held >= f.cfg.FlushRows || f.strict() {
+		return f.batch.flush(ctx)
+	}
+	return nil
+}
+
+func (f *follower) strict() bool { return f.strictUntil != 0 && f.applied < f.strictUntil }
+
+// put records the change's net effect: an update that moves a row to
+// another key (another tenant, on Citus another shard) deletes the old
+// key and writes the new one.
+func (f *follower) put(t *table, old, cur *row) error {
+	switch {
+	case cur == nil:
+		f.batch.put(t, keyOf(t, old), &op{del: true, row: old})
+	case old != nil && keyOf(t, old) != keyOf(t, cur):
+		f.batch.put(t, keyOf(t, old), &op{del: true, row: old})
+		if cur.partial() {
+			cur = merge(old, cur)
+		}
+		f.batch.put(t, keyOf(t, cur), &op{row: cur})
+	default:
+		f.batch.put(t, keyOf(t, cur), &op{row: cur})
+	}
+	return nil
+}
+
+// decodeRow reads a tuple in text format.
+func decodeRow(t *table, td *pglogrepl.TupleData) (*row, error) {
+	if td == nil {
+		return nil, nil
+	}
+	if len(td.Columns) != len(t.cols) {
+		return nil, &DDLError{Table: t.name.String(), Column: "?", Problem: fmt.Sprintf("arrived with %d columns where %d were described", len(td.Columns), len(t.cols))}
+	}
+	r := &row{vals: make([]*string, len(td.Columns)), unchanged: make([]bool, len(td.Columns))}
+	for i, c := range td.Columns {
+		switch c.DataType {
+		case 't':
+			s := string(c.Data)
+			r.vals[i] = &s
+		case 'u':
+			r.unchanged[i] = true
+		case 'n':
+		default:
+			return nil, fmt.Errorf("source: column %s of %s arrived in format %q, expected text", t.cols[i], t.name, c.DataType)
+		}
+	}
+	return r, nil
+}
+
+// truncate stops the follower, or with TruncateApply empties the target's
+// tables too.
+func (f *follower) truncate(ctx context.Context, m *pglogrepl.TruncateMessage) error {
+	if f.skip {
+		return nil
+	}
+	var ts []*table
+	var names []string
+	for _, id := range m.RelationIDs {
+		if t := f.rels[id]; t != nil {
+			ts = append(ts, t)
+			names = append(names, t.name.String())
+		}
+	}
+	if f.cfg.OnTruncate != TruncateApply {
+		return &TruncateError{Tables: names}
+	}
+	const cascade = 1 // pgoutput's TRUNCATE option bit for CASCADE
+	return f.batch.truncate(ctx, ts, m.Option&cascade != 0)
+}
