@@ -20,15 +20,15 @@ type Stream struct {
 	AppliedAt     *time.Time `json:"applied_at,omitempty"`
 	// SourceTime is the commit time, on the source, of the last applied
 	// transaction: now minus it is the lag in time while changes flow.
-	SourceTime   *time.Time  `json:"source_time,omitempty"`
-	Counts       ChangeCount `json:"applied"`
-	Stop         bool        `json:"stop,omitempty"`
+	SourceTime *time.Time  `json:"source_time,omitempty"`
+	Counts     ChangeCount `json:"applied"`
+	Stop       bool        `json:"stop,omitempty"`
 	// IdentityFull are the source tables the stream set to REPLICA
 	// IDENTITY FULL, to restore when it ends.
-	IdentityFull []string `json:"identity_full,omitempty"`
-	CutoverAt    *time.Time  `json:"cutover_at,omitempty"`
-	CreatedAt    time.Time   `json:"created_at"`
-	TenantsCount int         `json:"changed_tenants"`
+	IdentityFull []string   `json:"identity_full,omitempty"`
+	CutoverAt    *time.Time `json:"cutover_at,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	TenantsCount int        `json:"changed_tenants"`
 }
 
 // ChangeCount counts applied changes by kind.

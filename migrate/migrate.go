@@ -10,8 +10,8 @@ import (
 
 	"github.com/tenantmover/tenantmover/backfill"
 	"github.com/tenantmover/tenantmover/checkpoints"
-	"github.com/tenantmover/tenantmover/follow"
 	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/follow"
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/ddl"
 	"github.com/tenantmover/tenantmover/internal/phase"
