@@ -311,12 +311,8 @@ func (b *batch) direct(ctx context.Context, t *table, old, new *row) error {
 		return err
 	}
 	if old != nil {
-		args := make([]any, len(old.vals))
-		for i, v := range old.vals {
-			args[i] = v
-		}
-		if _, err := b.tx.Exec(ctx, t.removeOne(), args...); err != nil {
-			return fmt.Errorf("target: deleting a row of %s: %w", t.name, err)
+		if err := b.removeOne(ctx, t, old); err != nil {
+			return err
 		}
 	}
 	if new != nil {
@@ -327,6 +323,38 @@ func (b *batch) direct(ctx context.Context, t *table, old, new *row) error {
 		}
 	}
 	b.written++
+	return nil
+}
+
+// removeOne deletes one row equal to old: it counts the equal rows,
+// deletes them and puts back all but one (Citus plans no ctid subquery on a
+// distributed table, and identical rows are interchangeable).
+func (b *batch) removeOne(ctx context.Context, t *table, old *row) error {
+	args := make([]any, len(old.vals))
+	for i, v := range old.vals {
+		args[i] = v
+	}
+	where := t.sameRows()
+	var n int
+	if err := b.tx.QueryRow(ctx, "SELECT count(*)::int FROM "+t.name.Quoted()+" WHERE "+where, args...).Scan(&n); err != nil {
+		return fmt.Errorf("target: finding a row of %s: %w", t.name, err)
+	}
+	if n == 0 {
+		return nil // deleted before (a replay)
+	}
+	if _, err := b.tx.Exec(ctx, "DELETE FROM "+t.name.Quoted()+" WHERE "+where, args...); err != nil {
+		return fmt.Errorf("target: deleting a row of %s: %w", t.name, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	c := columnsOf(len(t.cols), n-1)
+	for i := 1; i < n; i++ {
+		c.add(old, nil)
+	}
+	if _, err := b.tx.Exec(ctx, t.insert, c.args()...); err != nil {
+		return fmt.Errorf("target: restoring rows of %s: %w", t.name, err)
+	}
 	return nil
 }
 

@@ -128,6 +128,19 @@ func (s *setup) drop(ctx context.Context, st *checkpoints.Stream) error {
 	return dropPublication(ctx, s.src, st.Publication)
 }
 
+// pair identifies the source database and the target database.
+func (s *setup) pair(ctx context.Context) (string, error) {
+	const q = `SELECT current_database() || '/' || (SELECT oid FROM pg_database WHERE datname = current_database()) || '/' || coalesce(inet_server_port(), 0)`
+	var a, b string
+	if err := s.src.QueryRow(ctx, q).Scan(&a); err != nil {
+		return "", fmt.Errorf("source: %w", err)
+	}
+	if err := s.dst.QueryRow(ctx, q).Scan(&b); err != nil {
+		return "", fmt.Errorf("target: %w", err)
+	}
+	return a + " -> " + b, nil
+}
+
 // exportedSlot is the slot just created, with its snapshot.
 type exportedSlot struct {
 	*exported
@@ -145,7 +158,11 @@ func (s *setup) start(ctx context.Context) (*exportedSlot, error) {
 	for _, n := range notes {
 		s.emit.Emit(phase.Event{Kind: phase.Note, Message: n})
 	}
-	slot, pub := objectNames(s.name)
+	pair, err := s.pair(ctx)
+	if err != nil {
+		return nil, err
+	}
+	slot, pub := objectNames(s.name, pair)
 	if err := dropSlot(ctx, s.src, slot); err != nil { // left by a crash before it was recorded
 		return nil, err
 	}

@@ -2,11 +2,13 @@ package follow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/jackc/pglogrepl"
 
+	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
@@ -23,8 +25,24 @@ func (e *TruncateError) Error() string {
 		strings.Join(e.Tables, ", "))
 }
 
-// message applies one decoded message at position at.
+// message applies one decoded message at position at. A constraint the
+// batch's reordering broke (where the source's order kept it) sends the
+// follower back to read the same changes again, written in source order.
 func (f *follower) message(ctx context.Context, m pglogrepl.Message, at pglogrepl.LSN) error {
+	err := f.apply(ctx, m)
+	if err != nil && isConstraint(err) && !f.strict() && !errors.Is(err, errRestream) {
+		f.batch.rollback()
+		f.strictUntil = max(f.strictUntil, f.txFinal)
+		f.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("a reordered batch broke a constraint (%s): applying up to %s in source order", db.RedactError(err), f.strictUntil)})
+		return errRestream
+	}
+	if err != nil && isConstraint(err) {
+		return fmt.Errorf("%w: in source order too, so the source's rows break a constraint of the target (often a row moved to another tenant without its children, which the target's composite foreign keys refuse): fix the rows on the source, then rerun to continue", err)
+	}
+	return err
+}
+
+func (f *follower) apply(ctx context.Context, m pglogrepl.Message) error {
 	switch m := m.(type) {
 	case *pglogrepl.RelationMessage:
 		t, err := resolve(m, f.env.Plan, f.target)
@@ -36,7 +54,7 @@ func (f *follower) message(ctx context.Context, m pglogrepl.Message, at pglogrep
 		// A transaction whose commit is before the committed position was
 		// applied by an earlier run (the slot resends from its own,
 		// possibly older, confirmed position).
-		f.inTx, f.skip, f.txTime = true, m.FinalLSN < f.applied, m.CommitTime
+		f.inTx, f.skip, f.txTime, f.txFinal = true, m.FinalLSN < f.applied, m.CommitTime, m.FinalLSN
 	case *pglogrepl.CommitMessage:
 		return f.endTx(ctx, m)
 	case *pglogrepl.InsertMessage:
@@ -64,7 +82,7 @@ func (f *follower) endTx(ctx context.Context, m *pglogrepl.CommitMessage) error 
 	}
 	f.batch.counts.Transactions++
 	f.batch.end = m.TransactionEndLSN
-	if f.batch.size() >= f.cfg.BatchRows || m.TransactionEndLSN <= f.strictUntil || (f.stopAt != 0 && m.TransactionEndLSN >= f.stopAt) {
+	if f.batch.size() >= f.cfg.BatchRows || m.CommitLSN <= f.strictUntil || (f.stopAt != 0 && m.TransactionEndLSN >= f.stopAt) {
 		return f.commit(ctx, m.TransactionEndLSN)
 	}
 	return nil
@@ -114,7 +132,7 @@ func (f *follower) change(ctx context.Context, rel uint32, oldT, newT *pglogrepl
 	return nil
 }
 
-func (f *follower) strict() bool { return f.strictUntil != 0 && f.applied < f.strictUntil }
+func (f *follower) strict() bool { return f.strictUntil != 0 && f.txFinal <= f.strictUntil }
 
 // put records the change's net effect: an update that moves a row to
 // another key (another tenant, on Citus another shard) deletes the old

@@ -72,6 +72,7 @@ type follower struct {
 	skip         bool // the current source transaction was applied before
 	inTx         bool
 	txTime       time.Time
+	txFinal      pglogrepl.LSN // commit position of the current source transaction
 	lastStop     time.Time
 	lastStatus   time.Time
 	lastProgress time.Time
@@ -295,15 +296,10 @@ func (f *follower) commit(ctx context.Context, end pglogrepl.LSN) error {
 	counts := f.batch.counts
 	err := f.batch.commit(ctx, checkpoints.Applied{LSN: end.String(), SourceTime: f.txTime})
 	if err != nil {
-		f.batch.rollback()
-		if isConstraint(err) && f.strictUntil < end {
-			// The batch's reordering broke a constraint the source's order
-			// kept: read the same changes again, written in source order.
-			f.strictUntil = end
-			f.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("a reordered batch broke a constraint (%s): applying up to %s in source order", db.RedactError(err), end)})
-			return errRestream
+		if !isConstraint(err) {
+			f.batch.rollback()
 		}
-		return err
+		return err // a constraint: message goes strict
 	}
 	f.applied = end
 	f.report.Applied.Add(counts)

@@ -9,10 +9,12 @@ import (
 // objectNames are the source objects of a stream: a replication slot and a
 // publication, named after the stream (slot names allow only lower-case
 // letters, digits and underscores, at most 63 bytes) with a hash of the
-// full name so two streams never share them.
-func objectNames(stream string) (slot, publication string) {
+// full name and of where it goes (pair: the source database and the
+// target's): slots are per server, not per database, so two migrations of
+// the same name from two databases, or into two targets, never share one.
+func objectNames(stream, pair string) (slot, publication string) {
 	h := fnv.New32a()
-	_, _ = h.Write([]byte(stream))
+	_, _ = h.Write([]byte(stream + "\x00" + pair))
 	clean := strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':

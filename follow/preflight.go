@@ -105,7 +105,7 @@ func tableProblems(ctx context.Context, src *pgxpool.Pool, p *plan.Plan) ([]Prob
 		if t.Source.PrimaryKey == nil && t.Source.ReplicaIdentity != "f" && t.Source.ReplicaIdentity != "i" {
 			probs = append(probs, Problem{"replica_identity",
 				fmt.Sprintf("%s has no primary key: its updates and deletes cannot be found on the target", name),
-				fmt.Sprintf("add a primary key, or ALTER TABLE %s REPLICA IDENTITY FULL", name.Quoted())})
+				fmt.Sprintf("add a primary key, or ALTER TABLE %s REPLICA IDENTITY FULL", name)})
 		}
 		if t.Kind != plan.Nested {
 			continue

@@ -151,14 +151,15 @@ func (t *table) update(set []int) string {
 	return fmt.Sprintf("UPDATE %s AS t SET %s FROM %s WHERE %s", t.name.Quoted(), strings.Join(assign, ", "), t.unnest(idx), strings.Join(match, " AND "))
 }
 
-// removeOne deletes one row equal to the given old row (a table without a
-// key: identical rows are interchangeable).
-func (t *table) removeOne() string {
+// sameRows is the condition matching rows equal to an old row given as
+// parameters, one per column (a table without a key: identical rows are
+// interchangeable).
+func (t *table) sameRows() string {
 	var match []string
 	for i, c := range t.cols {
 		match = append(match, fmt.Sprintf("%s IS NOT DISTINCT FROM $%d::text::%s", db.Ident(c), i+1, t.types[i]))
 	}
-	return fmt.Sprintf("DELETE FROM %s WHERE ctid = (SELECT ctid FROM %s WHERE %s LIMIT 1)", t.name.Quoted(), t.name.Quoted(), strings.Join(match, " AND "))
+	return strings.Join(match, " AND ")
 }
 
 func (t *table) quoted(idx []int) string {

@@ -1,0 +1,140 @@
+package follow_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tenantmover/tenantmover/follow"
+	"github.com/tenantmover/tenantmover/internal/pgtest"
+	"github.com/tenantmover/tenantmover/internal/plan"
+)
+
+var storePlan = plan.Config{TenantTable: `"Store"`}
+
+// Every kind of row change arrives: inserts, updates, deletes, an update
+// that moves a row and its children to another tenant (another shard), an
+// update of a key, rows of a table without a key, generated columns, and
+// the reference table.
+func TestEveryChangeKind(t *testing.T) {
+	t.Parallel()
+	f := startFollowing(t, classSchema, storePlan, follow.Config{})
+	pgtest.Exec(t, f.src, fmt.Sprintf(`
+		INSERT INTO product (sku, "Store_id", name, price, qty) VALUES ('new-1', '%[1]s', 'new', 3.50, 4);
+		INSERT INTO line (sku, n) SELECT 'new-1', g FROM generate_series(1, 30) g;
+		UPDATE product SET price = price * 2 WHERE sku IN ('sku-1', 'sku-2', 'sku-3');
+		DELETE FROM line WHERE id <= 50;
+		UPDATE line SET n = -n WHERE id BETWEEN 51 AND 60;
+		INSERT INTO country VALUES ('it', 'Italy');
+		UPDATE country SET name = 'Deutschland' WHERE code = 'de';
+		DELETE FROM country WHERE code = 'fr';
+		INSERT INTO event_log VALUES ('%[1]s', 'same'), ('%[1]s', 'other');
+		DELETE FROM event_log WHERE ctid = (SELECT ctid FROM event_log WHERE msg = 'same' LIMIT 1);
+		UPDATE event_log SET msg = 'changed' WHERE ctid = (SELECT ctid FROM event_log WHERE msg = 'same' LIMIT 1);`, store(1)))
+	// The application moves a product and its lines to another store in
+	// one transaction (the fill trigger fills only a missing tenant, so the
+	// lines are moved by hand, as the target's composite keys require).
+	pgtest.Exec(t, f.src, fmt.Sprintf(`BEGIN;
+		UPDATE product SET "Store_id" = '%[1]s' WHERE sku = 'new-1';
+		UPDATE line SET "Store_id" = '%[1]s' WHERE sku = 'new-1';
+		COMMIT`, store(2)))
+	// A key change: the row is deleted under the old key, inserted under
+	// the new one.
+	pgtest.Exec(t, f.src, `UPDATE product SET sku = 'renamed-5' WHERE sku = 'sku-5' AND NOT EXISTS (SELECT FROM line WHERE sku = 'sku-5')`)
+	pgtest.Exec(t, f.src, fmt.Sprintf(`INSERT INTO product (sku, "Store_id", name, price, qty) VALUES ('lonely', '%s', 'x', 1, 1);
+		UPDATE product SET sku = 'lonely-renamed' WHERE sku = 'lonely'`, store(3)))
+	f.sync(t)
+	f.requireSame(t)
+	require.Equal(t, 30, pgtest.Scalar[int](t, f.dst, `SELECT count(*)::int FROM line WHERE sku = 'new-1' AND "Store_id" = $1`, store(2)),
+		"the moved lines are under their new tenant")
+	require.Zero(t, pgtest.Scalar[int](t, f.dst, `SELECT count(*)::int FROM line WHERE sku = 'new-1' AND "Store_id" <> $1`, store(2)),
+		"and under no other")
+	require.Zero(t, pgtest.Scalar[int](t, f.dst, `SELECT count(*)::int FROM product WHERE sku = 'lonely'`))
+	require.EqualValues(t, 14, pgtest.Scalar[float64](t, f.dst, `SELECT total::float8 FROM product WHERE sku = 'new-1'`), "generated on the target")
+}
+
+// An update that leaves a TOASTed column alone arrives without its value
+// (pgoutput's 'u'): the target keeps the value, never a placeholder or NULL.
+func TestUnchangedToastKeepsItsValue(t *testing.T) {
+	t.Parallel()
+	f := startFollowing(t, classSchema, storePlan, follow.Config{})
+	pgtest.Exec(t, f.src, `UPDATE product SET notes = (SELECT string_agg(md5(g::text || sku), '') FROM generate_series(1, 800) g) WHERE sku IN ('sku-7', 'sku-8')`)
+	f.sync(t)
+	pgtest.Exec(t, f.src, `UPDATE product SET price = 99 WHERE sku IN ('sku-7', 'sku-8')`)
+	pgtest.Exec(t, f.src, `UPDATE product SET qty = 7 WHERE sku = 'sku-7'`)
+	f.sync(t)
+	require.Equal(t, 25600, pgtest.Scalar[int](t, f.dst, `SELECT length(notes) FROM product WHERE sku = 'sku-7'`))
+	f.requireSame(t)
+}
+
+// TRUNCATE stops the follower naming the table, unless --on-truncate apply.
+func TestTruncate(t *testing.T) {
+	t.Parallel()
+	t.Run("refused", func(t *testing.T) {
+		t.Parallel()
+		f := startFollowing(t, classSchema, storePlan, follow.Config{})
+		pgtest.Exec(t, f.src, `TRUNCATE country`)
+		var te *follow.TruncateError
+		require.ErrorAs(t, f.failure(t), &te)
+		require.ErrorContains(t, te, "public.country")
+		require.ErrorContains(t, te, "--on-truncate apply")
+		require.Equal(t, 2, pgtest.Scalar[int](t, f.dst, `SELECT count(*)::int FROM country`), "nothing applied")
+	})
+	t.Run("applied", func(t *testing.T) {
+		t.Parallel()
+		f := startFollowing(t, classSchema, storePlan, follow.Config{OnTruncate: follow.TruncateApply})
+		pgtest.Exec(t, f.src, `TRUNCATE country; INSERT INTO country VALUES ('es', 'Spain')`)
+		f.sync(t)
+		f.requireSame(t)
+	})
+}
+
+// A column added on the source while following stops the follower naming
+// the table and the column; nothing of the change is applied.
+func TestSchemaChangeDetected(t *testing.T) {
+	t.Parallel()
+	f := startFollowing(t, classSchema, storePlan, follow.Config{})
+	pgtest.Exec(t, f.src, `ALTER TABLE country ADD COLUMN capital text; INSERT INTO country VALUES ('pt', 'Portugal', 'Lisbon')`)
+	var de *follow.DDLError
+	require.ErrorAs(t, f.failure(t), &de)
+	require.Equal(t, "public.country", de.Table)
+	require.Equal(t, "capital", de.Column)
+	require.Zero(t, pgtest.Scalar[int](t, f.dst, `SELECT count(*)::int FROM country WHERE code = 'pt'`))
+}
+
+// Before anything changes: a table without a key and without REPLICA
+// IDENTITY FULL is refused with the exact fix, and so is a nested table
+// whose fill trigger is gone; the source has no slot afterwards.
+func TestPreflightRefuses(t *testing.T) {
+	t.Parallel()
+	srcURL := env.NewDB(t)
+	cdb := env.NewCitusDB(t)
+	src := pgtest.Pool(t, srcURL)
+	pgtest.Exec(t, src, classSchema+`ALTER TABLE event_log REPLICA IDENTITY DEFAULT;`)
+	f := &followed{srcURL: srcURL, dstURL: cdb.Coordinator, src: src, dst: pgtest.Pool(t, cdb.Coordinator), pcfg: storePlan}
+	f.start(t, follow.Config{})
+	err := f.failure(t)
+	var pe *follow.PreflightError
+	require.ErrorAs(t, err, &pe, "%v", err)
+	require.ErrorContains(t, err, `ALTER TABLE public.event_log REPLICA IDENTITY FULL`)
+	require.Zero(t, pgtest.Scalar[int](t, src, `SELECT count(*)::int FROM pg_replication_slots WHERE database = current_database()`))
+	require.False(t, errors.Is(err, context.Canceled))
+}
+
+// A batch writes upserts before deletes; when that order breaks a
+// constraint the source's order kept (a unique name freed and taken in one
+// batch), the follower applies the same changes again in source order.
+func TestReorderedBatchFallsBackToSourceOrder(t *testing.T) {
+	t.Parallel()
+	f := startFollowing(t, classSchema, storePlan, follow.Config{BatchTime: time.Hour, BatchRows: 1_000_000})
+	pgtest.Exec(t, f.src, `DELETE FROM country WHERE code = 'de'`)
+	pgtest.Exec(t, f.src, `INSERT INTO country VALUES ('xx', 'Germany')`)
+	f.sync(t)
+	f.requireSame(t)
+	require.Equal(t, "xx", pgtest.Scalar[string](t, f.dst, `SELECT code FROM country WHERE name = 'Germany'`))
+	require.True(t, f.noted("in source order"), "the batch was applied again in source order: %q", f.notes)
+}
