@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -162,6 +163,7 @@ func (f *follower) follow(ctx context.Context) error {
 		f.report.Stopped = "cut over before"
 		return nil
 	}
+	busy := 0
 	for {
 		err := f.streamOnce(ctx)
 		switch {
@@ -169,6 +171,15 @@ func (f *follower) follow(ctx context.Context) error {
 			return nil
 		case errors.Is(err, errRestream):
 			continue
+		case slotBusy(err):
+			// The walsender of the connection just closed (a restream, a
+			// follower killed a moment ago) ends asynchronously.
+			if werr := waitCtx(ctx, 100*time.Millisecond); werr != nil {
+				return werr
+			}
+			if busy++; busy < 100 {
+				continue
+			}
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case isConnLost(err):
@@ -349,6 +360,12 @@ func (f *follower) stopped(ctx context.Context) (bool, error) {
 	}
 	f.report.Stopped = "stop requested"
 	return true, nil
+}
+
+// slotBusy says the slot is still held by another walsender.
+func slotBusy(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == pgerrcode.ObjectInUse
 }
 
 // isConnLost says err may pass by itself: a lost connection (the source
