@@ -22,6 +22,7 @@ func Cleanup(ctx context.Context, src, dst *pgxpool.Pool, name string) (*checkpo
 	if err := store.RequestStop(ctx, name, true); err != nil {
 		return nil, err
 	}
+	awaitRelease(ctx, src, st.Slot)
 	if err := endStream(ctx, src, st); err != nil {
 		return nil, err
 	}

@@ -337,16 +337,16 @@ func (c *cutover) end(ctx context.Context) error {
 	if err := c.store.MarkCutover(ctx, c.cfg.Stream); err != nil {
 		return fmt.Errorf("target: recording the cutover: %w", err)
 	}
-	c.waitInactive(ctx)
+	awaitRelease(ctx, c.src, c.stream.Slot)
 	return endStream(ctx, c.src, c.stream)
 }
 
-// waitInactive gives a running follower a few seconds to see its stop and
+// awaitRelease gives a running follower a few seconds to see its stop and
 // release the slot before the slot is dropped from under it.
-func (c *cutover) waitInactive(ctx context.Context) {
+func awaitRelease(ctx context.Context, src *pgxpool.Pool, slot string) {
 	for i := 0; i < 100; i++ {
 		var active bool
-		err := c.src.QueryRow(ctx, `SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false)`, c.stream.Slot).Scan(&active)
+		err := src.QueryRow(ctx, `SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false)`, slot).Scan(&active)
 		if err != nil || !active || waitCtx(ctx, 50*time.Millisecond) != nil {
 			return
 		}

@@ -201,6 +201,9 @@ func (f *follower) streamOnce(ctx context.Context) error {
 	// The target is the truth: a commit whose answer was lost may have
 	// happened.
 	st, err := f.store.Stream(ctx, f.name)
+	if errors.Is(err, checkpoints.ErrNoStream) {
+		return fmt.Errorf("stream %q was ended (tenantmover cleanup) while following", f.name)
+	}
 	if err != nil {
 		return err
 	}

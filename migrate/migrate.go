@@ -281,6 +281,8 @@ func (m *migration) collect(res phase.Result, err error) {
 		if r != nil {
 			m.report.Orphans = r.OrphanCount()
 		}
+	case *follow.Report:
+		m.report.Follow = r
 	case *verify.Result:
 		if r != nil && r.Phase == verify.Name {
 			m.report.Verify = r

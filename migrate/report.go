@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"github.com/tenantmover/tenantmover/checkpoints"
+	"github.com/tenantmover/tenantmover/follow"
 	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/verify"
 )
@@ -26,6 +27,8 @@ type Report struct {
 	// tenant or pointing at another tenant's rows, with sample keys.
 	TenantProblems []verify.Difference `json:"tenant_problems,omitempty"`
 	Verify         *verify.Result      `json:"verify,omitempty"`
+	// Follow is the follow phase's report (migrate --follow).
+	Follow *follow.Report `json:"follow,omitempty"`
 	// Match: verify ran and found no difference.
 	Match    bool    `json:"match"`
 	Seconds  float64 `json:"seconds"`

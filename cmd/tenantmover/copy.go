@@ -35,8 +35,15 @@ holding rows the run did not copy is refused; --restart empties it first.
 
 With --tenants only those tenants' rows are copied (each tenant in one
 transaction), plus the reference tables if the target's are empty; --replace
-re-syncs tenants already there. Sequences are set past the copied values.`,
-		Flags:  append(flags, tenantFlags()...),
+re-syncs tenants already there. Sequences are set past the copied values.
+
+With --follow the application keeps writing: the copy reads the snapshot of a
+logical replication slot it creates on the source (wal_level = logical), then
+applies every change made since, through the coordinator, until
+'tenantmover cutover' switches the application over (Ctrl-C pauses; a rerun
+resumes from the last applied change). 'tenantmover cleanup' ends an
+abandoned one.`,
+		Flags:  append(append(flags, followFlags()...), tenantFlags()...),
 		Action: runCopy,
 	}
 }
@@ -49,6 +56,13 @@ func runCopy(c *cli.Context) error {
 	cfg, err := copyConfig(c)
 	if err != nil {
 		return err
+	}
+	fcfg, err := followConfig(c)
+	if err != nil {
+		return err
+	}
+	if fcfg != nil {
+		return runCopyFollow(c, in, cfg, *fcfg)
 	}
 	env, closeProgress, err := in.phaseEnv(c, pgcopy.Name)
 	if err != nil {

@@ -52,8 +52,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
    verify     compare per tenant: counts, checksums, shard placements
    rebalance  spread tenants over the Citus workers and isolate big ones
 
-migrate runs plan, backfill, copy and verify as one resumable run; demo shows
-a whole migration on throwaway local databases.
+migrate runs plan, backfill, copy and verify as one resumable run; with
+--follow (copy or migrate) the application keeps writing until cutover
+switches it to Citus; demo shows a whole migration on throwaway local
+databases.
 
 Exit codes: 0 success, 1 error, 2 differences found (verify) or blocking
 problems (plan), 130 interrupted (rerun the same command to resume).`,
@@ -76,6 +78,8 @@ func commands() []*cli.Command {
 		verifyCommand(),
 		rebalanceCommand(),
 		migrateCommand(),
+		cutoverCommand(),
+		cleanupCommand(),
 		demoCommand(),
 	}
 }

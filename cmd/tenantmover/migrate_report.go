@@ -29,6 +29,8 @@ func printMigrateReport(w io.Writer, r *migrate.Report) {
 	switch {
 	case !r.Finished:
 		fmt.Fprintln(w, "not finished: finished work is kept; once the error below is dealt with, rerun the same command to resume")
+	case r.Follow != nil:
+		fmt.Fprintf(w, "followed until the cutover: %s\n", r.Follow.Stopped)
 	case r.Match:
 		fmt.Fprintf(w, "verified: every tenant of every table matches (%.1fs in all)\n", r.Seconds)
 	default:

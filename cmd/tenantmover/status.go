@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/urfave/cli/v2"
 
 	"github.com/tenantmover/tenantmover/checkpoints"
@@ -28,6 +29,7 @@ It only reads.`,
 				return usageError("give --source, --target or both (or set TENANTMOVER_SOURCE / TENANTMOVER_TARGET)")
 			}
 			out := map[string][]checkpoints.RunStatus{}
+			var streams []streamLag
 			for _, side := range []string{"source", "target"} {
 				url := c.String(side)
 				if url == "" {
@@ -38,6 +40,9 @@ It only reads.`,
 					return err
 				}
 				runs, err := checkpoints.Attach(pool).Status(c.Context, c.String("run"))
+				if err == nil && side == "target" {
+					streams, err = targetStreams(c, pool)
+				}
 				pool.Close()
 				if err != nil {
 					return fmt.Errorf("reading checkpoints on the %s: %w", side, err)
@@ -45,12 +50,30 @@ It only reads.`,
 				out[side] = runs
 			}
 			if format == "json" {
-				return writeJSON(c, format, out)
+				return writeJSON(c, format, map[string]any{"source": out["source"], "target": out["target"], "streams": streams})
 			}
 			printStatus(c, out)
+			printStreams(stderrOf(c), streams)
 			return nil
 		},
 	}
+}
+
+// targetStreams reads the target's followed streams, with their lag when
+// --source is given.
+func targetStreams(c *cli.Context, dst *pgxpool.Pool) ([]streamLag, error) {
+	list, err := checkpoints.Attach(dst).Streams(c.Context, c.String("run"))
+	if err != nil || len(list) == 0 {
+		return nil, err
+	}
+	var src *pgxpool.Pool
+	if url := c.String("source"); url != "" {
+		if src, err = db.Open(c.Context, url, db.ForProfile(db.ProfileCatalog)); err != nil {
+			return nil, err
+		}
+		defer src.Close()
+	}
+	return streamStatus(c.Context, src, list), nil
 }
 
 func printStatus(c *cli.Context, out map[string][]checkpoints.RunStatus) {
