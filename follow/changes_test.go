@@ -9,9 +9,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tenantmover/tenantmover/checkpoints"
 	"github.com/tenantmover/tenantmover/follow"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/plan"
+	"github.com/tenantmover/tenantmover/migrate"
 )
 
 var storePlan = plan.Config{TenantTable: `"Store"`}
@@ -137,4 +139,27 @@ func TestReorderedBatchFallsBackToSourceOrder(t *testing.T) {
 	f.requireSame(t)
 	require.Equal(t, "xx", pgtest.Scalar[string](t, f.dst, `SELECT code FROM country WHERE name = 'Germany'`))
 	require.True(t, f.noted("in source order"), "the batch was applied again in source order: %q", f.notes)
+}
+
+// A cutover whose fence the follower does not reach within the timeout
+// (here: a follower that holds the stream but applies nothing) releases
+// the locks and changes nothing: the source takes writes, the slot stays.
+func TestCutoverTimeoutChangesNothing(t *testing.T) {
+	t.Parallel()
+	f := startFollowing(t, classSchema, storePlan, follow.Config{})
+	f.cancel() // the follower stops...
+	require.ErrorIs(t, f.failure(t), context.Canceled)
+	unlock, err := checkpoints.Attach(f.dst).Lock(context.Background(), "follow:"+migrate.DefaultRun) // ...but its stream looks held
+	require.NoError(t, err)
+	defer unlock()
+	pgtest.Exec(t, f.src, `UPDATE product SET qty = 1 WHERE sku = 'sku-9'`)
+
+	_, err = follow.Cutover(context.Background(), follow.CutoverConfig{Source: f.srcURL, Target: f.dstURL, Plan: f.plan(t),
+		Stream: migrate.DefaultRun, Timeout: 2 * time.Second})
+	var nr *follow.NotReachedError
+	require.ErrorAs(t, err, &nr)
+	require.ErrorContains(t, err, "nothing changed")
+	pgtest.Exec(t, f.src, `UPDATE product SET qty = 2 WHERE sku = 'sku-9'`) // writes go on
+	require.Zero(t, pgtest.Scalar[int](t, f.src, `SELECT count(*)::int FROM pg_trigger WHERE tgname = 'tenantmover_cutover'`))
+	require.Equal(t, 1, pgtest.Scalar[int](t, f.src, `SELECT count(*)::int FROM pg_replication_slots WHERE database = current_database()`))
 }

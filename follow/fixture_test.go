@@ -86,7 +86,12 @@ func store(i int) string { return fmt.Sprintf("00000000-0000-0000-0000-%012d", i
 // --follow until it follows.
 func startFollowing(t *testing.T, schemaSQL string, pcfg plan.Config, fcfg follow.Config) *followed {
 	t.Helper()
-	srcURL := env.NewDB(t)
+	return startFollowingFrom(t, env.NewDB(t), schemaSQL, pcfg, fcfg)
+}
+
+// startFollowingFrom is startFollowing from the empty database at srcURL.
+func startFollowingFrom(t *testing.T, srcURL, schemaSQL string, pcfg plan.Config, fcfg follow.Config) *followed {
+	t.Helper()
 	cdb := env.NewCitusDB(t)
 	f := &followed{srcURL: srcURL, dstURL: cdb.Coordinator, src: pgtest.Pool(t, srcURL), dst: pgtest.Pool(t, cdb.Coordinator),
 		pcfg: pcfg, ended: make(chan error, 1)}
