@@ -26,13 +26,18 @@ func demoCommand() *cli.Command {
 is installed, a local Citus coordinator with two workers as the target
 (otherwise a second plain PostgreSQL, saying so). Fills the source with the
 sample shop (stores, products, purchases, refunds, and a company/user group),
-runs "tenantmover migrate --tenant-table store --checksum" on it with progress, shows
-"rebalance status" on Citus, prints the report, and removes everything.
---keep leaves the servers running and prints their URLs.`,
+starts an application writing to it, and runs "tenantmover migrate --follow
+--tenant-table store" with progress while it writes; once the follower has
+caught up, "tenantmover cutover" switches over: it shows how long writes
+paused, that every write the source acknowledged is on the target, and that
+the source refuses writes from then on. Then "rebalance status" on Citus,
+and everything is removed. --no-follow runs "migrate --checksum" on a quiet
+source instead. --keep leaves the servers running and prints their URLs.`,
 		Flags: commonFlags(
 			&cli.StringFlag{Name: "size", Value: "small", Usage: "sample size: small, medium (500k purchases) or large (5M purchases)"},
 			&cli.BoolFlag{Name: "keep", Usage: "leave the servers running and print their URLs and how to stop them"},
 			&cli.BoolFlag{Name: "plain", Usage: "use a plain PostgreSQL target even when Citus is installed"},
+			&cli.BoolFlag{Name: "no-follow", Usage: "no application writing: migrate --checksum on a quiet source, without follow and cutover"},
 			&cli.IntFlag{Name: "workers", Usage: "batches, chunks and comparisons in flight at once (default: each phase's own)"},
 		),
 		Action: runDemo,
@@ -78,7 +83,8 @@ func (d *demo) say(format string, args ...any) {
 func (d *demo) startServers(ctx context.Context) error {
 	var err error
 	d.say("starting a throwaway source PostgreSQL")
-	if d.source, err = localpg.Start(localpg.Options{}); err != nil {
+	// Logical WAL: the follower streams the source's changes.
+	if d.source, err = localpg.Start(localpg.Options{Settings: map[string]string{"wal_level": "logical"}}); err != nil {
 		return err
 	}
 	if err := d.source.CreateDatabase(ctx, demoDB); err != nil {
@@ -126,14 +132,20 @@ func (d *demo) generate(ctx context.Context, p sample.Params) error {
 	return nil
 }
 
-// migrate runs the migration as "tenantmover migrate --tenant-table store
-// --checksum" would, through the same library and report.
+// migrate runs the migration as "tenantmover migrate --follow" and
+// "tenantmover cutover" would, with an application writing (or
+// "tenantmover migrate --checksum" with --no-follow), through the same
+// library and report.
 func (d *demo) migrate() error {
-	d.say("running: tenantmover migrate --source %s --target %s --tenant-table store --checksum", d.srcURL, d.dstURL)
 	w := d.c.Int("workers")
-	return runMigration(d.c, migrate.Config{Source: d.srcURL, Target: d.dstURL, Plan: plan.Config{TenantTable: "store"},
+	cfg := migrate.Config{Source: d.srcURL, Target: d.dstURL, Plan: plan.Config{TenantTable: "store"},
 		Run:      migrate.DefaultRun,
-		Backfill: backfill.Config{Workers: w}, Copy: pgcopy.Config{Workers: w}, Verify: verify.Config{Workers: w, Checksum: true}})
+		Backfill: backfill.Config{Workers: w}, Copy: pgcopy.Config{Workers: w}, Verify: verify.Config{Workers: w, Checksum: true}}
+	if !d.c.Bool("no-follow") {
+		return d.migrateFollowing(cfg)
+	}
+	d.say("running: tenantmover migrate --source %s --target %s --tenant-table store --checksum", d.srcURL, d.dstURL)
+	return runMigration(d.c, cfg)
 }
 
 // rebalanceStatus shows how the tenants spread over the workers, as
