@@ -52,12 +52,17 @@ type CutoverReport struct {
 	Fence string `json:"fence"`
 	// PauseSeconds is the write pause: from the first lock taken to the
 	// source refusing writes (and the target taking them).
-	PauseSeconds float64                 `json:"pause_seconds"`
-	Applied      checkpoints.ChangeCount `json:"applied"`
-	Tenants      []string                `json:"changed_tenants"`
-	Sequences    []pgcopy.Sequence       `json:"sequences,omitempty"`
-	Verify       *verify.Result          `json:"verify,omitempty"`
-	Guarded      []string                `json:"guarded_tables"`
+	PauseSeconds float64 `json:"pause_seconds"`
+	// The pause's parts: waiting for the last changes (fence), setting the
+	// sequences and verifying.
+	DrainSeconds    float64                 `json:"drain_seconds"`
+	SequenceSeconds float64                 `json:"sequence_seconds"`
+	VerifySeconds   float64                 `json:"verify_seconds"`
+	Applied         checkpoints.ChangeCount `json:"applied"`
+	Tenants         []string                `json:"changed_tenants"`
+	Sequences       []pgcopy.Sequence       `json:"sequences,omitempty"`
+	Verify          *verify.Result          `json:"verify,omitempty"`
+	Guarded         []string                `json:"guarded_tables"`
 }
 
 // NotReachedError: the follower did not apply up to the fence in time;
@@ -124,7 +129,7 @@ func Cutover(ctx context.Context, cfg CutoverConfig) (*CutoverReport, error) {
 		return nil, err
 	}
 	defer c.release()
-	if err := c.drain(ctx); err != nil {
+	if err := timed(&c.report.DrainSeconds, func() error { return c.drain(ctx) }); err != nil {
 		return nil, err
 	}
 	if err := c.settle(ctx); err != nil {
@@ -263,11 +268,13 @@ func (c *cutover) notReached(ctx context.Context, fence pglogrepl.LSN, running b
 
 // settle moves the target's sequences past the source's and verifies.
 func (c *cutover) settle(ctx context.Context) error {
+	started := time.Now()
 	seqs, err := pgcopy.SetSequences(ctx, c.cfg.Plan, c.src, c.dst)
 	if err != nil {
 		return fmt.Errorf("setting the target's sequences: %w", err)
 	}
 	c.report.Sequences = seqs
+	c.report.SequenceSeconds = time.Since(started).Seconds()
 	if c.report.Tenants, err = c.store.ChangedTenants(ctx, c.cfg.Stream); err != nil {
 		return err
 	}
@@ -280,7 +287,9 @@ func (c *cutover) settle(ctx context.Context) error {
 	}
 	c.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("verifying %s with checksums", scope(vcfg.Tenants))})
 	env := &phase.Env{Source: c.cfg.Source, Target: c.cfg.Target, Plan: c.cfg.Plan, Progress: c.cfg.Progress}
+	started = time.Now()
 	res, err := verify.Run(ctx, env, vcfg)
+	c.report.VerifySeconds = time.Since(started).Seconds()
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -289,6 +298,13 @@ func (c *cutover) settle(ctx context.Context) error {
 		return &VerifyError{Result: res}
 	}
 	return nil
+}
+
+func timed(into *float64, fn func() error) error {
+	started := time.Now()
+	err := fn()
+	*into = time.Since(started).Seconds()
+	return err
 }
 
 func scope(tenants []string) string {

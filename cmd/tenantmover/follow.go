@@ -148,8 +148,8 @@ func runCutover(c *cli.Context) error {
 
 func printCutover(w io.Writer, r *follow.CutoverReport) {
 	a := r.Applied
-	fmt.Fprintf(w, "cut over stream %q at %s: writes paused %.2fs; %d tables on the source now refuse writes (undo: DROP TRIGGER tenantmover_cutover ON <table>)\n",
-		r.Stream, r.Fence, r.PauseSeconds, len(r.Guarded))
+	fmt.Fprintf(w, "cut over stream %q at %s: writes paused %.2fs (last changes %.2fs, sequences %.2fs, verify %.2fs); %d tables on the source now refuse writes (undo: DROP TRIGGER tenantmover_cutover ON <table>)\n",
+		r.Stream, r.Fence, r.PauseSeconds, r.DrainSeconds, r.SequenceSeconds, r.VerifySeconds, len(r.Guarded))
 	fmt.Fprintf(w, "applied since the snapshot: %d inserts, %d updates, %d deletes in %d transactions; %d tenants changed\n",
 		a.Inserts, a.Updates, a.Deletes, a.Transactions, len(r.Tenants))
 	switch {
