@@ -2,6 +2,7 @@ package follow_test
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"strings"
 	"sync"
@@ -73,6 +74,10 @@ func TestCrashDuringTheCopyStartsItOver(t *testing.T) {
 	p, err := plan.Build(ctx, src, plan.Config{TenantTable: "store"})
 	require.NoError(t, err)
 	rep, err := follow.Cutover(ctx, follow.CutoverConfig{Source: srcURL, Target: cdb.Coordinator, Plan: p, Stream: migrate.DefaultRun, Verify: follow.VerifyAll})
+	var ve *follow.VerifyError
+	if errors.As(err, &ve) {
+		t.Fatalf("%v: %+v", err, ve.Result.Differences)
+	}
 	require.NoError(t, err)
 	require.NoError(t, <-ended)
 	acked := w.stop(t)

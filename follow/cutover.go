@@ -37,7 +37,8 @@ type CutoverConfig struct {
 	// Stream names the followed stream (the run of copy --follow, or of
 	// migrate --follow).
 	Stream string
-	// Timeout bounds the locks and the wait for the fence. Default 30s.
+	// Timeout bounds the catching up before writes are blocked, and the
+	// write pause's locks and wait for the fence. Default 30s.
 	Timeout time.Duration
 	// Verify is VerifyChanged (default: with checksums, the tenants the
 	// follower changed since the snapshot), VerifyAll or VerifyNone.
@@ -104,7 +105,7 @@ type cutover struct {
 }
 
 // Cutover switches the application from the source to the target: it
-// blocks writes on the source's planned tables, writes a fence into the
+// lets the follower catch up, blocks writes on the source's planned tables, writes a fence into the
 // WAL, waits until the follower applied past it (applying the rest itself
 // when no follower runs), sets the target's sequences past the source's,
 // verifies, makes the source refuse writes from then on, and ends the
@@ -125,6 +126,9 @@ func Cutover(ctx context.Context, cfg CutoverConfig) (*CutoverReport, error) {
 		return nil, err
 	}
 	defer c.close()
+	if err := c.catchUp(ctx); err != nil {
+		return nil, err
+	}
 	if err := c.blockWrites(ctx); err != nil {
 		return nil, err
 	}
@@ -208,30 +212,28 @@ func (c *cutover) release() {
 	}
 }
 
-// drain writes the fence and waits until the target has every change
-// before it: the follower's, or the rest applied here when none runs.
-func (c *cutover) drain(ctx context.Context) error {
-	var fence pglogrepl.LSN
-	err := c.src.QueryRow(ctx, `SELECT pg_logical_emit_message(false, $1, $2)`, fencePrefix, c.cfg.Stream).Scan(&fence)
+// catchUp brings the follower near the source before writes are blocked,
+// so the pause only covers the last changes: it writes a fence and waits
+// for it, without locks, for at most the timeout.
+func (c *cutover) catchUp(ctx context.Context) error {
+	started := time.Now()
+	deadline := started.Add(c.cfg.Timeout)
+	fence, err := c.drainTo(ctx, deadline)
 	if err != nil {
-		return fmt.Errorf("source: writing the fence: %w", err)
-	}
-	c.report.Fence = fence.String()
-	dctx, cancel := context.WithDeadline(ctx, c.deadline)
-	defer cancel()
-	env := &phase.Env{Source: c.cfg.Source, Target: c.cfg.Target, Plan: c.cfg.Plan, Run: c.cfg.Stream}
-	_, err = Run(dctx, env, Config{Stream: c.cfg.Stream, StopAt: fence.String(), BatchTime: 50 * time.Millisecond})
-	var locked *checkpoints.ErrRunLocked
-	running := errors.As(err, &locked)
-	if running {
-		err = c.waitApplied(dctx, fence)
-	}
-	if err != nil {
-		if dctx.Err() != nil && ctx.Err() == nil {
-			return c.notReached(ctx, fence, running)
-		}
 		return err
 	}
+	c.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("caught up to %s in %.1fs before blocking writes", fence, time.Since(started).Seconds())})
+	return nil
+}
+
+// drain writes the fence and waits until the target has every change
+// before it, with writes blocked.
+func (c *cutover) drain(ctx context.Context) error {
+	fence, err := c.drainTo(ctx, c.deadline)
+	if err != nil {
+		return err
+	}
+	c.report.Fence = fence.String()
 	st, err := c.store.Stream(ctx, c.cfg.Stream)
 	if err != nil {
 		return err
@@ -241,18 +243,62 @@ func (c *cutover) drain(ctx context.Context) error {
 	return nil
 }
 
-// waitApplied polls the target until the running follower applied past
-// fence.
+// drainTo writes a fence into the source's WAL and waits until the target
+// applied past it, by deadline: the running follower's work, or, when none
+// is connected to the slot, applied here.
+func (c *cutover) drainTo(ctx context.Context, deadline time.Time) (pglogrepl.LSN, error) {
+	var fence pglogrepl.LSN
+	err := c.src.QueryRow(ctx, `SELECT pg_logical_emit_message(false, $1, $2)`, fencePrefix, c.cfg.Stream).Scan(&fence)
+	if err != nil {
+		return 0, fmt.Errorf("source: writing the fence: %w", err)
+	}
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	running, err := c.followerConnected(ctx)
+	if err == nil && !running {
+		env := &phase.Env{Source: c.cfg.Source, Target: c.cfg.Target, Plan: c.cfg.Plan, Run: c.cfg.Stream}
+		_, err = Run(dctx, env, Config{Stream: c.cfg.Stream, StopAt: fence.String(), BatchTime: 50 * time.Millisecond})
+		var locked *checkpoints.ErrRunLocked
+		running = errors.As(err, &locked) // a follower started meanwhile
+	}
+	if running {
+		err = c.waitApplied(dctx, fence)
+	}
+	if err != nil && dctx.Err() != nil && ctx.Err() == nil {
+		return 0, c.notReached(ctx, fence, running)
+	}
+	return fence, err
+}
+
+// followerConnected says whether a follower streams from the slot.
+func (c *cutover) followerConnected(ctx context.Context) (bool, error) {
+	var active bool
+	err := c.src.QueryRow(ctx, `SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false)`, c.stream.Slot).Scan(&active)
+	return active, err
+}
+
+// waitApplied waits until the running follower applied past fence and
+// its commit is complete: it polls the slot's confirmed position on the
+// source, which the follower reports only once its COMMIT returned. The
+// target's own record is not enough on Citus: the coordinator's commit
+// makes it visible before the workers' COMMIT PREPARED makes the rows so.
 func (c *cutover) waitApplied(ctx context.Context, fence pglogrepl.LSN) error {
+	return AwaitConfirmed(ctx, c.src, c.stream.Slot, fence)
+}
+
+// AwaitConfirmed waits until slot's confirmed position on the source is
+// at or past lsn: every change before lsn is committed on the target.
+func AwaitConfirmed(ctx context.Context, src *pgxpool.Pool, slot string, lsn pglogrepl.LSN) error {
 	for {
-		st, err := c.store.Stream(ctx, c.cfg.Stream)
+		var confirmed *pglogrepl.LSN
+		err := src.QueryRow(ctx, `SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&confirmed)
 		if err != nil {
-			return err
+			return fmt.Errorf("source: reading slot %s: %w", slot, err)
 		}
-		if lsn, err := pglogrepl.ParseLSN(st.AppliedLSN); err == nil && lsn >= fence {
+		if confirmed != nil && *confirmed >= lsn {
 			return nil
 		}
-		if err := waitCtx(ctx, 50*time.Millisecond); err != nil {
+		if err := waitCtx(ctx, 20*time.Millisecond); err != nil {
 			return err
 		}
 	}

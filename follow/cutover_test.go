@@ -48,6 +48,16 @@ func TestMigrateFollowCutoverWithWriter(t *testing.T) {
 	p, err := plan.Build(ctx, src, plan.Config{TenantTable: "store"})
 	require.NoError(t, err)
 	rep, err := follow.Cutover(ctx, follow.CutoverConfig{Source: srcURL, Target: cdb.Coordinator, Plan: p, Stream: "migrate"})
+	var ve *follow.VerifyError
+	if errors.As(err, &ve) {
+		for _, d := range ve.Result.Differences {
+			for _, k := range d.Keys {
+				t.Logf("DEBUG %s key %v source %s", d.Table, k, pgtest.Scalar[string](t, src, `SELECT row_to_json(p)::text FROM product p WHERE id = $1::bigint`, k))
+				t.Logf("DEBUG %s key %v target %s", d.Table, k, pgtest.Scalar[string](t, dst, `SELECT row_to_json(p)::text FROM product p WHERE id = $1::bigint`, k))
+			}
+		}
+		t.Fatalf("%v: %+v", err, ve.Result.Differences)
+	}
 	require.NoError(t, err)
 	require.NoError(t, <-migrated, "the follower ends at the cutover")
 	acked := w.stop(t)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pglogrepl"
 
@@ -55,6 +56,9 @@ func (f *follower) apply(ctx context.Context, m pglogrepl.Message) error {
 		// applied by an earlier run (the slot resends from its own,
 		// possibly older, confirmed position).
 		f.inTx, f.skip, f.txTime, f.txFinal = true, m.FinalLSN < f.applied, m.CommitTime, m.FinalLSN
+		if f.batch.empty() {
+			f.batchStarted = time.Now()
+		}
 	case *pglogrepl.CommitMessage:
 		return f.endTx(ctx, m)
 	case *pglogrepl.InsertMessage:
@@ -74,7 +78,8 @@ func (f *follower) apply(ctx context.Context, m pglogrepl.Message) error {
 }
 
 // endTx ends a source transaction: the batch commits when full, when its
-// time is up, or after each transaction in strict mode.
+// time is up (under a steady stream no receive ever times out), or after
+// each transaction in strict mode.
 func (f *follower) endTx(ctx context.Context, m *pglogrepl.CommitMessage) error {
 	f.inTx = false
 	if f.skip {
@@ -82,7 +87,8 @@ func (f *follower) endTx(ctx context.Context, m *pglogrepl.CommitMessage) error 
 	}
 	f.batch.counts.Transactions++
 	f.batch.end = m.TransactionEndLSN
-	if f.batch.size() >= f.cfg.BatchRows || m.CommitLSN <= f.strictUntil || (f.stopAt != 0 && m.TransactionEndLSN >= f.stopAt) {
+	if f.batch.size() >= f.cfg.BatchRows || time.Since(f.batchStarted) >= f.cfg.BatchTime ||
+		m.CommitLSN <= f.strictUntil || (f.stopAt != 0 && m.TransactionEndLSN >= f.stopAt) {
 		return f.commit(ctx, m.TransactionEndLSN)
 	}
 	return nil

@@ -117,24 +117,25 @@ func (f *followed) start(t *testing.T, fcfg follow.Config) {
 }
 
 // sync waits until the follower applied every change the source committed
-// so far: it writes a fence and waits for the follower to reach it.
+// so far: it writes a fence and waits until the slot confirms it (the
+// follower confirms a position once its commit returned).
 func (f *followed) sync(t *testing.T) {
 	t.Helper()
+	ctx := context.Background()
 	var fence pglogrepl.LSN
-	require.NoError(t, f.src.QueryRow(context.Background(), `SELECT pg_logical_emit_message(false, 'tenantmover.fence', $1)`, migrate.DefaultRun).Scan(&fence))
-	store := checkpoints.Attach(f.dst)
-	for {
-		st, err := store.Stream(context.Background(), migrate.DefaultRun)
+	require.NoError(t, f.src.QueryRow(ctx, `SELECT pg_logical_emit_message(false, 'tenantmover.fence', $1)`, migrate.DefaultRun).Scan(&fence))
+	st, err := checkpoints.Attach(f.dst).Stream(ctx, migrate.DefaultRun)
+	require.NoError(t, err)
+	confirmed := make(chan error, 1)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { confirmed <- follow.AwaitConfirmed(sctx, f.src, st.Slot, fence) }()
+	select {
+	case err := <-confirmed:
 		require.NoError(t, err)
-		if lsn, _ := pglogrepl.ParseLSN(st.AppliedLSN); lsn >= fence {
-			return
-		}
-		select {
-		case err := <-f.ended:
-			f.ended <- err
-			t.Fatalf("the follower ended before applying up to %s: %v", fence, err)
-		case <-time.After(50 * time.Millisecond):
-		}
+	case err := <-f.ended:
+		f.ended <- err
+		t.Fatalf("the follower ended before applying up to %s: %v", fence, err)
 	}
 }
 

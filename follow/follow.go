@@ -74,6 +74,7 @@ type follower struct {
 	inTx         bool
 	txTime       time.Time
 	txFinal      pglogrepl.LSN // commit position of the current source transaction
+	batchStarted time.Time     // when the open batch's first transaction began
 	lastStop     time.Time
 	lastStatus   time.Time
 	lastProgress time.Time

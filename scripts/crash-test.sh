@@ -29,6 +29,15 @@
 #                             kill, a rerun to completion and a verify of the
 #                             round's tenants; the schema (plan --apply) and
 #                             backfill (--keep-triggers) are done first
+#               follow        `migrate --follow` with an application writing
+#                             (pgbench: purchases inserted, prices changed,
+#                             refunds deleted) from the start: killed at
+#                             random moments of its backfill, copy and
+#                             follow phases and rerun, then once following,
+#                             `cutover`; verify --checksum then compares the
+#                             source, which holds exactly the writes it
+#                             acknowledged, with the target (client kills
+#                             only: the follower outlives a server restart)
 #
 # When a run finishes before its kill, the migrate scenario starts over on a
 # fresh copy of the source (and --restart on the target), and copy-tenants
@@ -63,7 +72,13 @@ coordinator | worker)
 esac
 case $command in
 migrate | copy-tenants) ;;
-*) echo "crash-test: --command takes migrate or copy-tenants, not $command" >&2; exit 1 ;;
+follow)
+	if [[ $kill_what != client ]]; then
+		echo "crash-test: --command follow kills the client only (the follower reconnects after a server restart, so the run would not end)" >&2
+		exit 1
+	fi
+	;;
+*) echo "crash-test: --command takes migrate, copy-tenants or follow, not $command" >&2; exit 1 ;;
 esac
 
 work=$(mktemp -d /tmp/tenantmover-crash.XXXXXX)
@@ -234,8 +249,58 @@ PY
 	fi
 }
 
+# start_writer runs the application: pgbench clients writing to the source
+# in small transactions until the cutover makes it refuse them.
+start_writer() {
+	local pgbench
+	pgbench=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench | tail -1)
+	cat >"$work/app.sql" <<'SQL'
+\set pid random(1, 2000)
+INSERT INTO purchase (product_id, ordered_at, amount) VALUES (:pid, now(), 1.00);
+UPDATE product SET price = price + 0.01 WHERE id = :pid;
+\set r random(1, 20)
+\if :r = 1
+DELETE FROM refund WHERE id = (SELECT min(id) FROM refund);
+\endif
+SQL
+	"$pgbench" -n -c 2 -T 100000 --max-tries=1000 -f "$work/app.sql" "$TENANTMOVER_SOURCE" >"$work/app.log" 2>&1 &
+	writer=$!
+}
+
+# await_following waits until the run's follow phase is running.
+await_following() {
+	for _ in $(seq 600); do
+		if [[ $(psql -qXAt -d "$TENANTMOVER_TARGET" -c "SELECT state FROM tenantmover.phases WHERE run = 'migrate' AND phase = 'follow'" 2>/dev/null) == running ]]; then
+			return
+		fi
+		kill -0 "$pid" 2>/dev/null || { log "migrate --follow ended before following: $(tail -3 "$work/run.log")"; exit 1; }
+		sleep 0.1
+	done
+	log "migrate --follow did not reach its follow phase in a minute"
+	exit 1
+}
+
 killed=0 finished=0
-if [[ $command == migrate ]]; then
+if [[ $command == follow ]]; then
+	follow_args=("${migrate_args[@]}" --follow)
+	start_writer
+	while [[ $killed -lt $crashes ]]; do
+		attempt "${follow_args[@]}"
+	done
+	log "rerun until following, then cutover with the application writing"
+	start_tool "${follow_args[@]}"
+	await_following
+	"$work/tenantmover" cutover "${tool_args[@]}" >"$work/cutover.log" 2>&1 || { log "cutover failed: $(tail -5 "$work/cutover.log")"; exit 1; }
+	grep 'writes paused' "$work/cutover.log" >&2 || true
+	wait_tool "${follow_args[0]}"
+	[[ $rc -eq 0 ]] || { log "migrate --follow exited $rc after the cutover: $last"; exit 1; }
+	kill "$writer" 2>/dev/null || true
+	wait "$writer" 2>/dev/null || true
+	writes=$(psql -qXAt -d "$TENANTMOVER_SOURCE" -c "SELECT count(*) FROM purchase WHERE amount = 1.00")
+	verify_into
+	echo "$killed crashes, $lost lost, $duplicated duplicated (migrate --follow and cutover with an application writing: $writes purchases acknowledged; $other other differences)"
+	failed=0
+elif [[ $command == migrate ]]; then
 	restart=()
 	while [[ $killed -lt $crashes ]]; do
 		attempt "${migrate_args[@]}" "${restart[@]}"

@@ -50,7 +50,14 @@ It only reads.`,
 				out[side] = runs
 			}
 			if format == "json" {
-				return writeJSON(c, format, map[string]any{"source": out["source"], "target": out["target"], "streams": streams})
+				doc := map[string]any{}
+				for side, runs := range out {
+					doc[side] = runs
+				}
+				if len(streams) > 0 {
+					doc["streams"] = streams
+				}
+				return writeJSON(c, format, doc)
 			}
 			printStatus(c, out)
 			printStreams(stderrOf(c), streams)
