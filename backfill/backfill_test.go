@@ -190,7 +190,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	t.Parallel()
 	pool, p := storeSource(t)
 	cfg := fastConfig()
-	cfg.DryRun, cfg.SetNotNull = true, true
+	cfg.DryRun, cfg.SetNotNull, cfg.KeepTriggers = true, true, true
 	rep := fill(t, pool, p, cfg)
 	require.True(t, rep.DryRun)
 	purchase := tableReport(t, rep, "public.purchase")
@@ -295,6 +295,7 @@ func TestConfigValidation(t *testing.T) {
 		{MinBatchRows: 500, MaxBatchRows: 100},
 		{MaxReplicaLag: -1},
 		{SetNotNull: true},
+		{SetNotNull: true, DryRun: true},
 	} {
 		_, err := backfill.NewConfig(bad)
 		require.Error(t, err, "%+v", bad)

@@ -119,7 +119,7 @@ func NewConfig(c Config) (Config, error) {
 		return c, fmt.Errorf("unit rows must be at least 1, not %d", c.UnitRows)
 	case c.MaxReplicaLag < 0:
 		return c, fmt.Errorf("max replica lag %s is negative", c.MaxReplicaLag)
-	case c.SetNotNull && !c.KeepTriggers && !c.DryRun:
+	case c.SetNotNull && !c.KeepTriggers: // refused in a dry run too: it checks what the run would do
 		return c, errors.New("--set-not-null needs --keep-triggers: without the trigger, inserts from an application that does not write the tenant column yet would fail the NOT NULL constraint")
 	}
 	return c, nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/tenantmover/tenantmover/internal/db"
 )
@@ -41,10 +42,19 @@ func exitCode(ctx context.Context, err error) int {
 }
 
 // errorMessage is the one line printed for a failed command; it never
-// contains a password.
+// contains a password. An error of several lines (errors.Join, a hint
+// added after a newline, a server message with a detail) is joined into
+// one, so the error is always the last line of stderr and scripts can take
+// it with tail -1.
 func errorMessage(ctx context.Context, err error) string {
 	if ctx.Err() != nil {
 		return "interrupted: everything committed so far is kept; rerun the same command to resume"
 	}
-	return db.RedactError(err)
+	var parts []string
+	for _, line := range strings.Split(db.RedactError(err), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			parts = append(parts, line)
+		}
+	}
+	return strings.Join(parts, "; ")
 }

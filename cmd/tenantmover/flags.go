@@ -19,11 +19,20 @@ import (
 var (
 	sourceFlag = &cli.StringFlag{Name: "source", Usage: "source database (libpq URL or key=value string)", EnvVars: []string{"TENANTMOVER_SOURCE"}}
 	targetFlag = &cli.StringFlag{Name: "target", Usage: "target database, the Citus coordinator (libpq URL or key=value string)", EnvVars: []string{"TENANTMOVER_TARGET"}}
-	logFormat  = &cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json"}
+	logFormat  = &cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json", Action: checkLogFormat}
 	noProgress = &cli.BoolFlag{Name: "no-progress", Usage: "no progress bars, periodic log lines instead"}
 	runFlag    = &cli.StringFlag{Name: "run", Usage: "run name: checkpoints are kept under it and a rerun with the same name resumes (default: the command name)"}
 	formatFlag = &cli.StringFlag{Name: "format", Value: "text", Usage: "output format: text or json"}
 )
+
+// checkLogFormat refuses a --log-format other than text or json (anything
+// else used to mean text, silently).
+func checkLogFormat(_ *cli.Context, v string) error {
+	if v != "text" && v != "json" {
+		return usageError(fmt.Sprintf("--log-format %q: use text or json", v))
+	}
+	return nil
+}
 
 // commonFlags are attached to every command.
 func commonFlags(extra ...cli.Flag) []cli.Flag {

@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -40,7 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "tenantmover",
 		Usage:   "move a multi-tenant PostgreSQL database onto Citus, online, resumably and verifiably",
 		Version: version,
@@ -65,6 +67,39 @@ problems (plan), 130 interrupted (rerun the same command to resume).`,
 		ExitErrHandler:  func(*cli.Context, error) {}, // run() maps errors to exit codes
 		HideHelpCommand: true,
 		Suggest:         true,
+	}
+	app.OnUsageError = onUsageError(app.Name, app.Flags)
+	setUsageErrors(app.Name, app.Commands)
+	return app
+}
+
+// setUsageErrors gives every command the one-line usage errors of
+// onUsageError (urfave/cli uses a command's own handler only).
+func setUsageErrors(parent string, cmds []*cli.Command) {
+	for _, c := range cmds {
+		name := parent + " " + c.Name
+		c.OnUsageError = onUsageError(name, c.Flags)
+		setUsageErrors(name, c.Subcommands)
+	}
+}
+
+// goFlag is how the flag package names a flag in its errors: -workers.
+var goFlag = regexp.MustCompile(`(flag|defined:) -([a-z])`)
+
+// onUsageError turns a mistake urfave/cli finds on the command line (an
+// unknown flag, a value that does not parse) into a usage error like the
+// commands' own: run() prints it as the one error line. Left to itself,
+// urfave/cli prints "Incorrect Usage" and the whole help to stdout, which
+// is the JSON document's.
+func onUsageError(command string, flags []cli.Flag) cli.OnUsageErrorFunc {
+	return func(_ *cli.Context, err error, _ bool) error {
+		msg := goFlag.ReplaceAllString(err.Error(), "$1 --$2")
+		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok && cli.SuggestFlag != nil {
+			if s := cli.SuggestFlag(flags, strings.TrimLeft(name, "-"), false); s != "" {
+				msg += "; did you mean " + s + "?"
+			}
+		}
+		return usageError(fmt.Sprintf("%s (see '%s --help')", msg, command))
 	}
 }
 

@@ -19,8 +19,8 @@ a shard of its own, then moves that shard group to --to (host:port, node
 name or node id) or, by default, to the least loaded worker. --stay keeps it
 where it is. Checks the logical-replication preconditions first.`,
 		Flags: commonFlags(targetFlag, formatFlag, modeFlag, dryRunFlag, verifyFlag,
-			&cli.StringFlag{Name: "tenant-table", Usage: "a distributed table of the tenant's colocation group, as in SQL (usually the tenant table)", Required: true},
-			&cli.StringFlag{Name: "tenant", Usage: "the tenant: its distribution column value", Required: true},
+			&cli.StringFlag{Name: "tenant-table", Usage: "a distributed table of the tenant's colocation group, as in SQL (usually the tenant table)"},
+			&cli.StringFlag{Name: "tenant", Usage: "the tenant: its distribution column value"},
 			&cli.StringFlag{Name: "to", Usage: "node to move the tenant's shard to: host:port, node name or node id (default: the least loaded worker)"},
 			&cli.BoolFlag{Name: "stay", Usage: "isolate only; leave the new shard on the tenant's current node"},
 		),
@@ -43,6 +43,14 @@ func runIsolate(c *cli.Context) error {
 	format, mode, err := changeFlags(c)
 	if err != nil {
 		return err
+	}
+	// Checked here rather than with urfave/cli's Required, which prints the
+	// whole help to stdout before its error.
+	if c.String("tenant-table") == "" {
+		return usageError("--tenant-table is required: a distributed table of the tenant's colocation group (for example --tenant-table store)")
+	}
+	if c.String("tenant") == "" {
+		return usageError("--tenant is required: the tenant's distribution column value (for example --tenant 42)")
 	}
 	if c.Bool("stay") && c.String("to") != "" {
 		return usageError("--stay and --to contradict each other: give one")
