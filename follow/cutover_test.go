@@ -3,6 +3,7 @@ package follow_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -52,8 +53,8 @@ func TestMigrateFollowCutoverWithWriter(t *testing.T) {
 	if errors.As(err, &ve) {
 		for _, d := range ve.Result.Differences {
 			for _, k := range d.Keys {
-				t.Logf("DEBUG %s key %v source %s", d.Table, k, pgtest.Scalar[string](t, src, `SELECT row_to_json(p)::text FROM product p WHERE id = $1::bigint`, k))
-				t.Logf("DEBUG %s key %v target %s", d.Table, k, pgtest.Scalar[string](t, dst, `SELECT row_to_json(p)::text FROM product p WHERE id = $1::bigint`, k))
+				q := fmt.Sprintf(`SELECT row_to_json(r)::text FROM %s r WHERE id = $1::bigint`, d.Table)
+				t.Logf("%s key %v: source %s, target %s", d.Table, k, pgtest.Scalar[string](t, src, q, k), pgtest.Scalar[string](t, dst, q, k))
 			}
 		}
 		t.Fatalf("%v: %+v", err, ve.Result.Differences)
@@ -130,11 +131,15 @@ func startWriter(t *testing.T, src *pgxpool.Pool) *writer {
 func (w *writer) run(src *pgxpool.Pool) {
 	defer close(w.done)
 	ctx := context.Background()
+	// About 200 transactions a second: an application's steady load, the
+	// same cost on a loaded machine as on an idle one.
+	pace := time.NewTicker(5 * time.Millisecond)
+	defer pace.Stop()
 	for i := 0; ; i++ {
 		select {
 		case <-w.stopc:
 			return
-		default:
+		case <-pace.C:
 		}
 		var id int64
 		err := src.QueryRow(ctx, `WITH p AS (SELECT id FROM product ORDER BY random() LIMIT 1)
