@@ -34,24 +34,38 @@ var fingerprintSkip = []string{"pg_catalog", "information_schema", "pg_toast", "
 // column backfill adds.
 func fingerprint(t *testing.T, url string, omit ...string) dbFP {
 	t.Helper()
+	fp, err := readFingerprint(url, fingerprintSkip, omit...)
+	require.NoError(t, err)
+	return fp
+}
+
+// readFingerprint is fingerprint returning its error, for goroutines, and
+// leaving out the schemas in skip.
+func readFingerprint(url string, skip []string, omit ...string) (dbFP, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	defer conn.Close(context.Background())
-	skip := map[string]bool{}
-	for _, o := range omit {
-		skip[o] = true
+	if err != nil {
+		return nil, err
 	}
-	rels, err := userRelations(ctx, conn)
-	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	omitted := map[string]bool{}
+	for _, o := range omit {
+		omitted[o] = true
+	}
+	rels, err := userRelations(ctx, conn, skip)
+	if err != nil {
+		return nil, err
+	}
 	out := dbFP{}
 	for _, r := range rels {
-		fp, err := relationFP(ctx, conn, r, skip)
-		require.NoError(t, err, "fingerprinting %s", r.quoted)
+		fp, err := relationFP(ctx, conn, r, omitted)
+		if err != nil {
+			return nil, fmt.Errorf("fingerprinting %s: %w", r.quoted, err)
+		}
 		out[r.quoted] = fp
 	}
-	return out
+	return out, nil
 }
 
 type relation struct {
@@ -61,13 +75,13 @@ type relation struct {
 	kind         string
 }
 
-func userRelations(ctx context.Context, conn *pgx.Conn) ([]relation, error) {
+func userRelations(ctx context.Context, conn *pgx.Conn, skip []string) ([]relation, error) {
 	rows, err := conn.Query(ctx, `SELECT c.oid, n.nspname, c.relname, format('%I.%I', n.nspname, c.relname), c.relkind::text
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
 		  AND n.nspname <> ALL ($1) AND n.nspname NOT LIKE 'pg\_temp\_%' AND n.nspname NOT LIKE 'pg\_toast\_temp\_%'
 		  AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-		ORDER BY 4`, fingerprintSkip)
+		ORDER BY 4`, skip)
 	if err != nil {
 		return nil, err
 	}
