@@ -2,6 +2,7 @@ package follow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,6 +17,9 @@ import (
 func Cleanup(ctx context.Context, src, dst *pgxpool.Pool, name string) (*checkpoints.Stream, error) {
 	store := checkpoints.Attach(dst)
 	st, err := store.Stream(ctx, name)
+	if errors.Is(err, checkpoints.ErrNoStream) {
+		return nil, fmt.Errorf("no stream %q on the target: nothing to clean up (copy --follow or migrate --follow start one; status lists them)", name)
+	}
 	if err != nil {
 		return nil, err
 	}

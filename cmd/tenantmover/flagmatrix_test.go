@@ -92,6 +92,9 @@ type matrixCommand struct {
 	sourceReadOnly bool
 	// together: the flags run in one case, all together, not each alone.
 	together bool
+	// expect is what the command's cases expect unless said otherwise
+	// (default: success).
+	expect *want
 }
 
 var (
@@ -124,9 +127,17 @@ var matrixCommands = map[string]matrixCommand{
 	"rebalance stop":  {dst: "citus", required: []flagArg{argTarget}, readOnly: true},
 	// Isolations copy with block_writes unless the case is about
 	// --transfer-mode: logical replication takes seconds more per move.
+	// Without a followed run (copy --follow, TestCopyFollowCutoverCommands
+	// runs them with one) both refuse, naming what to start first.
+	"cutover": {src: "filled", dst: "copied", required: []flagArg{argSource, argTarget, argTenantTable}, readOnly: true, expect: &noStream},
+	"cleanup": {src: "filled", dst: "copied", required: []flagArg{argSource, argTarget}, readOnly: true, expect: &noStream},
 	"rebalance isolate": {dst: "citus", required: []flagArg{argTarget, argTenantTable, {name: "tenant", value: "{tenant}"}},
 		cheap: []flagArg{{name: "transfer-mode", value: "block_writes"}}},
 }
+
+// noStream is what cutover and cleanup say on a target that has no
+// followed run.
+var noStream = want{code: exitError, msg: []string{"copy --follow or migrate --follow"}}
 
 // flagSamples are the values a flag is run with, by flag name, or by
 // "command flag" for one command's flag. Placeholders are filled in per
@@ -172,6 +183,17 @@ var flagSamples = map[string][]string{
 	"to":                              {"{worker}"},
 	"retries":                         {"3"},
 	"size":                            {"small"},
+	"on-truncate":                     {"apply"},
+	"timeout":                         {"2s"},
+	"verify":                          {"all"},
+}
+
+// runsElsewhere are flags the matrix does not run alone, with the test
+// that runs them: copy --follow and migrate --follow follow the source
+// until a cutover, so a case of their own would never end.
+var runsElsewhere = map[string]string{
+	"copy follow":    "TestCopyFollowCutoverCommands (cmd/tenantmover)",
+	"migrate follow": "TestMigrateFollowCutoverWithWriter (follow) and TestDemo",
 }
 
 // badSample is a wrong value for a flag: the case expects exit 1 with an
@@ -238,6 +260,9 @@ var matrixExpect = map[string]want{
 	"copy --replace --chunk-rows -1":                        {exitError, []string{"chunk rows must be positive", "--replace needs --tenants"}},
 	"rebalance isolate --to {worker} --stay":                {exitError, []string{"--stay and --to contradict each other"}},
 	"rebalance isolate --dry-run --stay":                    {exitOK, []string{"Would call:", "isolate_tenant_to_new_shard"}},
+	"copy --on-truncate apply":                              {exitError, []string{"--on-truncate needs --follow"}},
+	"migrate --on-truncate apply":                           {exitError, []string{"--on-truncate needs --follow"}},
+	"copy --dry-run --on-truncate apply":                    {exitError, []string{"--on-truncate needs --follow"}},
 }
 
 // ---- the matrix ----
@@ -521,6 +546,8 @@ func (m *matrix) newCase(s *commandSpec, setup matrixCommand, label string, case
 		c.early = bad.early
 	case drop != "" && env == nil:
 		c.want = want{code: exitError, msg: []string{"--" + drop}}
+	case setup.expect != nil && !c.help:
+		c.want = *setup.expect
 	}
 	c.early = c.early || c.help // the help connects to nothing
 	writes := !setup.readOnly || slices.ContainsFunc(setup.writers, has)
@@ -537,6 +564,9 @@ func isBool(f cli.Flag) bool {
 // a value and has none is an error.
 func samplesOf(path string, f cli.Flag) ([]flagArg, error) {
 	name := f.Names()[0]
+	if runsElsewhere[path+" "+name] != "" {
+		return nil, nil
+	}
 	if isBool(f) {
 		return []flagArg{{name: name, bool: true}}, nil
 	}
