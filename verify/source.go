@@ -53,12 +53,7 @@ const SourceCheckName = "tenant-check"
 // with a *TenantProblemsError. Once it passed, a rerun does not read the
 // source again (copy refuses what it would have found all the same).
 func NewSourceCheck(cfg Config) (phase.Phase, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	return phase.New(SourceCheckName, phase.Once, func(ctx context.Context, env *phase.Env) (phase.Result, error) {
-		res, err := CheckSource(ctx, env, cfg)
+	return phase.Of(SourceCheckName, phase.Once, cfg, Config.withDefaults, CheckSource, func(res *Result, err error) (phase.Result, error) {
 		if err != nil {
 			return phase.Result{}, err
 		}
@@ -67,7 +62,7 @@ func NewSourceCheck(cfg Config) (phase.Phase, error) {
 			return out, &TenantProblemsError{Differences: res.Differences}
 		}
 		return out, nil
-	}), nil
+	})
 }
 
 // TenantProblemsError lists the rows of distributed tables that have no

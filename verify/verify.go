@@ -55,17 +55,9 @@ const Name = "verify"
 // migration: it only reads, so a rerun runs it again. Differences are not
 // errors (see Result.Match).
 func New(cfg Config) (phase.Phase, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	return phase.New(Name, phase.EveryRun, func(ctx context.Context, env *phase.Env) (phase.Result, error) {
-		res, err := Run(ctx, env, cfg)
-		if res == nil {
-			return phase.Result{}, err
-		}
+	return phase.Of(Name, phase.EveryRun, cfg, Config.withDefaults, Run, func(res *Result, err error) (phase.Result, error) {
 		return phase.Result{Summary: res.Summary, Note: fmt.Sprintf("%d differences", len(res.Differences)), Report: res}, err
-	}), nil
+	})
 }
 
 // Run compares env.Source and env.Target (the Citus coordinator) table by
