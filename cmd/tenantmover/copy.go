@@ -42,20 +42,7 @@ re-syncs tenants already there. Sequences are set past the copied values.`,
 }
 
 func runCopy(c *cli.Context) error {
-	in, err := readCommandInputs(c, true, "text", "json")
-	if err != nil {
-		return err
-	}
-	cfg, err := copyConfig(c)
-	if err != nil {
-		return err
-	}
-	env, closeProgress, err := in.phaseEnv(c, pgcopy.Name)
-	if err != nil {
-		return err
-	}
-	rep, err := pgcopy.Run(c.Context, env, cfg)
-	closeProgress()
+	format, rep, err := runPhase(c, pgcopy.Name, true, copyConfig, pgcopy.Run)
 	if err != nil {
 		return err
 	}
@@ -64,7 +51,7 @@ func runCopy(c *cli.Context) error {
 	} else {
 		printCopySummary(stderrOf(c), rep)
 	}
-	return writeJSON(c, in.format, rep)
+	return writeJSON(c, format, rep)
 }
 
 // copyConfig reads copy's own flags.

@@ -40,25 +40,12 @@ A summary goes to stderr; --format json writes every difference to stdout.`,
 }
 
 func runVerify(c *cli.Context) error {
-	in, err := readCommandInputs(c, true, "text", "json")
-	if err != nil {
-		return err
-	}
-	cfg, err := verifyConfig(c)
-	if err != nil {
-		return err
-	}
-	env, closeProgress, err := in.phaseEnv(c, verify.Name)
-	if err != nil {
-		return err
-	}
-	res, err := verify.Run(c.Context, env, cfg)
-	closeProgress()
+	format, res, err := runPhase(c, verify.Name, true, verifyConfig, verify.Run)
 	if err != nil {
 		return err
 	}
 	printVerify(c, res)
-	if err := writeJSON(c, in.format, res); err != nil {
+	if err := writeJSON(c, format, res); err != nil {
 		return err
 	}
 	if !res.Match {
