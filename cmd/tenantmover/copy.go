@@ -63,15 +63,11 @@ func copyConfig(c *cli.Context) (pgcopy.Config, error) {
 		Replace:   c.Bool("replace"),
 		DryRun:    c.Bool("dry-run"),
 	}
-	if f := c.String("tenants-file"); f != "" {
-		more, err := readTenantsFile(f)
-		if err != nil {
-			return cfg, err
-		}
-		cfg.Tenants = append(cfg.Tenants, more...)
+	var err error
+	if cfg.Tenants, err = withTenantsFile(c, cfg.Tenants); err != nil {
+		return cfg, err
 	}
-	cfg, err := pgcopy.NewConfig(cfg)
-	if err != nil {
+	if cfg, err = pgcopy.NewConfig(cfg); err != nil {
 		return cfg, usageError(err.Error())
 	}
 	return cfg, nil
