@@ -45,7 +45,7 @@ func (v *verifier) checkShards(ctx context.Context) error {
 		if err := v.checkShard(ctx, nodes, t, 0); err != nil {
 			return fmt.Errorf("checking shard %d of %s: %w", t.shard.ShardID, t.s.name, err)
 		}
-		tr.add(t.s.name, 1)
+		tr.add(1)
 		return nil
 	})
 }
