@@ -57,21 +57,13 @@ type runOptions struct {
 // a migration. It resumes from its checkpoints; the source's schema gains
 // tenant columns, so the later phases plan again.
 func New(cfg Config) (phase.Phase, error) {
-	cfg, err := NewConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return phase.New(Name, phase.Once, func(ctx context.Context, env *phase.Env) (phase.Result, error) {
-		rep, err := Run(ctx, env, cfg)
-		res := phase.Result{Replan: true, Report: rep}
-		if rep != nil {
-			res.Summary = rep.Summary
-			if rep.TriggersKept {
-				res.Note = "fill triggers kept: drop them once the application writes the tenant column itself"
-			}
+	return phase.Of(Name, phase.Once, cfg, NewConfig, Run, func(rep *Report, err error) (phase.Result, error) {
+		res := phase.Result{Summary: rep.Summary, Replan: true, Report: rep}
+		if rep.TriggersKept {
+			res.Note = "fill triggers kept: drop them once the application writes the tenant column itself"
 		}
 		return res, err
-	}), nil
+	})
 }
 
 // Run backfills the plan's nested tables on env.Source (see the package

@@ -43,21 +43,13 @@ const Name = "copy"
 // New validates cfg (see NewConfig) and returns the copy as a phase of a
 // migration; it resumes from its checkpoints.
 func New(cfg Config) (phase.Phase, error) {
-	cfg, err := NewConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return phase.New(Name, phase.Once, func(ctx context.Context, env *phase.Env) (phase.Result, error) {
-		rep, err := Run(ctx, env, cfg)
-		if rep == nil {
-			return phase.Result{}, err
-		}
+	return phase.Of(Name, phase.Once, cfg, NewConfig, Run, func(rep *Report, err error) (phase.Result, error) {
 		note := fmt.Sprintf("%d chunks copied, %d already done", rep.ChunksCopied, rep.ChunksSkipped)
 		if len(rep.Truncated) > 0 {
 			note = "restarted: emptied the target tables first; " + note
 		}
 		return phase.Result{Summary: rep.Summary, Note: note, Report: rep}, err
-	}), nil
+	})
 }
 
 // engine is one run of the copy.

@@ -21,7 +21,7 @@ func (v *verifier) compareTables(ctx context.Context) error {
 	}
 	tr := newTracker(v.emit, StepCompare, total)
 	return fanOut(ctx, v.cfg.Workers, largestFirst(v.specs), func(ctx context.Context, s *spec) error {
-		return v.compareTable(ctx, s, tr.share(s.name, v.units(s, tenants)))
+		return v.compareTable(ctx, s, tr.share(v.units(s, tenants)))
 	})
 }
 

@@ -67,7 +67,7 @@ func (v *verifier) checkInvariants(ctx context.Context) error {
 			return fmt.Errorf("checking the tenant of %s against %s on the %s: %w", c.s.name, c.parent.Name(), c.on.name, err)
 		}
 		v.record(c.s.name, nil, diffs)
-		tr.add(c.s.name, 1)
+		tr.add(1)
 		return nil
 	})
 }

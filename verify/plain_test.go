@@ -53,6 +53,7 @@ func TestPlainTargetMatches(t *testing.T) {
 	planned, done, finished := map[string]int64{}, map[string]int64{}, map[string]bool{}
 	for _, ev := range events {
 		require.Equal(t, verify.Name, ev.Phase)
+		require.Empty(t, ev.Table, "a step's events are about the step, not a table (a display would count them there)")
 		switch ev.Kind {
 		case phase.Planned:
 			planned[ev.Step] = ev.Total

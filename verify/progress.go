@@ -18,7 +18,9 @@ var stepCounts = map[string]string{StepCompare: "table×tenant", StepInvariant: 
 
 // tracker counts one step's progress and emits it (Planned, then Advanced,
 // then Finished once the total is reached); tables and shards compared
-// concurrently share it.
+// concurrently share it. Its events name the step, never a table: an event
+// with a table is about that table's rows (see phase.Event), and a display
+// would count the step's units there.
 type tracker struct {
 	mu    sync.Mutex
 	emit  *phase.Emitter
@@ -32,7 +34,7 @@ func newTracker(emit *phase.Emitter, step string, total int64) *tracker {
 	return &tracker{emit: emit, step: step, total: total}
 }
 
-func (t *tracker) add(table string, n int64) {
+func (t *tracker) add(n int64) {
 	if t == nil || n <= 0 {
 		return
 	}
@@ -43,7 +45,7 @@ func (t *tracker) add(table string, n int64) {
 		return
 	}
 	t.done += n
-	t.emit.Emit(phase.Event{Kind: phase.Advanced, Step: t.step, Table: table, Done: n, Total: t.total, Counting: stepCounts[t.step]})
+	t.emit.Emit(phase.Event{Kind: phase.Advanced, Step: t.step, Done: n, Total: t.total, Counting: stepCounts[t.step]})
 	if t.done >= t.total {
 		t.emit.Emit(phase.Event{Kind: phase.Finished, Step: t.step, Counting: stepCounts[t.step]})
 	}
@@ -54,7 +56,6 @@ func (t *tracker) add(table string, n int64) {
 // table up to its estimated share however many tenants it really had.
 type share struct {
 	t       *tracker
-	table   string
 	size    int64 // the units this table is worth
 	counted int64 // units reported so far
 	pending int64
@@ -62,8 +63,8 @@ type share struct {
 
 const progressBatch = 1024
 
-func (t *tracker) share(table string, size int64) *share {
-	return &share{t: t, table: table, size: size}
+func (t *tracker) share(size int64) *share {
+	return &share{t: t, size: size}
 }
 
 func (s *share) tick() {
@@ -78,7 +79,7 @@ func (s *share) flush() {
 	s.pending = 0
 	if n > 0 {
 		s.counted += n
-		s.t.add(s.table, n)
+		s.t.add(n)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/phase"
@@ -23,25 +22,10 @@ import (
 // cfg.Tables, Tenants, MaxSamples and Workers apply. It reads env.Source
 // and env.Plan, and reports progress to env.Progress.
 func CheckSource(ctx context.Context, env *phase.Env, cfg Config) (*Result, error) {
-	started := time.Now()
 	if env.Target != "" {
 		env = &phase.Env{Source: env.Source, Plan: env.Plan, Progress: env.Progress}
 	}
-	v, tables, err := open(ctx, env, cfg, SourceCheckName)
-	if err != nil {
-		return nil, err
-	}
-	defer v.close()
-	if err := v.resolve(ctx, tables); err != nil {
-		return nil, err
-	}
-	if err := v.checkTenantsPresent(ctx); err != nil {
-		return nil, err
-	}
-	if err := v.checkInvariants(ctx); err != nil {
-		return nil, err
-	}
-	return v.result(SourceCheckName, started), nil
+	return check(ctx, env, cfg, SourceCheckName, (*verifier).resolve, (*verifier).checkTenantsPresent, (*verifier).checkInvariants)
 }
 
 // SourceCheckName is the name of CheckSource as a phase.
@@ -53,12 +37,7 @@ const SourceCheckName = "tenant-check"
 // with a *TenantProblemsError. Once it passed, a rerun does not read the
 // source again (copy refuses what it would have found all the same).
 func NewSourceCheck(cfg Config) (phase.Phase, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	return phase.New(SourceCheckName, phase.Once, func(ctx context.Context, env *phase.Env) (phase.Result, error) {
-		res, err := CheckSource(ctx, env, cfg)
+	return phase.Of(SourceCheckName, phase.Once, cfg, Config.withDefaults, CheckSource, func(res *Result, err error) (phase.Result, error) {
 		if err != nil {
 			return phase.Result{}, err
 		}
@@ -67,7 +46,7 @@ func NewSourceCheck(cfg Config) (phase.Phase, error) {
 			return out, &TenantProblemsError{Differences: res.Differences}
 		}
 		return out, nil
-	}), nil
+	})
 }
 
 // TenantProblemsError lists the rows of distributed tables that have no

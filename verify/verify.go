@@ -36,6 +36,7 @@ type verifier struct {
 	src, dst   side
 	targetURL  string
 	emit       *phase.Emitter
+	tables     []*plan.Table // the plan's tables being compared
 	specs      []*spec
 	sourceOnly bool // CheckSource: the invariants on the source, nothing else
 	srcCols    columns
@@ -55,17 +56,9 @@ const Name = "verify"
 // migration: it only reads, so a rerun runs it again. Differences are not
 // errors (see Result.Match).
 func New(cfg Config) (phase.Phase, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	return phase.New(Name, phase.EveryRun, func(ctx context.Context, env *phase.Env) (phase.Result, error) {
-		res, err := Run(ctx, env, cfg)
-		if res == nil {
-			return phase.Result{}, err
-		}
+	return phase.Of(Name, phase.EveryRun, cfg, Config.withDefaults, Run, func(res *Result, err error) (phase.Result, error) {
 		return phase.Result{Summary: res.Summary, Note: fmt.Sprintf("%d differences", len(res.Differences)), Report: res}, err
-	}), nil
+	})
 }
 
 // Run compares env.Source and env.Target (the Citus coordinator) table by
@@ -77,66 +70,61 @@ func New(cfg Config) (phase.Phase, error) {
 // Differences are not errors: Run returns them in the Result (Match false)
 // and an error only when it could not compare.
 func Run(ctx context.Context, env *phase.Env, cfg Config) (*Result, error) {
-	started := time.Now()
 	if env.Target == "" {
 		return nil, errors.New("verify compares a source with a target: no target given")
 	}
-	v, tables, err := open(ctx, env, cfg, Name)
+	return check(ctx, env, cfg, Name, (*verifier).detectCitus, (*verifier).resolve, (*verifier).compareTables,
+		(*verifier).checkInvariants, (*verifier).checkShards)
+}
+
+// check opens a verification of env that reports as the phase called name,
+// takes its steps in order and returns its result.
+func check(ctx context.Context, env *phase.Env, cfg Config, name string, steps ...func(*verifier, context.Context) error) (*Result, error) {
+	started := time.Now()
+	v, err := open(ctx, env, cfg, name)
 	if err != nil {
 		return nil, err
 	}
 	defer v.close()
-	if err := v.detectCitus(ctx); err != nil {
-		return nil, err
-	}
-	if err := v.resolve(ctx, tables); err != nil {
-		return nil, err
-	}
-	if err := v.compareTables(ctx); err != nil {
-		return nil, err
-	}
-	if err := v.checkInvariants(ctx); err != nil {
-		return nil, err
-	}
-	if v.dst.citus {
-		if err := v.checkShards(ctx); err != nil {
+	for _, step := range steps {
+		if err := step(v, ctx); err != nil {
 			return nil, err
 		}
 	}
-	return v.result(Name, started), nil
+	return v.result(name, started), nil
 }
 
 // open validates cfg, selects the plan's tables and opens the pools of a
 // verification of env that reports as the phase called name: on the source,
 // and on the target unless env has none (CheckSource: the source is both
 // sides then).
-func open(ctx context.Context, env *phase.Env, cfg Config, name string) (*verifier, []*plan.Table, error) {
+func open(ctx context.Context, env *phase.Env, cfg Config, name string) (*verifier, error) {
 	cfg, tables, err := cfg.prepare(env.Plan)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	v := &verifier{p: env.Plan, cfg: cfg, targetURL: env.Target, emit: phase.NewEmitter(name, env.Progress),
-		summaries: map[string]*TableSummary{}}
+		tables: tables, summaries: map[string]*TableSummary{}}
 	src, err := openPool(ctx, env.Source, cfg.Workers)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	v.src, v.dst = side{name: "source", pool: src}, side{name: "source", pool: src}
 	if err := env.Plan.CheckTenants(ctx, src, cfg.Tenants); err != nil {
 		src.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	if env.Target == "" {
 		v.sourceOnly = true
-		return v, tables, nil
+		return v, nil
 	}
 	dst, err := openPool(ctx, env.Target, cfg.Workers)
 	if err != nil {
 		src.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	v.dst = side{name: "target", pool: dst}
-	return v, tables, nil
+	return v, nil
 }
 
 // close closes the verification's pools.
@@ -178,7 +166,7 @@ func (v *verifier) detectCitus(ctx context.Context) error {
 }
 
 // resolve reads both sides' columns and builds each table's relations.
-func (v *verifier) resolve(ctx context.Context, tables []*plan.Table) error {
+func (v *verifier) resolve(ctx context.Context) error {
 	names := make([]schema.Name, 0, len(v.p.Tables))
 	for _, t := range v.p.Tables {
 		names = append(names, t.Name())
@@ -196,7 +184,7 @@ func (v *verifier) resolve(ctx context.Context, tables []*plan.Table) error {
 		dstCols = srcCols
 	}
 	v.srcCols, v.dstCols = srcCols, dstCols
-	for _, t := range tables {
+	for _, t := range v.tables {
 		s, err := v.newSpec(t, srcCols, dstCols)
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tenantmover/tenantmover/backfill"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -53,10 +55,26 @@ where it stopped. 'tenantmover status --source URL' shows the progress.`,
 }
 
 func runBackfill(c *cli.Context) error {
-	in, err := readCommandInputs(c, false, "text", "json")
-	if err != nil {
-		return err
+	format, rep, runErr := runPhase(c, backfill.Name, false, backfillConfig, func(ctx context.Context, env *phase.Env, cfg backfill.Config) (*backfill.Report, error) {
+		if len(env.Plan.OfKind(plan.Nested)) == 0 {
+			fmt.Fprintf(stderrOf(c), "no nested tables: every distributed table already has a column referencing %s; nothing to backfill\n", env.Plan.Root.Name())
+		}
+		return backfill.Run(ctx, env, cfg)
+	})
+	if rep == nil {
+		return runErr
 	}
+	if runErr == nil || isReportable(runErr) {
+		printBackfill(stderrOf(c), rep)
+		if err := writeJSON(c, format, rep); err != nil {
+			return err
+		}
+	}
+	return runErr
+}
+
+// backfillConfig reads backfill's own flags.
+func backfillConfig(c *cli.Context) (backfill.Config, error) {
 	cfg, err := backfill.NewConfig(backfill.Config{
 		Workers:       c.Int("workers"),
 		BatchTime:     c.Duration("batch-time"),
@@ -71,27 +89,9 @@ func runBackfill(c *cli.Context) error {
 		DryRun:        c.Bool("dry-run"),
 	})
 	if err != nil {
-		return usageError(err.Error())
+		return cfg, usageError(err.Error())
 	}
-	env, closeProgress, err := in.phaseEnv(c, backfill.Name)
-	if err != nil {
-		return err
-	}
-	if len(env.Plan.OfKind(plan.Nested)) == 0 {
-		fmt.Fprintf(stderrOf(c), "no nested tables: every distributed table already has a column referencing %s; nothing to backfill\n", env.Plan.Root.Name())
-	}
-	rep, runErr := backfill.Run(c.Context, env, cfg)
-	closeProgress()
-	if rep == nil {
-		return runErr
-	}
-	if runErr == nil || isReportable(runErr) {
-		printBackfill(stderrOf(c), rep)
-		if err := writeJSON(c, in.format, rep); err != nil {
-			return err
-		}
-	}
-	return runErr
+	return cfg, nil
 }
 
 // isReportable: errors after which the report is complete and worth

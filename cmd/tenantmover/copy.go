@@ -49,27 +49,14 @@ abandoned one.`,
 }
 
 func runCopy(c *cli.Context) error {
-	in, err := readCommandInputs(c, true, "text", "json")
-	if err != nil {
-		return err
-	}
-	cfg, err := copyConfig(c)
-	if err != nil {
-		return err
-	}
 	fcfg, err := followConfig(c)
 	if err != nil {
 		return err
 	}
 	if fcfg != nil {
-		return runCopyFollow(c, in, cfg, *fcfg)
+		return runCopyFollow(c, *fcfg)
 	}
-	env, closeProgress, err := in.phaseEnv(c, pgcopy.Name)
-	if err != nil {
-		return err
-	}
-	rep, err := pgcopy.Run(c.Context, env, cfg)
-	closeProgress()
+	format, rep, err := runPhase(c, pgcopy.Name, true, copyConfig, pgcopy.Run)
 	if err != nil {
 		return err
 	}
@@ -78,7 +65,7 @@ func runCopy(c *cli.Context) error {
 	} else {
 		printCopySummary(stderrOf(c), rep)
 	}
-	return writeJSON(c, in.format, rep)
+	return writeJSON(c, format, rep)
 }
 
 // copyConfig reads copy's own flags.
@@ -90,15 +77,11 @@ func copyConfig(c *cli.Context) (pgcopy.Config, error) {
 		Replace:   c.Bool("replace"),
 		DryRun:    c.Bool("dry-run"),
 	}
-	if f := c.String("tenants-file"); f != "" {
-		more, err := readTenantsFile(f)
-		if err != nil {
-			return cfg, err
-		}
-		cfg.Tenants = append(cfg.Tenants, more...)
+	var err error
+	if cfg.Tenants, err = withTenantsFile(c, cfg.Tenants); err != nil {
+		return cfg, err
 	}
-	cfg, err := pgcopy.NewConfig(cfg)
-	if err != nil {
+	if cfg, err = pgcopy.NewConfig(cfg); err != nil {
 		return cfg, usageError(err.Error())
 	}
 	return cfg, nil

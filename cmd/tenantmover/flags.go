@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -167,4 +168,28 @@ func (in commandInputs) phaseEnv(c *cli.Context, def string) (env *phase.Env, cl
 	progress, closeProgress := newProgress(c)
 	return &phase.Env{Source: in.source, Target: in.target, Plan: p, Run: runName(c, def), Restart: c.Bool("restart"), Progress: progress},
 		closeProgress, nil
+}
+
+// runPhase is what every command that runs one phase does first: it reads
+// the command's inputs (see readCommandInputs; --format is text or json),
+// its own flags with config, plans, and calls run in the phase's
+// environment (see phaseEnv), removing the progress view before it returns.
+// rep is nil when the phase could not start.
+func runPhase[C, R any](c *cli.Context, name string, withTarget bool, config func(*cli.Context) (C, error),
+	run func(context.Context, *phase.Env, C) (*R, error)) (format string, rep *R, err error) {
+	in, err := readCommandInputs(c, withTarget, "text", "json")
+	if err != nil {
+		return "", nil, err
+	}
+	cfg, err := config(c)
+	if err != nil {
+		return "", nil, err
+	}
+	env, closeProgress, err := in.phaseEnv(c, name)
+	if err != nil {
+		return "", nil, err
+	}
+	defer closeProgress()
+	rep, err = run(c.Context, env, cfg)
+	return in.format, rep, err
 }

@@ -42,7 +42,15 @@ func followConfig(c *cli.Context) (*follow.Config, error) {
 
 // runCopyFollow is copy --follow: the copy from the slot's snapshot, then
 // the follower, which ends at the cutover.
-func runCopyFollow(c *cli.Context, in commandInputs, cfg pgcopy.Config, fcfg follow.Config) error {
+func runCopyFollow(c *cli.Context, fcfg follow.Config) error {
+	in, err := readCommandInputs(c, true, "text", "json")
+	if err != nil {
+		return err
+	}
+	cfg, err := copyConfig(c)
+	if err != nil {
+		return err
+	}
 	if len(cfg.Tenants) > 0 || cfg.DryRun || cfg.Replace {
 		return usageError("--follow streams every tenant's changes: it cannot be combined with --tenants, --replace or --dry-run")
 	}

@@ -40,25 +40,12 @@ A summary goes to stderr; --format json writes every difference to stdout.`,
 }
 
 func runVerify(c *cli.Context) error {
-	in, err := readCommandInputs(c, true, "text", "json")
-	if err != nil {
-		return err
-	}
-	cfg, err := verifyConfig(c)
-	if err != nil {
-		return err
-	}
-	env, closeProgress, err := in.phaseEnv(c, verify.Name)
-	if err != nil {
-		return err
-	}
-	res, err := verify.Run(c.Context, env, cfg)
-	closeProgress()
+	format, res, err := runPhase(c, verify.Name, true, verifyConfig, verify.Run)
 	if err != nil {
 		return err
 	}
 	printVerify(c, res)
-	if err := writeJSON(c, in.format, res); err != nil {
+	if err := writeJSON(c, format, res); err != nil {
 		return err
 	}
 	if !res.Match {
@@ -83,14 +70,23 @@ func verifyConfig(c *cli.Context) (verify.Config, error) {
 	if cfg.Workers < 1 {
 		return cfg, usageError("--workers must be at least 1")
 	}
-	if f := c.String("tenants-file"); f != "" {
-		more, err := readTenantsFile(f)
-		if err != nil {
-			return cfg, err
-		}
-		cfg.Tenants = append(cfg.Tenants, more...)
+	var err error
+	cfg.Tenants, err = withTenantsFile(c, cfg.Tenants)
+	return cfg, err
+}
+
+// withTenantsFile adds the tenants --tenants-file lists, if it is given, to
+// tenants (--tenants).
+func withTenantsFile(c *cli.Context, tenants []string) ([]string, error) {
+	f := c.String("tenants-file")
+	if f == "" {
+		return tenants, nil
 	}
-	return cfg, nil
+	more, err := readTenantsFile(f)
+	if err != nil {
+		return nil, err
+	}
+	return append(tenants, more...), nil
 }
 
 // readTenantsFile reads one tenant per line, skipping blank lines and

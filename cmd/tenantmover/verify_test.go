@@ -75,6 +75,9 @@ func TestVerifyCommandExitCodesAndJSON(t *testing.T) {
 	require.Empty(t, stdout)
 	require.Contains(t, stderr, "MATCH")
 	require.Contains(t, stderr, "public.purchase")
+	// Each step's log line counts the units it compared.
+	require.Regexp(t, `msg=done task="comparing tenants" done=[1-9]`, stderr)
+	require.Regexp(t, `msg=done task="checking tenant invariants" done=[1-9]`, stderr)
 
 	code, stdout, stderr = runCLI(t, append(base, "--format", "json")...)
 	require.Equal(t, exitOK, code, stderr)

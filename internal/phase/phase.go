@@ -111,6 +111,26 @@ func New(name string, mode Mode, run func(ctx context.Context, env *Env) (Result
 	return &funcPhase{name: name, mode: mode, run: run}
 }
 
+// Of makes a Phase of a package's Run function: check validates cfg once,
+// when the phase is made (a package's NewConfig), and result turns what
+// each run reports into the phase's Result and error. A run that returns no
+// report, because it could not start, returns its error with an empty
+// Result and result is not called.
+func Of[C, R any](name string, mode Mode, cfg C, check func(C) (C, error),
+	run func(context.Context, *Env, C) (*R, error), result func(*R, error) (Result, error)) (Phase, error) {
+	cfg, err := check(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return New(name, mode, func(ctx context.Context, env *Env) (Result, error) {
+		rep, err := run(ctx, env, cfg)
+		if rep == nil {
+			return Result{}, err
+		}
+		return result(rep, err)
+	}), nil
+}
+
 type funcPhase struct {
 	name string
 	mode Mode
