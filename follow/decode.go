@@ -45,7 +45,7 @@ func (f *follower) message(ctx context.Context, m pglogrepl.Message, at pglogrep
 func (f *follower) apply(ctx context.Context, m pglogrepl.Message) error {
 	switch m := m.(type) {
 	case *pglogrepl.RelationMessage:
-		t, err := resolve(m, f.env.Plan, f.target)
+		t, err := resolve(m, f.env.Plan, f.target, f.dist)
 		if err != nil {
 			return err
 		}
