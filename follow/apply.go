@@ -16,10 +16,22 @@ import (
 
 // row is one row image as the source sent it: a text value per column of
 // its table (nil for NULL); unchanged marks TOASTed values the source left
-// out because the update did not change them.
+// out because the update did not change them (nil when it sent them all).
 type row struct {
 	vals      []*string
 	unchanged []bool
+}
+
+// size is about what r takes in memory.
+func (r *row) size() int {
+	n := 64
+	for _, v := range r.vals {
+		n += 25 // the pointer, the string header, the unchanged flag
+		if v != nil {
+			n += len(*v)
+		}
+	}
+	return n
 }
 
 func (r *row) partial() bool {
@@ -56,6 +68,7 @@ type batch struct {
 	tx      pgx.Tx
 	tables  map[*table]*pending
 	held    int // changes held in memory
+	bytes   int // their size, roughly
 	written int // changes in the open transaction
 	counts  checkpoints.ChangeCount
 	tenants map[string]bool
@@ -104,6 +117,7 @@ func (b *batch) put(t *table, key string, o *op) {
 		p.seq = append(p.seq, key)
 		b.held++
 	}
+	b.bytes += o.row.size() + len(key)
 	if !o.del && o.row.partial() && seen && !prev.del {
 		o.row = merge(prev.row, o.row)
 	}
@@ -115,7 +129,7 @@ func (b *batch) put(t *table, key string, o *op) {
 func merge(prev, next *row) *row {
 	out := &row{vals: append([]*string{}, next.vals...), unchanged: append([]bool{}, next.unchanged...)}
 	for i, u := range out.unchanged {
-		if u && !prev.unchanged[i] {
+		if u && (prev.unchanged == nil || !prev.unchanged[i]) {
 			out.vals[i], out.unchanged[i] = prev.vals[i], false
 		}
 	}
@@ -187,7 +201,7 @@ func (b *batch) flush(ctx context.Context) error {
 		}
 	}
 	b.written += b.held
-	b.held = 0
+	b.held, b.bytes = 0, 0
 	b.tables = map[*table]*pending{}
 	return nil
 }
@@ -545,7 +559,7 @@ func (b *batch) rollback() {
 func (b *batch) reset() {
 	b.tx = nil
 	b.tables = map[*table]*pending{}
-	b.held, b.written = 0, 0
+	b.held, b.bytes, b.written = 0, 0, 0
 	b.counts = checkpoints.ChangeCount{}
 	b.tenants = map[string]bool{}
 	b.end = 0
