@@ -3,6 +3,7 @@ package follow
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/jackc/pglogrepl"
@@ -10,14 +11,27 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantmover/tenantmover/checkpoints"
+	"github.com/tenantmover/tenantmover/internal/schema"
 )
 
 // row is one row image as the source sent it: a text value per column of
 // its table (nil for NULL); unchanged marks TOASTed values the source left
-// out because the update did not change them.
+// out because the update did not change them (nil when it sent them all).
 type row struct {
 	vals      []*string
 	unchanged []bool
+}
+
+// size is about what r takes in memory.
+func (r *row) size() int {
+	n := 64
+	for _, v := range r.vals {
+		n += 25 // the pointer, the string header, the unchanged flag
+		if v != nil {
+			n += len(*v)
+		}
+	}
+	return n
 }
 
 func (r *row) partial() bool {
@@ -54,11 +68,13 @@ type batch struct {
 	tx      pgx.Tx
 	tables  map[*table]*pending
 	held    int // changes held in memory
+	bytes   int // their size, roughly
 	written int // changes in the open transaction
 	counts  checkpoints.ChangeCount
 	tenants map[string]bool
 	end     pglogrepl.LSN // end of the last complete source transaction
 	strict  bool          // write each change in source order (after a constraint error)
+	shards  shardCache    // kept from one transaction to the next
 }
 
 func newBatch(dst *pgxpool.Pool, stream string) *batch {
@@ -101,6 +117,7 @@ func (b *batch) put(t *table, key string, o *op) {
 		p.seq = append(p.seq, key)
 		b.held++
 	}
+	b.bytes += o.row.size() + len(key)
 	if !o.del && o.row.partial() && seen && !prev.del {
 		o.row = merge(prev.row, o.row)
 	}
@@ -112,7 +129,7 @@ func (b *batch) put(t *table, key string, o *op) {
 func merge(prev, next *row) *row {
 	out := &row{vals: append([]*string{}, next.vals...), unchanged: append([]bool{}, next.unchanged...)}
 	for i, u := range out.unchanged {
-		if u && !prev.unchanged[i] {
+		if u && (prev.unchanged == nil || !prev.unchanged[i]) {
 			out.vals[i], out.unchanged[i] = prev.vals[i], false
 		}
 	}
@@ -184,7 +201,7 @@ func (b *batch) flush(ctx context.Context) error {
 		}
 	}
 	b.written += b.held
-	b.held = 0
+	b.held, b.bytes = 0, 0
 	b.tables = map[*table]*pending{}
 	return nil
 }
@@ -222,7 +239,13 @@ func (b *batch) writeUpserts(ctx context.Context, p *pending) error {
 		if len(g.set) == 0 {
 			continue // only unchanged values beyond the key: nothing to write
 		}
-		if _, err := b.tx.Exec(ctx, t.update(g.set), g.cols.args()...); err != nil {
+		if t.routed {
+			if err := b.perShard(ctx, t, g.cols, t.update(g.set, true), "updating"); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := b.tx.Exec(ctx, t.update(g.set, false), g.cols.args()...); err != nil {
 			return fmt.Errorf("target: updating %d rows of %s: %w", g.cols.n, t.name, err)
 		}
 	}
@@ -259,10 +282,129 @@ func (b *batch) writeDeletes(ctx context.Context, p *pending) error {
 	if keys.n == 0 {
 		return nil
 	}
+	if t.routed {
+		return b.perShard(ctx, t, keys, t.removeRouted, "deleting")
+	}
 	if _, err := b.tx.Exec(ctx, t.remove, keys.args()...); err != nil {
 		return fmt.Errorf("target: deleting %d rows of %s: %w", keys.n, t.name, err)
 	}
 	return nil
+}
+
+// perShard writes the rows of c, whose first len(t.key) columns are the
+// key, with stmt (a routed statement: the rows' tenants are its last
+// parameter), one statement per Citus shard the rows are in, sent at
+// once. Each shard then looks up its own rows only.
+func (b *batch) perShard(ctx context.Context, t *table, c *columns, stmt, what string) error {
+	groups, err := b.shards.split(ctx, b.tx, t, c)
+	if err != nil {
+		return err
+	}
+	q := &pgx.Batch{}
+	for _, g := range groups {
+		q.Queue(stmt, append(g.rows.args(), g.tenants)...)
+	}
+	res := b.tx.SendBatch(ctx, q)
+	for _, g := range groups {
+		if _, err := res.Exec(); err != nil {
+			_ = res.Close()
+			return fmt.Errorf("target: %s %d rows of %s: %w", what, g.rows.n, t.name, err)
+		}
+	}
+	if err := res.Close(); err != nil {
+		return fmt.Errorf("target: %s rows of %s: %w", what, t.name, err)
+	}
+	return nil
+}
+
+// maxCachedTenants bounds the tenants whose shard a follower remembers per
+// table (past it, it forgets them all and asks again).
+const maxCachedTenants = 100_000
+
+// shardCache remembers which Citus shard each tenant's rows are in, per
+// table, as the target said when first asked. A shard move or a tenant
+// isolation since does not make a statement wrong, only slower: each
+// statement names its tenants, and Citus routes it by its own, current
+// metadata.
+type shardCache struct {
+	ids map[schema.Name]map[string]int64
+}
+
+// shardGroup is the rows of one shard and their distinct tenants.
+type shardGroup struct {
+	shard   int64
+	rows    *columns
+	tenants []*string
+}
+
+// split groups the rows of c by the shard of their tenant (column
+// t.tenantKey of c), asking the target for the tenants it has not seen.
+// Rows without a tenant are left out: a distributed table cannot hold
+// them.
+func (s *shardCache) split(ctx context.Context, tx pgx.Tx, t *table, c *columns) ([]*shardGroup, error) {
+	if s.ids == nil {
+		s.ids = map[schema.Name]map[string]int64{}
+	}
+	ids := s.ids[t.name]
+	if ids == nil {
+		ids = map[string]int64{}
+		s.ids[t.name] = ids
+	}
+	tenants := c.vals[t.tenantKey]
+	var unknown []string
+	asked := map[string]bool{}
+	for _, v := range tenants {
+		if v != nil && !asked[*v] {
+			if _, ok := ids[*v]; !ok {
+				unknown = append(unknown, *v)
+			}
+			asked[*v] = true
+		}
+	}
+	if len(unknown) > 0 {
+		if len(ids)+len(unknown) > maxCachedTenants {
+			clear(ids)
+		}
+		rows, err := tx.Query(ctx, `SELECT v, pg_catalog.get_shard_id_for_distribution_column($1::regclass, v) FROM unnest($2::text[]) AS v`,
+			t.name.Quoted(), unknown)
+		if err != nil {
+			return nil, fmt.Errorf("target: finding the shards of %d tenants of %s: %w", len(unknown), t.name, err)
+		}
+		var v string
+		var id int64
+		if _, err := pgx.ForEachRow(rows, []any{&v, &id}, func() error { ids[v] = id; return nil }); err != nil {
+			return nil, fmt.Errorf("target: finding the shards of %d tenants of %s: %w", len(unknown), t.name, err)
+		}
+	}
+	byShard := map[int64]*shardGroup{}
+	var groups []*shardGroup
+	for r, v := range tenants {
+		if v == nil {
+			continue
+		}
+		id := ids[*v]
+		g := byShard[id]
+		if g == nil {
+			g = &shardGroup{shard: id, rows: columnsOf(len(c.vals), 0)}
+			byShard[id] = g
+			groups = append(groups, g)
+		}
+		for j := range c.vals {
+			g.rows.vals[j] = append(g.rows.vals[j], c.vals[j][r])
+		}
+		g.rows.n++
+	}
+	for _, g := range groups {
+		seen := map[string]bool{}
+		for _, v := range g.rows.vals[t.tenantKey] {
+			if !seen[*v] {
+				seen[*v] = true
+				g.tenants = append(g.tenants, v)
+			}
+		}
+	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i].shard < groups[j].shard })
+	return groups, nil
 }
 
 // columns are the parameters of one statement: a text array per column.
@@ -417,7 +559,7 @@ func (b *batch) rollback() {
 func (b *batch) reset() {
 	b.tx = nil
 	b.tables = map[*table]*pending{}
-	b.held, b.written = 0, 0
+	b.held, b.bytes, b.written = 0, 0, 0
 	b.counts = checkpoints.ChangeCount{}
 	b.tenants = map[string]bool{}
 	b.end = 0

@@ -18,13 +18,19 @@ import (
 //     fixed cost is spread thin under load.
 //   - BatchTime 200ms: the longest a change waits in an open batch before
 //     it commits, so a quiet stream still lags by a fraction of a second.
-//   - FlushRows 5,000: changes held in memory before they are written into
-//     the open transaction, whatever the size of the source transaction
-//     (a million-row transaction streams through in flat memory).
+//   - FlushRows 25,000 and FlushBytes 16 MiB: changes held in memory
+//     before they are written into the open transaction, whatever the size
+//     of the source transaction (a million-row transaction streams through
+//     in flat memory). Above BatchRows, so that a batch of ordinary
+//     transactions is written once, at its commit: each written group
+//     costs the Citus target a statement per table and kind with a task
+//     per shard (and intermediate result files), whatever its size, so
+//     flushing 5,000 changes at a time cost the workers twice the CPU.
 const (
 	DefaultBatchRows      = 20_000
 	DefaultBatchTime      = 200 * time.Millisecond
-	DefaultFlushRows      = 5_000
+	DefaultFlushRows      = 25_000
+	DefaultFlushBytes     = 16 << 20
 	DefaultStatusInterval = 5 * time.Second
 )
 
@@ -44,11 +50,13 @@ type Config struct {
 	// Default: the phase's run name (env.Run), the copy's and the
 	// follower's alike when the caller sets it for both.
 	Stream string
-	// BatchRows, BatchTime and FlushRows bound a target transaction and
-	// the changes held in memory (see the defaults).
-	BatchRows int
-	BatchTime time.Duration
-	FlushRows int
+	// BatchRows, BatchTime, FlushRows and FlushBytes bound a target
+	// transaction and the changes held in memory (see the defaults).
+	// FlushBytes counts the held values' bytes, roughly.
+	BatchRows  int
+	BatchTime  time.Duration
+	FlushRows  int
+	FlushBytes int
 	// OnTruncate says what a TRUNCATE on the source does: TruncateStop
 	// (the default) stops the follower naming the table; TruncateApply
 	// truncates the target table too.
@@ -72,6 +80,9 @@ func NewConfig(c Config) (Config, error) {
 	if c.FlushRows == 0 {
 		c.FlushRows = DefaultFlushRows
 	}
+	if c.FlushBytes == 0 {
+		c.FlushBytes = DefaultFlushBytes
+	}
 	if c.StatusInterval == 0 {
 		c.StatusInterval = DefaultStatusInterval
 	}
@@ -79,8 +90,8 @@ func NewConfig(c Config) (Config, error) {
 		c.OnTruncate = TruncateStop
 	}
 	var errs []error
-	if c.BatchRows < 1 || c.FlushRows < 1 || c.BatchTime < 0 {
-		errs = append(errs, errors.New("batch rows, flush rows and batch time must be positive"))
+	if c.BatchRows < 1 || c.FlushRows < 1 || c.FlushBytes < 1 || c.BatchTime < 0 {
+		errs = append(errs, errors.New("batch rows, flush rows, flush bytes and batch time must be positive"))
 	}
 	if c.OnTruncate != TruncateStop && c.OnTruncate != TruncateApply {
 		errs = append(errs, fmt.Errorf("--on-truncate must be %s or %s, got %q", TruncateStop, TruncateApply, c.OnTruncate))

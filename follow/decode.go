@@ -46,7 +46,7 @@ func (f *follower) message(ctx context.Context, m pglogrepl.Message, at pglogrep
 func (f *follower) apply(ctx context.Context, m pglogrepl.Message) error {
 	switch m := m.(type) {
 	case *pglogrepl.RelationMessage:
-		t, err := resolve(m, f.env.Plan, f.target)
+		t, err := resolve(m, f.env.Plan, f.target, f.dist)
 		if err != nil {
 			return err
 		}
@@ -132,7 +132,7 @@ func (f *follower) change(ctx context.Context, rel uint32, oldT, newT *pglogrepl
 	if err := f.put(t, old, cur); err != nil {
 		return err
 	}
-	if f.batch.held >= f.cfg.FlushRows || f.strict() {
+	if f.batch.held >= f.cfg.FlushRows || f.batch.bytes >= f.cfg.FlushBytes || f.strict() {
 		return f.batch.flush(ctx)
 	}
 	return nil
@@ -167,13 +167,35 @@ func decodeRow(t *table, td *pglogrepl.TupleData) (*row, error) {
 	if len(td.Columns) != len(t.cols) {
 		return nil, &DDLError{Table: t.name.String(), Column: "?", Problem: fmt.Sprintf("arrived with %d columns where %d were described", len(td.Columns), len(t.cols))}
 	}
-	r := &row{vals: make([]*string, len(td.Columns)), unchanged: make([]bool, len(td.Columns))}
+	// A change held in a batch costs the memory of its values: one
+	// allocation for all of a row's text and one for their headers, not
+	// two per value.
+	n := len(td.Columns)
+	r := &row{vals: make([]*string, n)}
+	var size int
+	for _, c := range td.Columns {
+		if c.DataType == 't' {
+			size += len(c.Data)
+		}
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	for _, c := range td.Columns {
+		if c.DataType == 't' {
+			sb.Write(c.Data)
+		}
+	}
+	text, strs, off := sb.String(), make([]string, n), 0
 	for i, c := range td.Columns {
 		switch c.DataType {
 		case 't':
-			s := string(c.Data)
-			r.vals[i] = &s
+			strs[i] = text[off : off+len(c.Data)]
+			off += len(c.Data)
+			r.vals[i] = &strs[i]
 		case 'u':
+			if r.unchanged == nil {
+				r.unchanged = make([]bool, n)
+			}
 			r.unchanged[i] = true
 		case 'n':
 		default:

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantmover/tenantmover/checkpoints"
+	"github.com/tenantmover/tenantmover/internal/citus"
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/schema"
@@ -64,6 +65,7 @@ type follower struct {
 	report   *Report
 
 	rels    map[uint32]*table
+	dist    map[schema.Name]string // the target's hash-distributed tables: their distribution column
 	batch   *batch
 	applied pglogrepl.LSN // committed on the target
 	stopAt  pglogrepl.LSN
@@ -140,6 +142,9 @@ func (f *follower) open(ctx context.Context) error {
 	}
 	if f.target, err = schema.Load(ctx, f.dst, nil); err != nil {
 		return fmt.Errorf("reading the target schema: %w", err)
+	}
+	if f.dist, err = distributed(ctx, f.dst); err != nil {
+		return fmt.Errorf("target: %w", err)
 	}
 	f.batch = newBatch(f.dst, f.name)
 	return nil
@@ -364,6 +369,25 @@ func (f *follower) stopped(ctx context.Context) (bool, error) {
 	}
 	f.report.Stopped = "stop requested"
 	return true, nil
+}
+
+// distributed maps the target's hash-distributed tables to their
+// distribution column; nil when the target is not Citus.
+func distributed(ctx context.Context, dst *pgxpool.Pool) (map[schema.Name]string, error) {
+	if v, err := citus.Detect(ctx, dst); err != nil || v == "" {
+		return nil, err
+	}
+	ts, err := citus.Tables(ctx, dst)
+	if err != nil {
+		return nil, err
+	}
+	out := map[schema.Name]string{}
+	for _, t := range ts {
+		if t.IsHashDistributed() {
+			out[t.Name] = t.DistColumn
+		}
+	}
+	return out, nil
 }
 
 // slotBusy says the slot is still held by another walsender.

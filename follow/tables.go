@@ -28,6 +28,16 @@ type table struct {
 	upsert, remove string
 	insert         string // plain insert, for tables without a key
 	overriding     string
+	// routed: the table is hash-distributed on Citus by its tenant
+	// column, which is in its key. Its deletes and partial updates are
+	// written one statement per shard, each also matching the tenants of
+	// its rows (removeRouted, update's routed form), so that Citus sends it
+	// to that shard alone: one statement over all of a batch's keys runs on
+	// every shard, and each shard looks for every key (with many keys, by
+	// scanning the whole shard).
+	routed       bool
+	tenantKey    int // position of the tenant column in key (routed)
+	removeRouted string
 }
 
 // DDLError: the source's table no longer matches the target's (a column
@@ -41,8 +51,10 @@ func (e *DDLError) Error() string {
 		e.Table, db.QuoteIfNeeded(e.Column), e.Problem, e.Table)
 }
 
-// resolve maps a relation message to the target table it feeds.
-func resolve(rel *pglogrepl.RelationMessage, p *plan.Plan, target *schema.Catalog) (*table, error) {
+// resolve maps a relation message to the target table it feeds. dist
+// names the target's hash-distributed tables with their distribution
+// column (nil when the target is not Citus).
+func resolve(rel *pglogrepl.RelationMessage, p *plan.Plan, target *schema.Catalog, dist map[schema.Name]string) (*table, error) {
 	name := schema.Name{Schema: rel.Namespace, Name: rel.RelationName}
 	order := -1
 	var pt *plan.Table
@@ -89,6 +101,13 @@ func resolve(rel *pglogrepl.RelationMessage, p *plan.Plan, target *schema.Catalo
 			t.key = append(t.key, i)
 		}
 	}
+	if col, ok := dist[name]; ok && t.tenant >= 0 && t.cols[t.tenant] == col {
+		for j, i := range t.key {
+			if i == t.tenant {
+				t.routed, t.tenantKey = true, j
+			}
+		}
+	}
 	t.build()
 	return t, nil
 }
@@ -133,11 +152,26 @@ func (t *table) build() {
 	}
 	t.upsert = fmt.Sprintf("%s ON CONFLICT (%s) %s", t.insert, t.quoted(t.key), action)
 	t.remove = fmt.Sprintf("DELETE FROM %s WHERE (%s) IN (SELECT %s FROM %s)", t.name.Quoted(), t.quoted(t.key), t.casts(t.key), t.unnest(t.key))
+	if t.routed {
+		t.removeRouted = t.remove + " AND " + t.tenantIn("", len(t.key)+1)
+	}
+}
+
+// tenantIn is the condition that the tenant column (of alias, when not
+// "") is one of the values of parameter n, a text array: it lets Citus
+// send the statement to the shards of those tenants only.
+func (t *table) tenantIn(alias string, n int) string {
+	col := db.Ident(t.cols[t.tenant])
+	if alias != "" {
+		col = alias + "." + col
+	}
+	return fmt.Sprintf("%s = ANY($%d::text[]::%s[])", col, n, t.types[t.tenant])
 }
 
 // update is the statement for rows whose unchanged TOASTed columns the
 // source did not send: it sets only the columns in set (indexes in cols).
-func (t *table) update(set []int) string {
+// The routed form takes the tenants of its rows as one more parameter.
+func (t *table) update(set []int, routed bool) string {
 	idx := append(append([]int{}, t.key...), set...)
 	var assign, match []string
 	for j, i := range idx {
@@ -147,6 +181,9 @@ func (t *table) update(set []int) string {
 		} else {
 			assign = append(assign, fmt.Sprintf("%s = %s", db.Ident(t.cols[i]), v))
 		}
+	}
+	if routed {
+		match = append(match, t.tenantIn("t", len(idx)+1))
 	}
 	return fmt.Sprintf("UPDATE %s AS t SET %s FROM %s WHERE %s", t.name.Quoted(), strings.Join(assign, ", "), t.unnest(idx), strings.Join(match, " AND "))
 }
