@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/tenantmover/tenantmover/checkpoints"
 	pgcopy "github.com/tenantmover/tenantmover/copy"
-	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
@@ -34,11 +31,11 @@ func NewCopy(copyCfg pgcopy.Config, cfg Config) (phase.Phase, error) {
 
 // setup is the stream's start on both sides.
 type setup struct {
-	env      *phase.Env
-	name     string
-	src, dst *pgxpool.Pool
-	store    *checkpoints.Store
-	emit     *phase.Emitter
+	pools
+	env   *phase.Env
+	name  string
+	store *checkpoints.Store
+	emit  *phase.Emitter
 }
 
 func copyWithSlot(ctx context.Context, env *phase.Env, copyCfg pgcopy.Config, cfg Config) (phase.Result, error) {
@@ -73,24 +70,12 @@ func copyWithSlot(ctx context.Context, env *phase.Env, copyCfg pgcopy.Config, cf
 }
 
 func (s *setup) open(ctx context.Context) error {
+	if err := s.pools.open(ctx, s.env.Source, s.env.Target); err != nil {
+		return err
+	}
 	var err error
-	if s.src, err = db.Open(ctx, s.env.Source, db.ForProfile(db.ProfileCatalog)); err != nil {
-		return err
-	}
-	if s.dst, err = db.Open(ctx, s.env.Target, db.ForProfile(db.ProfileCatalog)); err != nil {
-		return err
-	}
 	s.store, err = checkpoints.Open(ctx, s.dst)
 	return err
-}
-
-func (s *setup) close() {
-	if s.src != nil {
-		s.src.Close()
-	}
-	if s.dst != nil {
-		s.dst.Close()
-	}
 }
 
 // state says whether the stream's copy is done, and whether a new copy

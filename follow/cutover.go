@@ -93,8 +93,8 @@ func (e *VerifyError) Error() string {
 
 // cutover is one Cutover.
 type cutover struct {
+	pools
 	cfg      CutoverConfig
-	src, dst *pgxpool.Pool
 	store    *checkpoints.Store
 	stream   *checkpoints.Stream
 	emit     *phase.Emitter
@@ -147,10 +147,7 @@ func Cutover(ctx context.Context, cfg CutoverConfig) (*CutoverReport, error) {
 
 func (c *cutover) open(ctx context.Context) error {
 	var err error
-	if c.src, err = db.Open(ctx, c.cfg.Source, db.ForProfile(db.ProfileCatalog)); err != nil {
-		return err
-	}
-	if c.dst, err = db.Open(ctx, c.cfg.Target, db.ForProfile(db.ProfileCatalog)); err != nil {
+	if err = c.pools.open(ctx, c.cfg.Source, c.cfg.Target); err != nil {
 		return err
 	}
 	c.store = checkpoints.Attach(c.dst)
@@ -164,11 +161,6 @@ func (c *cutover) open(ctx context.Context) error {
 		return fmt.Errorf("stream %q was cut over at %s already", c.cfg.Stream, c.stream.CutoverAt.Format(time.RFC3339))
 	}
 	return nil
-}
-
-func (c *cutover) close() {
-	c.src.Close()
-	c.dst.Close()
 }
 
 // blockWrites takes, in one source transaction held until the end, locks

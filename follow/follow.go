@@ -172,6 +172,9 @@ func (f *follower) follow(ctx context.Context) error {
 	busy := 0
 	for {
 		err := f.streamOnce(ctx)
+		if err != nil && ctx.Err() == nil && f.endedMeanwhile(ctx) {
+			return nil // cleanup or cutover dropped the slot from under us
+		}
 		switch {
 		case err == nil:
 			return nil
@@ -199,6 +202,19 @@ func (f *follower) follow(ctx context.Context) error {
 	}
 }
 
+// endedMeanwhile says whether the stream was stopped or forgotten while
+// the follower worked (its slot may be gone then: not a failure).
+func (f *follower) endedMeanwhile(ctx context.Context) bool {
+	stop, err := f.store.StopRequested(ctx, f.name)
+	if err != nil || !stop {
+		return false
+	}
+	if f.report.Stopped == "" {
+		f.report.Stopped = "stop requested"
+	}
+	return true
+}
+
 // streamOnce opens a replication connection and applies changes from the
 // last committed position.
 func (f *follower) streamOnce(ctx context.Context) error {
@@ -208,7 +224,8 @@ func (f *follower) streamOnce(ctx context.Context) error {
 	// happened.
 	st, err := f.store.Stream(ctx, f.name)
 	if errors.Is(err, checkpoints.ErrNoStream) {
-		return fmt.Errorf("stream %q was ended (tenantmover cleanup) while following", f.name)
+		f.report.Stopped = "the stream was ended (tenantmover cleanup)"
+		return nil
 	}
 	if err != nil {
 		return err
@@ -400,13 +417,27 @@ func slotBusy(err error) bool {
 // or the target restarting), a deadlock, a serialization failure.
 func isConnLost(err error) bool { return db.IsRetryable(err) }
 
-func waitCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+// waitCtx blocks for d or until ctx ends.
+func waitCtx(ctx context.Context, d time.Duration) error { return phase.Sleep(ctx, d) }
+
+// pools are a source and a target pool for catalog-sized work (setup,
+// cutover).
+type pools struct{ src, dst *pgxpool.Pool }
+
+func (p *pools) open(ctx context.Context, source, target string) error {
+	var err error
+	if p.src, err = db.Open(ctx, source, db.ForProfile(db.ProfileCatalog)); err != nil {
+		return err
+	}
+	p.dst, err = db.Open(ctx, target, db.ForProfile(db.ProfileCatalog))
+	return err
+}
+
+func (p *pools) close() {
+	if p.src != nil {
+		p.src.Close()
+	}
+	if p.dst != nil {
+		p.dst.Close()
 	}
 }

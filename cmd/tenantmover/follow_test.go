@@ -18,21 +18,15 @@ import (
 // and an abandoned stream's slot is dropped by cleanup.
 func TestCopyFollowCutoverCommands(t *testing.T) {
 	t.Parallel()
-	srcURL := sampleSource(t)
-	cdb := env.NewCitusDB(t)
-	src, dst := pgtest.Pool(t, srcURL), pgtest.Pool(t, cdb.Coordinator)
+	srcURL, cdb, src, dst := followable(t)
 	tenant := []string{"--tenant-table", "store"}
-	code, _, stderr := runCLI(t, append([]string{"plan", "--source", srcURL, "--target", cdb.Coordinator, "--apply"}, tenant...)...)
-	require.Equal(t, exitOK, code, stderr)
-	code, _, stderr = runCLI(t, append([]string{"backfill", "--source", srcURL, "--keep-triggers", "--no-progress"}, tenant...)...)
-	require.Equal(t, exitOK, code, stderr)
 
 	following := runCLIAsync(t, append([]string{"copy", "--follow", "--source", srcURL, "--target", cdb.Coordinator, "--no-progress"}, tenant...)...)
 	awaitStream(t, dst, "copy", following)
 	pgtest.Exec(t, src, `INSERT INTO purchase (product_id, ordered_at, amount) SELECT id, now(), 1.25 FROM product WHERE id <= 30`)
 	pgtest.Exec(t, src, `UPDATE product SET price = 1 WHERE id <= 10`)
 
-	code, _, stderr = runCLI(t, "status", "--source", srcURL, "--target", cdb.Coordinator)
+	code, _, stderr := runCLI(t, "status", "--source", srcURL, "--target", cdb.Coordinator)
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stderr, `stream "copy"`)
 	require.Contains(t, stderr, "lag:")
@@ -57,19 +51,13 @@ func TestCopyFollowCutoverCommands(t *testing.T) {
 // drops it; the follower of that run stops.
 func TestCleanupEndsAnAbandonedStream(t *testing.T) {
 	t.Parallel()
-	srcURL := sampleSource(t)
-	cdb := env.NewCitusDB(t)
-	src, dst := pgtest.Pool(t, srcURL), pgtest.Pool(t, cdb.Coordinator)
+	srcURL, cdb, src, dst := followable(t)
 	tenant := []string{"--tenant-table", "store"}
-	code, _, stderr := runCLI(t, append([]string{"plan", "--source", srcURL, "--target", cdb.Coordinator, "--apply"}, tenant...)...)
-	require.Equal(t, exitOK, code, stderr)
-	code, _, stderr = runCLI(t, append([]string{"backfill", "--source", srcURL, "--keep-triggers", "--no-progress"}, tenant...)...)
-	require.Equal(t, exitOK, code, stderr)
 	following := runCLIAsync(t, append([]string{"copy", "--follow", "--run", "abandoned", "--source", srcURL, "--target", cdb.Coordinator, "--no-progress"}, tenant...)...)
 	awaitStream(t, dst, "abandoned", following)
 	require.Equal(t, 1, pgtest.Scalar[int](t, src, `SELECT count(*)::int FROM pg_replication_slots WHERE database = current_database()`))
 
-	code, _, stderr = runCLI(t, "cleanup", "--source", srcURL, "--target", cdb.Coordinator)
+	code, _, stderr := runCLI(t, "cleanup", "--source", srcURL, "--target", cdb.Coordinator)
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stderr, `stream "abandoned" ended`)
 	r := awaitCLI(t, following)
@@ -78,6 +66,21 @@ func TestCleanupEndsAnAbandonedStream(t *testing.T) {
 	require.Zero(t, pgtest.Scalar[int](t, src, `SELECT count(*)::int FROM pg_publication`))
 	require.Zero(t, pgtest.Scalar[int](t, src, `SELECT count(*)::int FROM pg_class WHERE relkind = 'r' AND relreplident = 'f' AND relnamespace = 'public'::regnamespace`),
 		"the replica identity is restored")
+}
+
+// followable is the small sample shop backfilled with its fill triggers
+// kept, and a Citus target with the plan's schema: what copy --follow
+// starts from.
+func followable(t *testing.T) (srcURL string, cdb pgtest.ClusterDB, src, dst *pgxpool.Pool) {
+	t.Helper()
+	srcURL = sampleSource(t)
+	cdb = env.NewCitusDB(t)
+	tenant := []string{"--tenant-table", "store"}
+	code, _, stderr := runCLI(t, append([]string{"plan", "--source", srcURL, "--target", cdb.Coordinator, "--apply"}, tenant...)...)
+	require.Equal(t, exitOK, code, stderr)
+	code, _, stderr = runCLI(t, append([]string{"backfill", "--source", srcURL, "--keep-triggers", "--no-progress"}, tenant...)...)
+	require.Equal(t, exitOK, code, stderr)
+	return srcURL, cdb, pgtest.Pool(t, srcURL), pgtest.Pool(t, cdb.Coordinator)
 }
 
 // awaitStream waits until run's copy is done and its follower streams.

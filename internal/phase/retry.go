@@ -32,7 +32,12 @@ func (b Backoff) Delay(attempt int) time.Duration {
 
 // Wait blocks for the delay of attempt or until ctx ends.
 func (b Backoff) Wait(ctx context.Context, attempt int) error {
-	t := time.NewTimer(b.Delay(attempt))
+	return Sleep(ctx, b.Delay(attempt))
+}
+
+// Sleep blocks for d or until ctx ends, returning ctx's error then.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
