@@ -108,4 +108,30 @@ CREATE TABLE IF NOT EXISTS tenantmover.stream_tenants (
     PRIMARY KEY (stream, tenant)
 );
 
-COMMENT ON SCHEMA tenantmover IS 'tenantmover checkpoints, layout 3';
+-- A stream's apply lanes: the follower applies the changes of different
+-- tenants in parallel, one target transaction per lane, each tenant always
+-- in the same lane (a hash of its key's text form, modulo the stream's
+-- number of lanes, fixed when the stream starts). A lane's row is written in
+-- the transaction that applied its changes: applied_lsn is the end of the
+-- last source transaction whose changes of that lane's tenants are
+-- committed here, with the lane's counters. The stream's applied position
+-- is the lowest lane's; a restart resumes there and skips, lane by lane,
+-- what a lane had committed. A stream of layout 3 gets one lane.
+CREATE TABLE IF NOT EXISTS tenantmover.stream_lanes (
+    stream       text NOT NULL REFERENCES tenantmover.streams (name) ON DELETE CASCADE,
+    lane         int NOT NULL,
+    applied_lsn  pg_lsn NOT NULL,
+    applied_at   timestamptz,
+    source_time  timestamptz,
+    inserts      bigint NOT NULL DEFAULT 0,
+    updates      bigint NOT NULL DEFAULT 0,
+    deletes      bigint NOT NULL DEFAULT 0,
+    truncates    bigint NOT NULL DEFAULT 0,
+    transactions bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (stream, lane)
+);
+INSERT INTO tenantmover.stream_lanes (stream, lane, applied_lsn)
+    SELECT s.name, 0, s.applied_lsn FROM tenantmover.streams s
+    WHERE NOT EXISTS (SELECT FROM tenantmover.stream_lanes l WHERE l.stream = s.name);
+
+COMMENT ON SCHEMA tenantmover IS 'tenantmover checkpoints, layout 4';

@@ -29,6 +29,8 @@ type Stream struct {
 	CutoverAt    *time.Time `json:"cutover_at,omitempty"`
 	CreatedAt    time.Time  `json:"created_at"`
 	TenantsCount int        `json:"changed_tenants"`
+	// Lanes is the number of apply lanes.
+	Lanes int `json:"lanes"`
 }
 
 // ChangeCount counts applied changes by kind.
@@ -52,14 +54,20 @@ func (c *ChangeCount) Add(o ChangeCount) {
 // Total is the number of row changes.
 func (c ChangeCount) Total() int64 { return c.Inserts + c.Updates + c.Deletes }
 
-// StartStream records a new stream (or replaces the record of an earlier
-// one of the same name, whose slot the caller dropped): nothing is applied
-// yet, so applied_lsn is the consistent point.
-func (s *Store) StartStream(ctx context.Context, name, slot, publication, consistentLSN string, identityFull []string) error {
+// StartStream records a new stream with lanes apply lanes (or replaces the
+// record of an earlier one of the same name, whose slot the caller
+// dropped): nothing is applied yet, so every lane is at the consistent
+// point.
+func (s *Store) StartStream(ctx context.Context, name, slot, publication, consistentLSN string, identityFull []string, lanes int) error {
 	if identityFull == nil {
 		identityFull = []string{}
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO tenantmover.streams AS s (name, slot, publication, consistent_lsn, applied_lsn, identity_full)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, `INSERT INTO tenantmover.streams AS s (name, slot, publication, consistent_lsn, applied_lsn, identity_full)
 		VALUES ($1, $2, $3, $4::pg_lsn, $4::pg_lsn, $5)
 		ON CONFLICT (name) DO UPDATE SET slot = EXCLUDED.slot, publication = EXCLUDED.publication,
 			consistent_lsn = EXCLUDED.consistent_lsn, applied_lsn = EXCLUDED.applied_lsn, applied_at = NULL,
@@ -69,8 +77,31 @@ func (s *Store) StartStream(ctx context.Context, name, slot, publication, consis
 	if err != nil {
 		return fmt.Errorf("recording stream %q: %w", name, err)
 	}
-	_, err = s.pool.Exec(ctx, `DELETE FROM tenantmover.stream_tenants WHERE stream = $1`, name)
-	return err
+	for _, q := range []string{`DELETE FROM tenantmover.stream_tenants WHERE stream = $1`, `DELETE FROM tenantmover.stream_lanes WHERE stream = $1`} {
+		if _, err := tx.Exec(ctx, q, name); err != nil {
+			return fmt.Errorf("recording stream %q: %w", name, err)
+		}
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO tenantmover.stream_lanes (stream, lane, applied_lsn)
+		SELECT $1, l, $2::pg_lsn FROM generate_series(0, $3 - 1) AS l`, name, consistentLSN, max(lanes, 1))
+	if err != nil {
+		return fmt.Errorf("recording the lanes of stream %q: %w", name, err)
+	}
+	return tx.Commit(ctx)
+}
+
+// Lanes reads the applied position of each of stream name's lanes, by
+// lane number.
+func (s *Store) Lanes(ctx context.Context, name string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT applied_lsn::text FROM tenantmover.stream_lanes WHERE stream = $1 ORDER BY lane`, name)
+	if err != nil {
+		return nil, fmt.Errorf("reading the lanes of stream %q: %w", name, err)
+	}
+	lanes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err == nil && len(lanes) == 0 {
+		err = fmt.Errorf("stream %q has no lanes: %w", name, ErrNoStream)
+	}
+	return lanes, err
 }
 
 // ErrNoStream is returned for a stream that was never recorded.
@@ -91,10 +122,20 @@ func (s *Store) Stream(ctx context.Context, name string) (*Stream, error) {
 // Streams reads every stream (or only name, when not empty). A store of an
 // older layout has none.
 func (s *Store) Streams(ctx context.Context, name string) ([]Stream, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name, slot, publication, consistent_lsn::text, applied_lsn::text,
-			applied_at, source_time, inserts, updates, deletes, truncates, transactions, stop, identity_full, cutover_at, created_at,
-			(SELECT count(*) FROM tenantmover.stream_tenants t WHERE t.stream = s.name)::int
-		FROM tenantmover.streams s WHERE $1 = '' OR name = $1 ORDER BY created_at`, name)
+	// The lanes hold the applied position and the counters (the stream's
+	// own counters are those of layout 3, before lanes).
+	rows, err := s.pool.Query(ctx, `SELECT name, slot, publication, consistent_lsn::text, coalesce(l.applied_lsn, s.applied_lsn)::text,
+			coalesce(l.applied_at, s.applied_at), coalesce(l.source_time, s.source_time),
+			s.inserts + coalesce(l.inserts, 0), s.updates + coalesce(l.updates, 0), s.deletes + coalesce(l.deletes, 0),
+			s.truncates + coalesce(l.truncates, 0), s.transactions + coalesce(l.transactions, 0),
+			stop, identity_full, cutover_at, created_at,
+			(SELECT count(*) FROM tenantmover.stream_tenants t WHERE t.stream = s.name)::int, coalesce(l.n, 0)::int
+		FROM tenantmover.streams s
+		LEFT JOIN LATERAL (SELECT min(applied_lsn) AS applied_lsn, max(applied_at) AS applied_at, min(source_time) AS source_time,
+				sum(inserts) AS inserts, sum(updates) AS updates, sum(deletes) AS deletes, sum(truncates) AS truncates,
+				sum(transactions) AS transactions, count(*) AS n
+			FROM tenantmover.stream_lanes WHERE stream = s.name) l ON true
+		WHERE $1 = '' OR name = $1 ORDER BY created_at`, name)
 	if isMissing(err) {
 		return nil, nil
 	}
@@ -106,38 +147,50 @@ func (s *Store) Streams(ctx context.Context, name string) ([]Stream, error) {
 		c := &st.Counts
 		err := row.Scan(&st.Name, &st.Slot, &st.Publication, &st.ConsistentLSN, &st.AppliedLSN, &st.AppliedAt,
 			&st.SourceTime, &c.Inserts, &c.Updates, &c.Deletes, &c.Truncates, &c.Transactions, &st.Stop, &st.IdentityFull,
-			&st.CutoverAt, &st.CreatedAt, &st.TenantsCount)
+			&st.CutoverAt, &st.CreatedAt, &st.TenantsCount, &st.Lanes)
 		return st, err
 	})
 }
 
-// Applied is what one applied batch adds to its stream's record.
+// Applied is what one target transaction of a follower adds to its
+// stream's record.
 type Applied struct {
 	// LSN is the end of the batch's last source transaction.
 	LSN string
 	// SourceTime is that transaction's commit time on the source.
 	SourceTime time.Time
-	Counts     ChangeCount
+	// Lanes are the lanes whose changes up to LSN the transaction holds
+	// (a lane with nothing to apply in the batch is recorded by another
+	// lane's transaction); Counts are counted in the first.
+	Lanes  []int
+	Counts ChangeCount
 	// Tenants are the tenants the batch changed (text form).
 	Tenants []string
 }
 
-// RecordApplied advances stream name to a.LSN in tx, the transaction that
-// applied the batch's changes: both commit or neither. It fails when the
-// stream's record is gone (cleaned up) or already past a.LSN (another
-// follower), so no batch is ever counted twice.
+// RecordApplied advances the lanes a.Lanes of stream name to a.LSN in tx,
+// the transaction that applied their changes: both commit or neither. A
+// lane already past a.LSN (it had committed further before a restart, so
+// its changes were skipped) keeps its position. It fails when the stream's
+// record or a lane is gone (cleaned up).
 func RecordApplied(ctx context.Context, tx Querier, name string, a Applied) error {
 	c := a.Counts
-	tag, err := tx.Exec(ctx, `UPDATE tenantmover.streams SET applied_lsn = $2::pg_lsn, applied_at = $3, source_time = $4,
-			inserts = inserts + $5, updates = updates + $6, deletes = deletes + $7, truncates = truncates + $8,
-			transactions = transactions + $9
-		WHERE name = $1 AND applied_lsn <= $2::pg_lsn`,
-		name, a.LSN, time.Now(), a.SourceTime, c.Inserts, c.Updates, c.Deletes, c.Truncates, c.Transactions)
+	lanes := a.Lanes
+	if len(lanes) == 0 {
+		lanes = []int{0}
+	}
+	tag, err := tx.Exec(ctx, `UPDATE tenantmover.stream_lanes SET applied_lsn = greatest(applied_lsn, $3::pg_lsn), applied_at = $4,
+			source_time = CASE WHEN applied_lsn <= $3::pg_lsn THEN $5 ELSE source_time END,
+			inserts = inserts + CASE WHEN lane = $6 THEN $7 ELSE 0 END, updates = updates + CASE WHEN lane = $6 THEN $8 ELSE 0 END,
+			deletes = deletes + CASE WHEN lane = $6 THEN $9 ELSE 0 END, truncates = truncates + CASE WHEN lane = $6 THEN $10 ELSE 0 END,
+			transactions = transactions + CASE WHEN lane = $6 THEN $11 ELSE 0 END
+		WHERE stream = $1 AND lane = ANY($2::int[])`,
+		name, lanes, a.LSN, time.Now(), a.SourceTime, lanes[0], c.Inserts, c.Updates, c.Deletes, c.Truncates, c.Transactions)
 	if err != nil {
 		return fmt.Errorf("recording the applied position of stream %q: %w", name, err)
 	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("stream %q is gone or already applied past %s (is another follower running?)", name, a.LSN)
+	if tag.RowsAffected() != int64(len(lanes)) {
+		return fmt.Errorf("stream %q is gone (or lost lanes): was it cleaned up meanwhile?", name)
 	}
 	if len(a.Tenants) == 0 {
 		return nil

@@ -2,15 +2,16 @@ package follow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
-	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantmover/tenantmover/checkpoints"
+	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/schema"
 )
 
@@ -72,17 +73,18 @@ type batch struct {
 	written int // changes in the open transaction
 	counts  checkpoints.ChangeCount
 	tenants map[string]bool
-	end     pglogrepl.LSN // end of the last complete source transaction
-	strict  bool          // write each change in source order (after a constraint error)
-	shards  shardCache    // kept from one transaction to the next
+	shards  shardCache // kept from one transaction to the next
+	// commutative: other lanes write at the same time (other tenants'
+	// rows), see begin.
+	commutative bool
 }
 
-func newBatch(dst *pgxpool.Pool, stream string) *batch {
-	return &batch{dst: dst, stream: stream, tables: map[*table]*pending{}, tenants: map[string]bool{}}
+func newBatch(dst *pgxpool.Pool, stream string, commutative bool) *batch {
+	return &batch{dst: dst, stream: stream, tables: map[*table]*pending{}, tenants: map[string]bool{}, commutative: commutative}
 }
 
-// empty says the batch has nothing to commit.
-func (b *batch) empty() bool { return b.tx == nil && b.held == 0 && b.end == 0 }
+// busy says the lane has something to commit.
+func (b *batch) busy() bool { return b.tx != nil || b.held > 0 }
 
 // size is the number of changes since the transaction began.
 func (b *batch) size() int { return b.held + b.written }
@@ -107,6 +109,84 @@ func (b *batch) pendingOf(t *table) *pending {
 		b.tables[t] = p
 	}
 	return p
+}
+
+// putChange records the net effect of a change of t from old to cur: an
+// update that moves a row to another key (another tenant, on Citus
+// another shard) deletes the old key and writes the new one.
+func (b *batch) putChange(t *table, old, cur *row) {
+	switch {
+	case cur == nil:
+		b.put(t, keyOf(t, old), &op{del: true, row: old})
+	case old != nil && keyOf(t, old) != keyOf(t, cur):
+		b.put(t, keyOf(t, old), &op{del: true, row: old})
+		if cur.partial() && !lacksUnchanged(old, cur) {
+			cur = merge(old, cur)
+		}
+		b.put(t, keyOf(t, cur), &op{row: cur}) // still partial: see completeMove
+	default:
+		b.put(t, keyOf(t, cur), &op{row: cur})
+	}
+}
+
+// lacksUnchanged says whether old, the image of a row before an update,
+// lacks a value the new image cur left unchanged: the source sent only the
+// old key (REPLICA IDENTITY DEFAULT), whose other columns come as NULL.
+func lacksUnchanged(old, cur *row) bool {
+	for i, u := range cur.unchanged {
+		if u && old.vals[i] == nil && (old.unchanged == nil || !old.unchanged[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// completeMove fills in c.old the values c.cur left unchanged (TOASTed
+// values pgoutput does not resend) when c moves a row to another key and
+// the source sent only the old key: the target's row, read once the
+// batch's earlier changes are written, holds them. The new key's row is
+// then written whole. A row already moved (a replay) is not found: the
+// new image stays partial and updates, at the new key, the columns sent.
+func (b *batch) completeMove(ctx context.Context, t *table, c *change) error {
+	if c.old == nil || c.cur == nil || !c.cur.partial() || keyOf(t, c.old) == keyOf(t, c.cur) || !lacksUnchanged(c.old, c.cur) {
+		return nil
+	}
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	if err := b.begin(ctx); err != nil {
+		return err
+	}
+	var want, where []string
+	var idx []int
+	for i, u := range c.cur.unchanged {
+		if u {
+			want, idx = append(want, db.Ident(t.cols[i])+"::text"), append(idx, i)
+		}
+	}
+	args := make([]any, len(t.key))
+	for j, i := range t.key {
+		where = append(where, fmt.Sprintf("%s = $%d::text::%s", db.Ident(t.cols[i]), j+1, t.types[i]))
+		args[j] = c.old.vals[i]
+	}
+	vals := make([]*string, len(idx))
+	dest := make([]any, len(idx))
+	for j := range vals {
+		dest[j] = &vals[j]
+	}
+	err := b.tx.QueryRow(ctx, "SELECT "+strings.Join(want, ", ")+" FROM "+t.name.Quoted()+" WHERE "+strings.Join(where, " AND "), args...).Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("target: reading the unchanged values of a row of %s that moved to another key: %w", t.name, err)
+	}
+	old := &row{vals: append([]*string{}, c.old.vals...)}
+	for j, i := range idx {
+		old.vals[i] = vals[j]
+	}
+	c.old = old
+	return nil
 }
 
 // put records the net effect of a change on key.
@@ -166,7 +246,16 @@ func (b *batch) begin(ctx context.Context) error {
 	// transaction may not write after a parallel multi-shard statement:
 	// one connection per worker keeps both legal (plain PostgreSQL takes
 	// the setting as an inert placeholder).
-	if _, err := tx.Exec(ctx, "SET LOCAL citus.multi_shard_modify_mode = 'sequential'"); err != nil {
+	//
+	// Lanes write different tenants' rows, so their writes commute; Citus
+	// would otherwise serialize the lanes' writes of the position records
+	// (a reference table: an exclusive lock on its shard to the end of the
+	// transaction, distributed_execution_locks.c).
+	set := "SET LOCAL citus.multi_shard_modify_mode = 'sequential'"
+	if b.commutative {
+		set += "; SET LOCAL citus.all_modifications_commutative = on"
+	}
+	if _, err := tx.Exec(ctx, set); err != nil {
 		_ = tx.Rollback(ctx)
 		return fmt.Errorf("target: %w", err)
 	}
@@ -562,5 +651,4 @@ func (b *batch) reset() {
 	b.held, b.bytes, b.written = 0, 0, 0
 	b.counts = checkpoints.ChangeCount{}
 	b.tenants = map[string]bool{}
-	b.end = 0
 }

@@ -32,6 +32,13 @@ const (
 	DefaultFlushRows      = 25_000
 	DefaultFlushBytes     = 16 << 20
 	DefaultStatusInterval = 5 * time.Second
+	// DefaultLanes: the target transactions a follower applies different
+	// tenants' changes in at once (a stream's number is fixed when it
+	// starts: it decides which lane each tenant's changes take).
+	DefaultLanes = 4
+	// MaxLanes bounds Lanes: each lane holds a target connection (and on
+	// Citus one per worker).
+	MaxLanes = 32
 )
 
 // Truncate policies.
@@ -64,9 +71,22 @@ type Config struct {
 	// StatusInterval is how often progress (applied changes, lag) is
 	// reported and the source told the position. Default 5s.
 	StatusInterval time.Duration
+	// Lanes is the number of target transactions different tenants'
+	// changes are applied in at once, for a stream this copy starts
+	// (a running stream keeps the number it started with). Default 4.
+	Lanes int
 	// StopAt, when set, ends the follower once it applied past this source
 	// position (cutover applies the last changes itself with it).
 	StopAt string
+}
+
+// CheckLanes says whether n lanes can be asked for (Config.Lanes takes 0
+// for the default; the command line does not).
+func CheckLanes(n int) error {
+	if n < 1 || n > MaxLanes {
+		return fmt.Errorf("--lanes must be between 1 and %d, got %d", MaxLanes, n)
+	}
+	return nil
 }
 
 // NewConfig fills the defaults and validates c.
@@ -89,9 +109,15 @@ func NewConfig(c Config) (Config, error) {
 	if c.OnTruncate == "" {
 		c.OnTruncate = TruncateStop
 	}
+	if c.Lanes == 0 {
+		c.Lanes = DefaultLanes
+	}
 	var errs []error
 	if c.BatchRows < 1 || c.FlushRows < 1 || c.FlushBytes < 1 || c.BatchTime < 0 {
 		errs = append(errs, errors.New("batch rows, flush rows, flush bytes and batch time must be positive"))
+	}
+	if err := CheckLanes(c.Lanes); err != nil {
+		errs = append(errs, err)
 	}
 	if c.OnTruncate != TruncateStop && c.OnTruncate != TruncateApply {
 		errs = append(errs, fmt.Errorf("--on-truncate must be %s or %s, got %q", TruncateStop, TruncateApply, c.OnTruncate))

@@ -34,12 +34,13 @@ type setup struct {
 	pools
 	env   *phase.Env
 	name  string
+	lanes int
 	store *checkpoints.Store
 	emit  *phase.Emitter
 }
 
 func copyWithSlot(ctx context.Context, env *phase.Env, copyCfg pgcopy.Config, cfg Config) (phase.Result, error) {
-	s := &setup{env: env, name: cfg.stream(env), emit: phase.NewEmitter(pgcopy.Name, env.Progress)}
+	s := &setup{env: env, name: cfg.stream(env), lanes: cfg.Lanes, emit: phase.NewEmitter(pgcopy.Name, env.Progress)}
 	if err := s.open(ctx); err != nil {
 		return phase.Result{}, err
 	}
@@ -166,7 +167,7 @@ func (s *setup) start(ctx context.Context) (*exportedSlot, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.StartStream(ctx, s.name, slot, pub, exp.lsn.String(), full); err != nil {
+	if err := s.store.StartStream(ctx, s.name, slot, pub, exp.lsn.String(), full, s.lanes); err != nil {
 		exp.close()
 		return nil, err
 	}

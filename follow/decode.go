@@ -32,7 +32,7 @@ func (e *TruncateError) Error() string {
 func (f *follower) message(ctx context.Context, m pglogrepl.Message, at pglogrepl.LSN) error {
 	err := f.apply(ctx, m)
 	if err != nil && isConstraint(err) && !f.strict() && !errors.Is(err, errRestream) {
-		f.batch.rollback()
+		f.rollbackLanes()
 		f.strictUntil = max(f.strictUntil, f.txFinal)
 		f.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("a reordered batch broke a constraint (%s): applying up to %s in source order", db.RedactError(err), f.strictUntil)})
 		return errRestream
@@ -56,17 +56,17 @@ func (f *follower) apply(ctx context.Context, m pglogrepl.Message) error {
 		// applied by an earlier run (the slot resends from its own,
 		// possibly older, confirmed position).
 		f.inTx, f.skip, f.txTime, f.txFinal = true, m.FinalLSN < f.applied, m.CommitTime, m.FinalLSN
-		if f.batch.empty() {
+		if f.idle() {
 			f.batchStarted = time.Now()
 		}
 	case *pglogrepl.CommitMessage:
 		return f.endTx(ctx, m)
 	case *pglogrepl.InsertMessage:
-		return f.change(ctx, m.RelationID, nil, m.Tuple, &f.batch.counts.Inserts)
+		return f.change(ctx, m.RelationID, nil, m.Tuple, inserted)
 	case *pglogrepl.UpdateMessage:
-		return f.change(ctx, m.RelationID, m.OldTuple, m.NewTuple, &f.batch.counts.Updates)
+		return f.change(ctx, m.RelationID, m.OldTuple, m.NewTuple, updated)
 	case *pglogrepl.DeleteMessage:
-		return f.change(ctx, m.RelationID, m.OldTuple, nil, &f.batch.counts.Deletes)
+		return f.change(ctx, m.RelationID, m.OldTuple, nil, deleted)
 	case *pglogrepl.TruncateMessage:
 		return f.truncate(ctx, m)
 	case *pglogrepl.LogicalDecodingMessage:
@@ -85,11 +85,13 @@ func (f *follower) endTx(ctx context.Context, m *pglogrepl.CommitMessage) error 
 	if f.skip {
 		return nil
 	}
-	f.batch.counts.Transactions++
-	f.batch.end = m.TransactionEndLSN
-	if f.batch.size() >= f.cfg.BatchRows || time.Since(f.batchStarted) >= f.cfg.BatchTime ||
+	if err := f.distribute(ctx); err != nil {
+		return err
+	}
+	f.batchEnd = m.TransactionEndLSN
+	if f.size() >= f.cfg.BatchRows || time.Since(f.batchStarted) >= f.cfg.BatchTime ||
 		m.CommitLSN <= f.strictUntil || (f.stopAt != 0 && m.TransactionEndLSN >= f.stopAt) {
-		return f.commit(ctx, m.TransactionEndLSN)
+		return f.commitLanes(ctx, m.TransactionEndLSN)
 	}
 	return nil
 }
@@ -101,11 +103,12 @@ func (f *follower) fence(ctx context.Context, at pglogrepl.LSN) error {
 		return nil
 	}
 	f.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("reached the cutover's fence at %s", at)})
-	return f.commit(ctx, at)
+	return f.commitLanes(ctx, at)
 }
 
-// change adds one row change to the batch.
-func (f *follower) change(ctx context.Context, rel uint32, oldT, newT *pglogrepl.TupleData, count *int64) error {
+// change takes one row change of the current source transaction, unless
+// its lane committed it before a restart.
+func (f *follower) change(ctx context.Context, rel uint32, oldT, newT *pglogrepl.TupleData, kind changeKind) error {
 	if f.skip {
 		return nil
 	}
@@ -121,43 +124,14 @@ func (f *follower) change(ctx context.Context, rel uint32, oldT, newT *pglogrepl
 	if err != nil {
 		return err
 	}
-	*count++
-	f.batch.tenant(t, old, false)
-	if err := f.batch.tenant(t, cur, true); err != nil {
-		return err
+	c := &change{t: t, old: old, cur: cur, kind: kind, lane: laneOf(t, old, cur, len(f.lanes))}
+	if f.txFinal < f.at(c.lane) {
+		return nil
 	}
-	if t.key == nil {
-		return f.batch.direct(ctx, t, old, cur)
-	}
-	if err := f.put(t, old, cur); err != nil {
-		return err
-	}
-	if f.batch.held >= f.cfg.FlushRows || f.batch.bytes >= f.cfg.FlushBytes || f.strict() {
-		return f.batch.flush(ctx)
-	}
-	return nil
+	return f.route(ctx, c)
 }
 
 func (f *follower) strict() bool { return f.strictUntil != 0 && f.txFinal <= f.strictUntil }
-
-// put records the change's net effect: an update that moves a row to
-// another key (another tenant, on Citus another shard) deletes the old
-// key and writes the new one.
-func (f *follower) put(t *table, old, cur *row) error {
-	switch {
-	case cur == nil:
-		f.batch.put(t, keyOf(t, old), &op{del: true, row: old})
-	case old != nil && keyOf(t, old) != keyOf(t, cur):
-		f.batch.put(t, keyOf(t, old), &op{del: true, row: old})
-		if cur.partial() {
-			cur = merge(old, cur)
-		}
-		f.batch.put(t, keyOf(t, cur), &op{row: cur})
-	default:
-		f.batch.put(t, keyOf(t, cur), &op{row: cur})
-	}
-	return nil
-}
 
 // decodeRow reads a tuple in text format.
 func decodeRow(t *table, td *pglogrepl.TupleData) (*row, error) {
@@ -222,6 +196,9 @@ func (f *follower) truncate(ctx context.Context, m *pglogrepl.TruncateMessage) e
 	if f.cfg.OnTruncate != TruncateApply {
 		return &TruncateError{Tables: names}
 	}
+	if err := f.goSerial(ctx); err != nil {
+		return err
+	}
 	const cascade = 1 // pgoutput's TRUNCATE option bit for CASCADE
-	return f.batch.truncate(ctx, ts, m.Option&cascade != 0)
+	return f.lanes[0].truncate(ctx, ts, m.Option&cascade != 0)
 }

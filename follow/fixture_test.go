@@ -104,16 +104,23 @@ func startFollowingFrom(t *testing.T, srcURL, schemaSQL string, pcfg plan.Config
 // start runs migrate --follow in the background.
 func (f *followed) start(t *testing.T, fcfg follow.Config) {
 	ctx, cancel := context.WithCancel(context.Background())
-	f.cancel = cancel
-	f.ended = make(chan error, 1)
+	ended := make(chan error, 1)
+	f.cancel, f.ended = cancel, ended
 	go func() {
 		_, err := migrate.Run(ctx, migrate.Config{Source: f.srcURL, Target: f.dstURL, Plan: f.pcfg, Follow: &fcfg, Progress: f.progress})
-		f.ended <- err
+		ended <- err
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-f.ended
+		ended <- <-ended // left for a stop or failure that reads it too
 	})
+}
+
+// stop interrupts the follower, as Ctrl-C does, and waits until it ended.
+func (f *followed) stop(t *testing.T) {
+	t.Helper()
+	f.cancel()
+	require.ErrorIs(t, f.failure(t), context.Canceled)
 }
 
 // sync waits until the follower applied every change the source committed

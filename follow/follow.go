@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -64,11 +65,21 @@ type follower struct {
 	emit     *phase.Emitter
 	report   *Report
 
-	rels    map[uint32]*table
-	dist    map[schema.Name]string // the target's hash-distributed tables: their distribution column
-	batch   *batch
-	applied pglogrepl.LSN // committed on the target
-	stopAt  pglogrepl.LSN
+	rels map[uint32]*table
+	dist map[schema.Name]string // the target's hash-distributed tables: their distribution column
+	// lanes are the open target transactions, laneAt the position each
+	// lane committed; applied is the lowest of them.
+	lanes   []*batch
+	laneAt  []pglogrepl.LSN
+	applied pglogrepl.LSN
+	// The open batch: serial (everything in lane 0), the current
+	// source transaction's changes held until its end (txbuf), and the end
+	// of its last complete transaction.
+	serial     bool
+	txbuf      []*change
+	txbufBytes int
+	batchEnd   pglogrepl.LSN
+	stopAt     pglogrepl.LSN
 	// strictUntil: changes up to this position are written one by one in
 	// source order (a reordered batch broke a constraint).
 	strictUntil  pglogrepl.LSN
@@ -117,7 +128,7 @@ func (f *follower) open(ctx context.Context) error {
 		return err
 	}
 	opts := db.ForProfile(db.ProfileStreams)
-	opts.MaxConns = 3
+	opts.MaxConns = MaxLanes + 2 // a lane's transaction each, and the store's reads
 	opts.Settings = map[string]string{"citus.max_cached_conns_per_worker": "64"}
 	if f.dst, err = db.Open(ctx, f.env.Target, opts); err != nil {
 		return err
@@ -146,14 +157,46 @@ func (f *follower) open(ctx context.Context) error {
 	if f.dist, err = distributed(ctx, f.dst); err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
-	f.batch = newBatch(f.dst, f.name)
+	return f.openLanes(ctx)
+}
+
+// openLanes makes one batch per lane of the stream and reads their
+// positions.
+func (f *follower) openLanes(ctx context.Context) error {
+	at, err := f.store.Lanes(ctx, f.name)
+	if err != nil {
+		return err
+	}
+	f.lanes = make([]*batch, len(at))
+	for i := range f.lanes {
+		f.lanes[i] = newBatch(f.dst, f.name, len(at) > 1)
+	}
+	f.rollbackLanes()
+	return f.readLanes(ctx)
+}
+
+// readLanes reads the lanes' committed positions: the target is the
+// truth (a commit whose answer was lost may have happened).
+func (f *follower) readLanes(ctx context.Context) error {
+	at, err := f.store.Lanes(ctx, f.name)
+	if err != nil {
+		return err
+	}
+	if len(at) != len(f.lanes) {
+		return fmt.Errorf("stream %q: its lanes changed from %d to %d while following", f.name, len(f.lanes), len(at))
+	}
+	f.laneAt = make([]pglogrepl.LSN, len(at))
+	for i, s := range at {
+		if f.laneAt[i], err = pglogrepl.ParseLSN(s); err != nil {
+			return err
+		}
+	}
+	f.applied = slices.Min(f.laneAt)
 	return nil
 }
 
 func (f *follower) close() {
-	if f.batch != nil {
-		f.batch.rollback()
-	}
+	f.rollbackLanes()
 	if f.src != nil {
 		f.src.Close()
 	}
@@ -192,7 +235,7 @@ func (f *follower) follow(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case isConnLost(err):
-			f.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("source connection lost (%s): reconnecting from %s", db.RedactError(err), f.applied)})
+			f.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("connection lost (%s): reconnecting from %s", db.RedactError(err), f.applied)})
 			if werr := waitCtx(ctx, time.Second); werr != nil {
 				return werr
 			}
@@ -218,7 +261,7 @@ func (f *follower) endedMeanwhile(ctx context.Context) bool {
 // streamOnce opens a replication connection and applies changes from the
 // last committed position.
 func (f *follower) streamOnce(ctx context.Context) error {
-	f.batch.rollback()
+	f.rollbackLanes()
 	f.inTx, f.skip = false, false
 	// The target is the truth: a commit whose answer was lost may have
 	// happened.
@@ -230,7 +273,7 @@ func (f *follower) streamOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if f.applied, err = pglogrepl.ParseLSN(st.AppliedLSN); err != nil {
+	if err := f.readLanes(ctx); err != nil {
 		return err
 	}
 	if st.CutoverAt != nil {
@@ -273,7 +316,7 @@ func (f *follower) streamOnce(ctx context.Context) error {
 // receive waits for the next message until the batch's time is up.
 func (f *follower) receive(ctx context.Context, conn *pgconn.PgConn) (*pgproto3.CopyData, error) {
 	wait := f.cfg.BatchTime
-	if f.batch.empty() {
+	if f.idle() {
 		wait = time.Second
 	}
 	rctx, cancel := context.WithTimeout(ctx, wait)
@@ -322,27 +365,10 @@ func (f *follower) handle(ctx context.Context, conn *pgconn.PgConn, msg *pgproto
 
 // commitIfIdle commits a batch whose time is up between transactions.
 func (f *follower) commitIfIdle(ctx context.Context) error {
-	if f.inTx || f.batch.end == 0 {
+	if f.inTx || f.batchEnd == 0 {
 		return nil
 	}
-	return f.commit(ctx, f.batch.end)
-}
-
-// commit commits the batch at position end.
-func (f *follower) commit(ctx context.Context, end pglogrepl.LSN) error {
-	counts := f.batch.counts
-	err := f.batch.commit(ctx, checkpoints.Applied{LSN: end.String(), SourceTime: f.txTime})
-	if err != nil {
-		if !isConstraint(err) {
-			f.batch.rollback()
-		}
-		return err // a constraint: message goes strict
-	}
-	f.applied = end
-	f.report.Applied.Add(counts)
-	f.report.Rows = f.report.Applied.Total()
-	f.lastStatus = time.Time{} // tell the source now
-	return nil
+	return f.commitLanes(ctx, f.batchEnd)
 }
 
 // status tells the source the committed position (so it can recycle WAL)

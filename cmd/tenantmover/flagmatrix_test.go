@@ -184,6 +184,7 @@ var flagSamples = map[string][]string{
 	"retries":                         {"3"},
 	"size":                            {"small"},
 	"on-truncate":                     {"apply"},
+	"lanes":                           {"2"},
 	"timeout":                         {"2s"},
 	"verify":                          {"all"},
 }
@@ -263,6 +264,9 @@ var matrixExpect = map[string]want{
 	"copy --on-truncate apply":                              {exitError, []string{"--on-truncate needs --follow"}},
 	"migrate --on-truncate apply":                           {exitError, []string{"--on-truncate needs --follow"}},
 	"copy --dry-run --on-truncate apply":                    {exitError, []string{"--on-truncate needs --follow"}},
+	"copy --lanes 2":                                        {exitError, []string{"--lanes needs --follow"}},
+	"migrate --lanes 2":                                     {exitError, []string{"--lanes needs --follow"}},
+	"copy --dry-run --lanes 2":                              {exitError, []string{"--lanes needs --follow"}},
 }
 
 // ---- the matrix ----

@@ -22,18 +22,28 @@ func followFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "follow", Usage: "copy from a replication slot's snapshot, then apply the source's changes until 'tenantmover cutover' (or Ctrl-C; a rerun resumes)"},
 		&cli.StringFlag{Name: "on-truncate", Value: follow.TruncateStop, Usage: "with --follow, what a TRUNCATE on the source does: stop (name the table and stop) or apply (truncate the target's too)"},
+		&cli.IntFlag{Name: "lanes", Value: follow.DefaultLanes, Usage: fmt.Sprintf("with --follow, how many target transactions apply different tenants' changes at once (1 to %d; each tenant's keep their order; fixed when the stream starts, a rerun keeps it)", follow.MaxLanes)},
 	}
 }
 
 // followConfig reads the follow flags; nil without --follow.
 func followConfig(c *cli.Context) (*follow.Config, error) {
 	if !c.Bool("follow") {
-		if c.IsSet("on-truncate") {
-			return nil, usageError("--on-truncate needs --follow")
+		var needs []string
+		for _, name := range []string{"on-truncate", "lanes"} {
+			if c.IsSet(name) {
+				needs = append(needs, "--"+name+" needs --follow")
+			}
+		}
+		if len(needs) > 0 {
+			return nil, usageError(strings.Join(needs, "; "))
 		}
 		return nil, nil
 	}
-	cfg, err := follow.NewConfig(follow.Config{OnTruncate: c.String("on-truncate")})
+	if err := follow.CheckLanes(c.Int("lanes")); err != nil {
+		return nil, usageError(err.Error())
+	}
+	cfg, err := follow.NewConfig(follow.Config{OnTruncate: c.String("on-truncate"), Lanes: c.Int("lanes")})
 	if err != nil {
 		return nil, usageError(err.Error())
 	}
@@ -321,8 +331,8 @@ func printStreams(w io.Writer, streams []streamLag) {
 		case !s.Active:
 			state = "no follower connected"
 		}
-		fmt.Fprintf(w, "target: stream %q slot %s (%s): applied through %s: %d inserts, %d updates, %d deletes in %d transactions; %d tenants changed\n",
-			s.Name, s.Slot, state, s.AppliedLSN, a.Inserts, a.Updates, a.Deletes, a.Transactions, s.TenantsCount)
+		fmt.Fprintf(w, "target: stream %q slot %s (%s): applied through %s (lanes: %d): %d inserts, %d updates, %d deletes in %d transactions; %d tenants changed\n",
+			s.Name, s.Slot, state, s.AppliedLSN, s.Lanes, a.Inserts, a.Updates, a.Deletes, a.Transactions, s.TenantsCount)
 		if s.LagBytes != nil {
 			lag := fmt.Sprintf("  lag: %s behind the source", fmtBytes(max(*s.LagBytes, 0)))
 			if s.LagSeconds != nil {
