@@ -38,10 +38,16 @@ func onCitus(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
-// referenceTable makes table a reference table unless Citus has it. Two
-// processes may race to it: the loser finds it done.
+// referenceTable makes table a reference table unless it is one. Two
+// processes may race to it: the loser finds it done. A table that Citus
+// made a local table of its own (a table created with a foreign key to a
+// reference table is one: a checkpoint table that a newer layout adds to a
+// store that is already on Citus) is made a reference table too: a Citus
+// local table lives on the coordinator alone, which would bring back the
+// single-node commit that reference tables avoid.
 func referenceTable(ctx context.Context, pool *pgxpool.Pool, table string) error {
-	const known = `SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::regclass)`
+	const known = `SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::regclass
+		AND partmethod = 'n' AND repmodel = 't')`
 	var done bool
 	if err := pool.QueryRow(ctx, known, table).Scan(&done); err != nil || done {
 		return err

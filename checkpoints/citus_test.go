@@ -69,7 +69,7 @@ func TestUnitOnOneWorkerCommitsWithItsCheckpoint(t *testing.T) {
 	tables := pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM pg_tables WHERE schemaname = 'tenantmover'`)
 	require.GreaterOrEqual(t, tables, int64(6))
 	require.Equal(t, tables, pgtest.Scalar[int64](t, pool, `SELECT count(*) FROM pg_dist_partition
-		WHERE logicalrelid::text LIKE 'tenantmover.%' AND partmethod = 'n'`), "every checkpoint table is a reference table")
+		WHERE logicalrelid::text LIKE 'tenantmover.%' AND partmethod = 'n' AND repmodel = 't'`), "every checkpoint table is a reference table")
 	_, err = checkpoints.Open(ctx, pool)
 	require.NoError(t, err, "opening again leaves them as they are")
 
@@ -93,4 +93,21 @@ func TestUnitOnOneWorkerCommitsWithItsCheckpoint(t *testing.T) {
 	units, err := run.Units(ctx, "copy", "public.t")
 	require.NoError(t, err)
 	require.Equal(t, checkpoints.Done, units[0].State)
+}
+
+// A table a newer layout adds to a store already on Citus is created with
+// a foreign key to a reference table, which makes Citus turn it into a
+// local table of the coordinator's: Open makes it a reference table too.
+func TestUpgradeOnCitusMakesNewTablesReferenceTables(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cdb := env.NewCitusDB(t)
+	pool := pgtest.Pool(t, cdb.Coordinator)
+	_, err := checkpoints.Open(ctx, pool)
+	require.NoError(t, err)
+	pgtest.Exec(t, pool, `DROP TABLE tenantmover.stream_lanes; COMMENT ON SCHEMA tenantmover IS 'tenantmover checkpoints, layout 3'`)
+	_, err = checkpoints.Open(ctx, pool)
+	require.NoError(t, err)
+	require.Equal(t, "t", pgtest.Scalar[string](t, pool, `SELECT repmodel::text FROM pg_dist_partition WHERE logicalrelid = 'tenantmover.stream_lanes'::regclass`),
+		"stream_lanes is a reference table (repmodel t), not a Citus local table (s)")
 }
