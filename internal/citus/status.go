@@ -153,9 +153,12 @@ func nodeLoads(nodes []Node, sizes []shardSize) []NodeStatus {
 		if !ok {
 			continue
 		}
-		if s.Type == "reference" {
+		switch s.Type {
+		case "reference":
 			out[i].ReferenceBytes += s.Bytes
 			continue
+		case "local":
+			continue // a coordinator table in Citus's metadata: not balanced, not a tenant's
 		}
 		out[i].Shards++
 		out[i].Bytes += s.Bytes

@@ -108,3 +108,23 @@ func TestDiff(t *testing.T) {
 	require.Equal(t, []CountDiff{{Table: a, Tenant: "2", Before: 5, After: 4}, {Table: a, Tenant: "3", Before: 0, After: 1}}, d)
 	require.Contains(t, (&CountsChangedError{Diffs: d}).Error(), "public.a tenant 2: 5 rows before, 4 after")
 }
+
+// Node loads count the shards of distributed tables only: a reference
+// table's placements are its own figure, and a Citus local table (a
+// coordinator table in the metadata) makes the coordinator no shard holder.
+func TestNodeLoadsCountDistributedShards(t *testing.T) {
+	coord := Node{GroupID: 0, Name: "c", Port: 1, Active: true}
+	w1 := Node{GroupID: 1, Name: "w1", Port: 1, Active: true, ShouldHaveShards: true}
+	w2 := Node{GroupID: 2, Name: "w2", Port: 1, Active: true, ShouldHaveShards: true}
+	at := func(n Node, typ string, bytes int64) shardSize {
+		return shardSize{Type: typ, NodeName: n.Name, NodePort: n.Port, Bytes: bytes}
+	}
+	loads := nodeLoads([]Node{coord, w1, w2}, []shardSize{
+		at(w1, "distributed", 100), at(w2, "distributed", 50), at(w2, "distributed", 50),
+		at(w1, "reference", 7), at(w2, "reference", 7), at(coord, "reference", 7), at(coord, "local", 1000),
+	})
+	require.Len(t, loads, 2, "the coordinator holds no shard: %+v", loads)
+	require.Equal(t, []int64{1, 2}, []int64{loads[0].Shards, loads[1].Shards})
+	require.Equal(t, []int64{100, 100}, []int64{loads[0].Bytes, loads[1].Bytes})
+	require.Equal(t, []int64{7, 7}, []int64{loads[0].ReferenceBytes, loads[1].ReferenceBytes})
+}
