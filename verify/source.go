@@ -41,10 +41,11 @@ func NewSourceCheck(cfg Config) (phase.Phase, error) {
 		if err != nil {
 			return phase.Result{}, err
 		}
-		out := phase.Result{Summary: res.Summary, Report: res, Note: "every row has a tenant; foreign keys stay within it"}
+		out := phase.Result{Summary: res.Summary, Report: res}
 		if !res.Match {
 			return out, &TenantProblemsError{Differences: res.Differences}
 		}
+		out.Note = "every row has a tenant; foreign keys stay within it"
 		return out, nil
 	})
 }

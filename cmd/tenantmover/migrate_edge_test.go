@@ -69,6 +69,7 @@ func TestMigrateStopsOnRowsWithoutTenant(t *testing.T) {
 	require.Equal(t, exitOK, code, status)
 	require.Contains(t, status, `run "migrate" (migrate) phase=tenant-check status=failed`)
 	require.Regexp(t, `tenant-check\s+failed`, status)
+	require.NotContains(t, stderr+status, "every row has a tenant", "a failed check says no success")
 	require.Zero(t, pgtest.Scalar[int64](t, pgtest.Pool(t, dst),
 		`SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`), "nothing was created on the target")
 
