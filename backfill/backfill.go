@@ -129,7 +129,7 @@ func (b *backfiller) run(ctx context.Context, tgts []*target) (rep *Report, err 
 		return b.report, err
 	}
 	lag := newLagGate(b.pool, b.cfg)
-	f := &filler{pool: b.pool, run: b.ckpt, cfg: b.cfg, lag: lag, emit: b.emit}
+	f := &filler{pool: b.pool, run: b.ckpt, cfg: b.cfg, lag: lag, win: b.env.Window, emit: b.emit}
 	err = f.fill(ctx, jobs)
 	b.report.ReplicaPauseSeconds = lag.pausedTotal().Seconds()
 	b.report.ReplicaLagChecks = lag.checked()

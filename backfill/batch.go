@@ -23,6 +23,7 @@ type filler struct {
 	run  *checkpoints.Run
 	cfg  Config
 	lag  *lagGate
+	win  *phase.Window
 	emit *phase.Emitter
 
 	mu      sync.Mutex
@@ -53,11 +54,18 @@ type batchResult struct {
 func (f *filler) runUnit(ctx context.Context, j *job, u checkpoints.Unit) error {
 	left := phase.Range{Lo: u.Cursor, Hi: u.Hi}
 	for {
+		// A unit is many batches: the window's end stops it between two.
+		if err := f.win.Gate(ctx); err != nil {
+			return err
+		}
 		if err := f.lag.wait(ctx); err != nil {
 			return err
 		}
 		res, done, err := f.retryBatch(ctx, j, u, &left)
 		if err != nil || done {
+			return err
+		}
+		if err := f.win.Take(ctx, res.visited, 0); err != nil {
 			return err
 		}
 		updated, batches := j.rep.batchDone(res.visited, res.updated, res.lockHeld)

@@ -28,7 +28,7 @@ func (f *filler) fill(ctx context.Context, jobs []*job) error {
 			}
 		}
 	}
-	return phase.Schedule(ctx, f.cfg.Workers, groups, func(ctx context.Context, g, u int) error {
+	return phase.Schedule(ctx, f.win, f.cfg.Workers, groups, func(ctx context.Context, g, u int) error {
 		return f.runUnit(ctx, jobs[g], jobs[g].pending[u])
 	}, phase.Hooks{
 		Started: func(g int) {

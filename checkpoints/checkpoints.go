@@ -53,7 +53,7 @@ type Store struct {
 
 // layout is the comment schema.sql ends by setting on the schema: a store
 // that has it needs no DDL.
-const layout = "tenantmover checkpoints, layout 4"
+const layout = "tenantmover checkpoints, layout 5"
 
 // Open creates the tenantmover schema, or brings an older layout up to
 // date, and returns a Store. A current schema is left untouched: its DDL
@@ -148,7 +148,7 @@ func (s *Store) Begin(ctx context.Context, name, command string, options any, re
 			return &ErrOptionsChanged{Run: name, Previous: prev, Current: opts}
 		default:
 			run.Resumed = true
-			_, err := tx.Exec(ctx, `UPDATE tenantmover.runs SET status = 'running', updated_at = now() WHERE name = $1`, name)
+			_, err := tx.Exec(ctx, `UPDATE tenantmover.runs SET status = 'running', updated_at = now(), resumed_at = now() WHERE name = $1`, name)
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO tenantmover.runs (name, command, options) VALUES ($1, $2, $3)`, name, command, opts)
@@ -248,7 +248,12 @@ func (r *Run) Finish(ctx context.Context, status string) error {
 		now := time.Now()
 		finished = &now
 	}
-	_, err := r.store.pool.Exec(ctx, `UPDATE tenantmover.runs SET status = $2, updated_at = now(), finished_at = $3 WHERE name = $1`, r.Name, status, finished)
+	windows := 0 // the time windows the run used up (status shows them as nights)
+	if status == Paused {
+		windows = 1
+	}
+	_, err := r.store.pool.Exec(ctx, `UPDATE tenantmover.runs SET status = $2, updated_at = now(), finished_at = $3, windows = windows + $4 WHERE name = $1`,
+		r.Name, status, finished, windows)
 	return err
 }
 

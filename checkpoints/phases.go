@@ -17,14 +17,20 @@ const (
 	Running     = "running"
 	Failed      = "failed"
 	Interrupted = "interrupted"
+	// Paused: stopped at the end of its time window (--until, --for),
+	// with work left for the next one.
+	Paused = "paused"
 )
 
-// EndState is how work that returned err ended: Done, Interrupted (ctx
-// was cancelled, or err is a cancellation) or Failed.
+// EndState is how work that returned err ended: Done, Paused (its time
+// window ended: err or ctx's cause is phase.ErrWindowEnded), Interrupted
+// (ctx was cancelled, or err is a cancellation) or Failed.
 func EndState(ctx context.Context, err error) string {
 	switch {
 	case err == nil:
 		return Done
+	case errors.Is(err, phase.ErrWindowEnded), errors.Is(context.Cause(ctx), phase.ErrWindowEnded):
+		return Paused
 	case ctx.Err() != nil, errors.Is(err, context.Canceled):
 		return Interrupted
 	}

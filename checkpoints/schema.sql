@@ -134,4 +134,11 @@ INSERT INTO tenantmover.stream_lanes (stream, lane, applied_lsn)
     SELECT s.name, 0, s.applied_lsn FROM tenantmover.streams s
     WHERE NOT EXISTS (SELECT FROM tenantmover.stream_lanes l WHERE l.stream = s.name);
 
-COMMENT ON SCHEMA tenantmover IS 'tenantmover checkpoints, layout 4';
+-- Layout 5: the time windows (--until, --for) a run used up, each one ended
+-- with work left (status "paused").
+-- resumed_at is when the run last started or resumed: status estimates what
+-- is left from the rate of the work done since.
+ALTER TABLE tenantmover.runs ADD COLUMN IF NOT EXISTS windows int NOT NULL DEFAULT 0;
+ALTER TABLE tenantmover.runs ADD COLUMN IF NOT EXISTS resumed_at timestamptz NOT NULL DEFAULT now();
+
+COMMENT ON SCHEMA tenantmover IS 'tenantmover checkpoints, layout 5';

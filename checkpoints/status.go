@@ -3,6 +3,7 @@ package checkpoints
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -23,6 +24,21 @@ type RunStatus struct {
 	// Phases are the phases of an orchestrated run (migrate), in the
 	// order they ran.
 	Phases []PhaseRecord `json:"phases,omitempty"`
+	// Windows is how many time windows (--until, --for) the run used up:
+	// each ended with work left.
+	Windows   int       `json:"windows"`
+	ResumedAt time.Time `json:"resumed_at"`
+	// Left estimates the work left of a run not done, at the rate of its
+	// latest start (nil when unknown).
+	Left *Left `json:"left,omitempty"`
+}
+
+// Left is what a run has left, and how long it takes at the rate the run
+// had since it last started or resumed.
+type Left struct {
+	Rows          int64   `json:"rows"`
+	RowsPerSecond float64 `json:"rows_per_second"`
+	Seconds       float64 `json:"seconds"`
 }
 
 // TableStatus is one table's progress in one phase of a run.
@@ -40,7 +56,7 @@ type TableStatus struct {
 // Status returns every run (or only run name, when not empty) with per-table
 // progress. A database without the tenantmover schema has no runs.
 func (s *Store) Status(ctx context.Context, name string) ([]RunStatus, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name, command, phase, status, started_at, updated_at, finished_at
+	rows, err := s.pool.Query(ctx, `SELECT name, command, phase, status, started_at, updated_at, finished_at, windows, resumed_at
 		FROM tenantmover.runs WHERE $1 = '' OR name = $1 ORDER BY started_at`, name)
 	if isMissing(err) {
 		return nil, nil
@@ -50,7 +66,7 @@ func (s *Store) Status(ctx context.Context, name string) ([]RunStatus, error) {
 	}
 	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (RunStatus, error) {
 		var r RunStatus
-		err := row.Scan(&r.Name, &r.Command, &r.Phase, &r.Status, &r.StartedAt, &r.UpdatedAt, &r.FinishedAt)
+		err := row.Scan(&r.Name, &r.Command, &r.Phase, &r.Status, &r.StartedAt, &r.UpdatedAt, &r.FinishedAt, &r.Windows, &r.ResumedAt)
 		return r, err
 	})
 	if err != nil {
@@ -64,8 +80,41 @@ func (s *Store) Status(ctx context.Context, name string) ([]RunStatus, error) {
 		if runs[i].Phases, err = s.phases(ctx, runs[i].Name); err != nil && !isMissing(err) {
 			return nil, err
 		}
+		if runs[i].Left, err = s.left(ctx, &runs[i]); err != nil {
+			return nil, err
+		}
 	}
 	return runs, nil
+}
+
+// left estimates what run r has left: the rows its tables still lack, at
+// the rate of the units it committed since it last started or resumed.
+func (s *Store) left(ctx context.Context, r *RunStatus) (*Left, error) {
+	if r.Status == Done {
+		return nil, nil
+	}
+	var rows int64
+	for _, t := range r.Tables {
+		if t.State != Done && t.TotalRows > t.Rows {
+			rows += t.TotalRows - t.Rows
+		}
+	}
+	if rows == 0 {
+		return nil, nil
+	}
+	var done int64
+	var secs float64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(sum(rows), 0)::bigint, coalesce(extract(epoch FROM max(updated_at) - $2), 0)::float8
+		FROM tenantmover.units WHERE run = $1 AND updated_at >= $2 AND rows > 0`, r.Name, r.ResumedAt).Scan(&done, &secs)
+	if err != nil {
+		return nil, fmt.Errorf("estimating what run %q has left: %w", r.Name, err)
+	}
+	left := &Left{Rows: rows}
+	if done > 0 && secs > 0 {
+		left.RowsPerSecond = float64(done) / secs
+		left.Seconds = float64(rows) / left.RowsPerSecond
+	}
+	return left, nil
 }
 
 func (s *Store) tableStatus(ctx context.Context, run string) ([]TableStatus, error) {

@@ -26,7 +26,7 @@ func (e *engine) copyChunk(ctx context.Context, j *job, u checkpoints.Unit) erro
 		return &ChunkError{Table: j.key, Chunk: u.ID, Range: u.Describe(), Err: err}
 	}
 	e.chunkDone(j, u.ID, rows, bytes)
-	return nil
+	return e.env.Window.Take(ctx, rows, bytes)
 }
 
 // retry runs attempt under the phase's retry policy until it succeeds or

@@ -48,7 +48,7 @@ func (e *engine) copyChunks(ctx context.Context, jobs []*job) error {
 			}
 		}
 	}
-	return phase.Schedule(ctx, e.cfg.Workers, groups, func(ctx context.Context, g, u int) error {
+	return phase.Schedule(ctx, e.env.Window, e.cfg.Workers, groups, func(ctx context.Context, g, u int) error {
 		return e.copyChunk(ctx, jobs[g], pending[g][u])
 	}, phase.Hooks{
 		Started:  func(g int) { e.tableStarted(jobs[g]) },

@@ -36,7 +36,7 @@ func (e *engine) copyTenants(ctx context.Context, jobs []*job) error {
 			e.tableStarted(j)
 		}
 	}
-	err := phase.Each(ctx, e.cfg.Workers, len(todo), func(ctx context.Context, i int) error {
+	err := phase.Each(ctx, e.env.Window, e.cfg.Workers, len(todo), func(ctx context.Context, i int) error {
 		return e.copyTenant(ctx, todo[i].jobs, todo[i].id)
 	})
 	if err != nil {
@@ -72,10 +72,12 @@ func (e *engine) copyTenant(ctx context.Context, jobs []*job, id int) error {
 	if err != nil {
 		return &ChunkError{Table: jobs[0].key, Chunk: id, Range: u.Describe(), Err: err}
 	}
+	var rows, bytes int64
 	for i, j := range jobs {
 		e.chunkDone(j, id, counts[i][0], counts[i][1])
+		rows, bytes = rows+counts[i][0], bytes+counts[i][1]
 	}
-	return nil
+	return e.env.Window.Take(ctx, rows, bytes)
 }
 
 // tenantAttempt copies a tenant's rows of every table from one source

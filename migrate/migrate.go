@@ -54,6 +54,10 @@ type Config struct {
 	// Progress receives every phase's events, one at a time, and a
 	// phase.Started event without table or step as each phase begins.
 	Progress func(phase.Event)
+	// Window bounds the run in time and rate (nil: no bounds): at its end
+	// no phase or unit starts, the run is recorded paused and Run returns
+	// a *phase.WindowEndedError; a rerun continues. Not with Follow.
+	Window *phase.Window
 }
 
 // options are what a run remembers: resuming with other ones is refused
@@ -94,9 +98,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return m.report, err
 	}
 	defer unlock()
-	err = m.runPhases(ctx)
+	wctx, cancel := cfg.Window.Context(ctx)
+	defer cancel()
+	err = cfg.Window.Explain(wctx, m.runPhases(wctx))
+	m.report.Paused = errors.Is(err, phase.ErrWindowEnded)
 	m.report.Seconds = time.Since(started).Seconds()
-	m.run.RecordEnd(ctx, err)
+	m.run.RecordEnd(wctx, err)
 	return m.report, err
 }
 
@@ -240,6 +247,9 @@ func (m *migration) runPhases(ctx context.Context) error {
 			m.report.add(ph.Name(), PhaseReport{Status: StatusSkipped, Note: "done by an earlier run"})
 			continue
 		}
+		if m.cfg.Window.Ended() {
+			return m.cfg.Window.Stop()
+		}
 		if err := m.runPhase(ctx, ph, rec.Restart); err != nil {
 			return fmt.Errorf("%s: %w", ph.Name(), err)
 		}
@@ -256,7 +266,7 @@ func (m *migration) runPhase(ctx context.Context, ph phase.Phase, restart bool) 
 		return err
 	}
 	env := &phase.Env{Source: m.cfg.Source, Target: m.cfg.Target, Plan: m.plan, Run: m.cfg.Run + "." + name,
-		Restart: restart, Progress: m.progress}
+		Restart: restart, Progress: m.progress, Window: m.cfg.Window}
 	started := time.Now()
 	res, err := ph.Run(ctx, env)
 	if res.Seconds == 0 {
@@ -265,7 +275,10 @@ func (m *migration) runPhase(ctx context.Context, ph phase.Phase, restart bool) 
 	state := checkpoints.EndState(ctx, err)
 	m.report.add(name, PhaseReport{Status: state, Summary: res.Summary, Note: res.Note})
 	m.collect(res, err)
-	if rerr := m.run.EndPhase(ctx, name, state, res.Summary, res.Note); rerr != nil && err == nil {
+	// Recorded also when ctx ended (Ctrl-C, the window's grace).
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if rerr := m.run.EndPhase(ectx, name, state, res.Summary, res.Note); rerr != nil && err == nil {
 		err = rerr
 	}
 	if err == nil && res.Replan {

@@ -33,6 +33,8 @@ type Report struct {
 	Match    bool    `json:"match"`
 	Seconds  float64 `json:"seconds"`
 	Finished bool    `json:"finished"`
+	// Paused: the run stopped at its time window's end, with work left.
+	Paused bool `json:"paused,omitempty"`
 }
 
 // PhaseReport is one phase's line of the report: its summary (Phase is

@@ -20,7 +20,7 @@ func (v *verifier) compareTables(ctx context.Context) error {
 		total += v.units(s, tenants)
 	}
 	tr := newTracker(v.emit, StepCompare, total)
-	return fanOut(ctx, v.cfg.Workers, largestFirst(v.specs), func(ctx context.Context, s *spec) error {
+	return fanOut(ctx, v.win, v.cfg.Workers, largestFirst(v.specs), func(ctx context.Context, s *spec) error {
 		return v.compareTable(ctx, s, tr.share(v.units(s, tenants)))
 	})
 }

@@ -53,7 +53,7 @@ func (v *verifier) checkInvariants(ctx context.Context) error {
 		}
 	}
 	tr := newTracker(v.emit, StepInvariant, int64(len(checks)))
-	return fanOut(ctx, v.cfg.Workers, checks, func(ctx context.Context, c invariantCheck) error {
+	return fanOut(ctx, v.win, v.cfg.Workers, checks, func(ctx context.Context, c invariantCheck) error {
 		diffs, err := v.checkInvariant(ctx, c)
 		if err == nil && len(diffs) > 0 && !v.sourceOnly && c.on.name == v.dst.name {
 			c.on, c.cols = v.src, v.srcCols

@@ -41,7 +41,7 @@ func (v *verifier) checkShards(ctx context.Context) error {
 	nodes := newNodePools(v.dst, v.targetURL, v.cfg.Workers)
 	defer nodes.close()
 	tr := newTracker(v.emit, StepShards, int64(len(tasks)))
-	return fanOut(ctx, v.cfg.Workers, tasks, func(ctx context.Context, t shardTask) error {
+	return fanOut(ctx, v.win, v.cfg.Workers, tasks, func(ctx context.Context, t shardTask) error {
 		if err := v.checkShard(ctx, nodes, t, 0); err != nil {
 			return fmt.Errorf("checking shard %d of %s: %w", t.shard.ShardID, t.s.name, err)
 		}

@@ -86,7 +86,7 @@ func (v *verifier) checkTenantsPresent(ctx context.Context) error {
 			specs = append(specs, s)
 		}
 	}
-	return fanOut(ctx, v.cfg.Workers, specs, func(ctx context.Context, s *spec) error {
+	return fanOut(ctx, v.win, v.cfg.Workers, specs, func(ctx context.Context, s *spec) error {
 		col := db.QuoteIfNeeded(s.t.TenantColumn)
 		sql := fmt.Sprintf("SELECT (%s)::text FROM %s AS t0 WHERE t0.%s IS NULL", s.src.key, s.t.Name().Quoted(), db.Ident(s.t.TenantColumn))
 		n, keys, err := v.sampleKeys(ctx, v.src, sql, nil)

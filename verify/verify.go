@@ -36,6 +36,7 @@ type verifier struct {
 	src, dst   side
 	targetURL  string
 	emit       *phase.Emitter
+	win        *phase.Window // no new read starts past its end
 	tables     []*plan.Table // the plan's tables being compared
 	specs      []*spec
 	sourceOnly bool // CheckSource: the invariants on the source, nothing else
@@ -103,7 +104,7 @@ func open(ctx context.Context, env *phase.Env, cfg Config, name string) (*verifi
 	if err != nil {
 		return nil, err
 	}
-	v := &verifier{p: env.Plan, cfg: cfg, targetURL: env.Target, emit: phase.NewEmitter(name, env.Progress),
+	v := &verifier{p: env.Plan, cfg: cfg, targetURL: env.Target, emit: phase.NewEmitter(name, env.Progress), win: env.Window,
 		tables: tables, summaries: map[string]*TableSummary{}}
 	src, err := openPool(ctx, env.Source, cfg.Workers)
 	if err != nil {
@@ -296,7 +297,7 @@ func (v *verifier) result(name string, started time.Time) *Result {
 }
 
 // fanOut runs fn for every element with at most workers at a time
-// (phase.Each, over items).
-func fanOut[T any](ctx context.Context, workers int, items []T, fn func(context.Context, T) error) error {
-	return phase.Each(ctx, workers, len(items), func(ctx context.Context, i int) error { return fn(ctx, items[i]) })
+// (phase.Each, over items), none started past w's end.
+func fanOut[T any](ctx context.Context, w *phase.Window, workers int, items []T, fn func(context.Context, T) error) error {
+	return phase.Each(ctx, w, workers, len(items), func(ctx context.Context, i int) error { return fn(ctx, items[i]) })
 }

@@ -49,7 +49,7 @@ column itself.
 
 After a crash, kill -9 or Ctrl-C, run the same command again: it continues
 where it stopped. 'tenantmover status --source URL' shows the progress.`,
-		Flags:  append(flags, tenantFlags()...),
+		Flags:  append(append(flags, windowFlags(true)...), tenantFlags()...),
 		Action: runBackfill,
 	}
 }
@@ -98,7 +98,7 @@ func backfillConfig(c *cli.Context) (backfill.Config, error) {
 // printing (it lists the orphans the error is about).
 func isReportable(err error) bool {
 	var oe *backfill.OrphansError
-	return errors.As(err, &oe)
+	return errors.As(err, &oe) || errors.Is(err, phase.ErrWindowEnded)
 }
 
 func printBackfill(w io.Writer, r *backfill.Report) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
@@ -43,7 +45,7 @@ applies every change made since, through the coordinator, until
 'tenantmover cutover' switches the application over (Ctrl-C pauses; a rerun
 resumes from the last applied change). 'tenantmover cleanup' ends an
 abandoned one.`,
-		Flags:  append(append(flags, followFlags()...), tenantFlags()...),
+		Flags:  append(append(append(flags, followFlags()...), windowFlags(true)...), tenantFlags()...),
 		Action: runCopy,
 	}
 }
@@ -57,6 +59,9 @@ func runCopy(c *cli.Context) error {
 		return runCopyFollow(c, *fcfg)
 	}
 	format, rep, err := runPhase(c, pgcopy.Name, true, copyConfig, pgcopy.Run)
+	if errors.Is(err, phase.ErrWindowEnded) && rep != nil {
+		printCopySummary(stderrOf(c), rep) // what this window did; status shows what is left
+	}
 	if err != nil {
 		return err
 	}

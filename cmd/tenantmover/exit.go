@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
 // Exit codes, as documented in --help and the README.
@@ -13,6 +14,7 @@ const (
 	exitOK          = 0
 	exitError       = 1
 	exitDifferences = 2 // verify found differences, or plan found blocking problems
+	exitWindowEnded = 3 // stopped at the end of --until/--for with work left: rerun to continue
 	exitInterrupted = 130
 )
 
@@ -30,11 +32,14 @@ func usageError(msg string) error { return &usageErr{msg: msg} }
 
 func exitCode(ctx context.Context, err error) int {
 	var diff *differencesError
+	var window *phase.WindowEndedError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &diff):
 		return exitDifferences
+	case errors.As(err, &window):
+		return exitWindowEnded
 	case ctx.Err() != nil:
 		return exitInterrupted
 	}

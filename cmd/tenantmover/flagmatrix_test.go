@@ -185,6 +185,12 @@ var flagSamples = map[string][]string{
 	"size":                            {"small"},
 	"on-truncate":                     {"apply"},
 	"lanes":                           {"2"},
+	"until":                           {"23:59:59"},
+	"for":                             {"1h"},
+	"grace":                           {"5s"},
+	"max-active-sessions":             {"1000"},
+	"max-rows-per-second":             {"1000000"},
+	"max-bytes-per-second":            {"1000000000"},
 	"timeout":                         {"2s"},
 	"verify":                          {"all"},
 }

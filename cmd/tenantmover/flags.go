@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -165,9 +166,21 @@ func (in commandInputs) phaseEnv(c *cli.Context, def string) (env *phase.Env, cl
 	if err != nil {
 		return nil, nil, err
 	}
+	w, err := windowOf(c, time.Now())
+	if err != nil {
+		return nil, nil, err
+	}
 	progress, closeProgress := newProgress(c)
-	return &phase.Env{Source: in.source, Target: in.target, Plan: p, Run: runName(c, def), Restart: c.Bool("restart"), Progress: progress},
-		closeProgress, nil
+	progress = (&phase.Estimator{Window: w}).Wrap(progress)
+	closeWatch, err := watchSource(c.Context, w, in.source, c.Int("max-active-sessions"), func(why string) {
+		progress(phase.Event{Phase: def, Kind: phase.Note, Message: "paused: " + why})
+	})
+	if err != nil {
+		closeProgress()
+		return nil, nil, err
+	}
+	env = &phase.Env{Source: in.source, Target: in.target, Plan: p, Run: runName(c, def), Restart: c.Bool("restart"), Progress: progress, Window: w}
+	return env, func() { closeWatch(); closeProgress() }, nil
 }
 
 // runPhase is what every command that runs one phase does first: it reads
@@ -190,6 +203,8 @@ func runPhase[C, R any](c *cli.Context, name string, withTarget bool, config fun
 		return "", nil, err
 	}
 	defer closeProgress()
-	rep, err = run(c.Context, env, cfg)
-	return in.format, rep, err
+	ctx, cancel := env.Window.Context(c.Context)
+	defer cancel()
+	rep, err = run(ctx, env, cfg)
+	return in.format, rep, env.Window.Explain(ctx, err)
 }

@@ -40,6 +40,9 @@ func followConfig(c *cli.Context) (*follow.Config, error) {
 		}
 		return nil, nil
 	}
+	if windowSet(c) {
+		return nil, usageError("--until, --for, --grace and the rate and session limits do not apply with --follow: a followed copy runs until the cutover")
+	}
 	if err := follow.CheckLanes(c.Int("lanes")); err != nil {
 		return nil, usageError(err.Error())
 	}

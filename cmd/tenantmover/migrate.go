@@ -2,11 +2,13 @@ package main
 
 import (
 	"errors"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/tenantmover/tenantmover/backfill"
 	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/planview"
 	"github.com/tenantmover/tenantmover/migrate"
 	"github.com/tenantmover/tenantmover/verify"
@@ -43,7 +45,7 @@ Every phase checkpoints in the database it writes, so after a crash, kill or
 Ctrl-C, running the same command again continues at the phase and chunk where
 it stopped. Exit status 0 when the target matches, 2 when verify found
 differences (or the plan has blocking problems), 1 on error, 130 interrupted.`,
-		Flags:  append(append(flags, followFlags()...), tenantFlags()...),
+		Flags:  append(append(append(flags, followFlags()...), windowFlags(true)...), tenantFlags()...),
 		Action: runMigrate,
 	}
 }
@@ -60,6 +62,9 @@ func migrateConfig(c *cli.Context) (migrate.Config, error) {
 		Verify:   verify.Config{Workers: c.Int("workers"), Checksum: c.Bool("checksum")},
 	}
 	if cfg.Follow, err = followConfig(c); err != nil {
+		return cfg, err
+	}
+	if cfg.Window, err = windowOf(c, time.Now()); err != nil {
 		return cfg, err
 	}
 	if c.IsSet("workers") && c.Int("workers") < 1 {
@@ -84,8 +89,17 @@ func runMigrate(c *cli.Context) error {
 // writes) its report; the demo runs it too.
 func runMigration(c *cli.Context, cfg migrate.Config) error {
 	progress, closeProgress := newProgress(c)
+	progress = (&phase.Estimator{Window: cfg.Window}).Wrap(progress)
 	cfg.Progress = progress
+	closeWatch, err := watchSource(c.Context, cfg.Window, cfg.Source, c.Int("max-active-sessions"), func(why string) {
+		progress(phase.Event{Kind: phase.Note, Message: "paused: " + why})
+	})
+	if err != nil {
+		closeProgress()
+		return err
+	}
 	rep, err := migrate.Run(c.Context, cfg)
+	closeWatch()
 	closeProgress()
 	var blocked *migrate.BlockedError
 	if errors.As(err, &blocked) {

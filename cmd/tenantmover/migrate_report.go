@@ -27,6 +27,8 @@ func printMigrateReport(w io.Writer, r *migrate.Report) {
 	}
 	tabular(w, []string{"PHASE", "STATUS", "TIME", "ROWS", "THROUGHPUT", "NOTE"}, rows)
 	switch {
+	case !r.Finished && r.Paused:
+		fmt.Fprintln(w, "paused at the window's end: what is done is kept (tenantmover status shows what is left); rerun the same command, in the next window, to continue")
 	case !r.Finished:
 		fmt.Fprintln(w, "not finished: finished work is kept; once the error below is dealt with, rerun the same command to resume")
 	case r.Follow != nil:

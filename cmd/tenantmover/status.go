@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/urfave/cli/v2"
@@ -96,6 +97,7 @@ func printStatus(c *cli.Context, out map[string][]checkpoints.RunStatus) {
 		}
 		for _, r := range runs {
 			fmt.Fprintf(w, "%s: run %q (%s) phase=%s status=%s started %s\n", side, r.Name, r.Command, r.Phase, r.Status, r.StartedAt.Format("2006-01-02 15:04:05"))
+			printWindows(w, r)
 			printPhases(w, r.Phases)
 			var rows [][]string
 			for _, t := range r.Tables {
@@ -141,4 +143,21 @@ func indent(rows [][]string) [][]string {
 		}
 	}
 	return rows
+}
+
+// printWindows says how many time windows a run used and what it has
+// left, at the rate it had since it last started.
+func printWindows(w io.Writer, r checkpoints.RunStatus) {
+	if r.Windows > 0 {
+		fmt.Fprintf(w, "  time windows used: %d (each ended with work left; rerun the same command to continue)\n", r.Windows)
+	}
+	if r.Left == nil {
+		return
+	}
+	if r.Left.RowsPerSecond == 0 {
+		fmt.Fprintf(w, "  left: about %d rows\n", r.Left.Rows)
+		return
+	}
+	fmt.Fprintf(w, "  left: about %d rows, %s at %.0f rows/s (the rate since it last started)\n",
+		r.Left.Rows, time.Duration(r.Left.Seconds*float64(time.Second)).Round(time.Second), r.Left.RowsPerSecond)
 }

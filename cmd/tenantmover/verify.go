@@ -34,7 +34,7 @@ tables are checked to carry their parent's tenant.
 
 Exit status 0 when everything matches, 2 when anything differs, 1 on error.
 A summary goes to stderr; --format json writes every difference to stdout.`,
-		Flags:  append(flags, tenantFlags()...),
+		Flags:  append(append(flags, windowFlags(false)...), tenantFlags()...),
 		Action: runVerify,
 	}
 }

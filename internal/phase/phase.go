@@ -70,6 +70,10 @@ type Env struct {
 	// Progress receives the phase's events, one at a time; nil discards
 	// them.
 	Progress func(Event)
+	// Window bounds the phase in time and rate; nil: none. The caller
+	// runs the phase in Window.Context and passes its error through
+	// Window.Explain.
+	Window *Window
 }
 
 // Summary opens every phase's report: what it did and how fast. Phases

@@ -40,14 +40,23 @@ type Hooks struct {
 // It waits only on unit completions (no polling); the first failure cancels
 // the units in flight and is returned. Groups whose After makes them wait on
 // each other never start: Schedule then fails naming them.
-func Schedule(ctx context.Context, limit int, groups []Group, run func(ctx context.Context, group, unit int) error, hooks Hooks) error {
+//
+// Each unit passes w's Gate before it starts: once w's deadline passed no
+// unit starts, the ones in flight finish, and Schedule returns w's Stop
+// error (a *WindowEndedError) if units were left.
+func Schedule(ctx context.Context, w *Window, limit int, groups []Group, run func(ctx context.Context, group, unit int) error, hooks Hooks) error {
 	s := newScheduler(groups)
 	g, gctx := errgroup.WithContext(ctx)
 	finished := make(chan int, limit)
 	running := 0
+	var stopped error // why no more units start
 	s.finishEmpty(hooks)
 	for {
-		for running < limit {
+		for running < limit && stopped == nil && s.anyReady() {
+			if err := w.Gate(gctx); err != nil {
+				stopped = err
+				break
+			}
 			gi, u, ok := s.next()
 			if !ok {
 				break
@@ -82,6 +91,9 @@ func Schedule(ctx context.Context, limit int, groups []Group, run func(ctx conte
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	if stopped != nil {
+		return stopped
+	}
 	for i := range groups {
 		if !s.done[i] {
 			return fmt.Errorf("internal error: group %d waits on groups that never complete", i)
@@ -92,12 +104,12 @@ func Schedule(ctx context.Context, limit int, groups []Group, run func(ctx conte
 
 // Each runs fn for 0..n-1 with at most limit at once: a Schedule of n
 // independent one-unit groups.
-func Each(ctx context.Context, limit, n int, fn func(ctx context.Context, i int) error) error {
+func Each(ctx context.Context, w *Window, limit, n int, fn func(ctx context.Context, i int) error) error {
 	groups := make([]Group, n)
 	for i := range groups {
 		groups[i].Units = 1
 	}
-	return Schedule(ctx, limit, groups, func(ctx context.Context, g, _ int) error { return fn(ctx, g) }, Hooks{})
+	return Schedule(ctx, w, limit, groups, func(ctx context.Context, g, _ int) error { return fn(ctx, g) }, Hooks{})
 }
 
 type scheduler struct {
@@ -159,6 +171,16 @@ func (s *scheduler) left(i int) int64 {
 		return 0
 	}
 	return g.Weight * int64(g.Units-s.started[i]) / int64(g.Units)
+}
+
+// anyReady says a unit could start now.
+func (s *scheduler) anyReady() bool {
+	for i := range s.groups {
+		if s.ready(i) {
+			return true
+		}
+	}
+	return false
 }
 
 // next takes the next unit to start, if any is ready.

@@ -68,7 +68,7 @@ func TestScheduleOrder(t *testing.T) {
 	}
 	tr := &trace{}
 	var started, finished []string
-	err := phase.Schedule(context.Background(), 3, groups, tr.unit(names), phase.Hooks{
+	err := phase.Schedule(context.Background(), nil, 3, groups, tr.unit(names), phase.Hooks{
 		Started:  func(g int) { started = append(started, names[g]) },
 		Finished: func(g int) { finished = append(finished, names[g]) },
 	})
@@ -92,7 +92,7 @@ func TestScheduleLimitAndSerial(t *testing.T) {
 	var once sync.Once
 	groups := []phase.Group{{Units: 6}, {Units: 6}, {Units: 4, Serial: true}}
 	var startedUnits atomic.Int64
-	err := phase.Schedule(context.Background(), 2, groups, func(ctx context.Context, g, u int) error {
+	err := phase.Schedule(context.Background(), nil, 2, groups, func(ctx context.Context, g, u int) error {
 		n := running.Add(1)
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 		}
@@ -121,7 +121,7 @@ func TestScheduleFailureCancels(t *testing.T) {
 	boom := errors.New("boom")
 	var after atomic.Int64
 	var failed atomic.Bool
-	err := phase.Schedule(context.Background(), 2, []phase.Group{{Units: 50}}, func(ctx context.Context, _, u int) error {
+	err := phase.Schedule(context.Background(), nil, 2, []phase.Group{{Units: 50}}, func(ctx context.Context, _, u int) error {
 		if failed.Load() {
 			after.Add(1)
 		}
@@ -143,7 +143,7 @@ func TestScheduleFailureCancels(t *testing.T) {
 // returning as if done.
 func TestScheduleCycleFails(t *testing.T) {
 	ran := false
-	err := phase.Schedule(context.Background(), 2, []phase.Group{{Units: 1, After: []int{1}}, {Units: 1, After: []int{0}}},
+	err := phase.Schedule(context.Background(), nil, 2, []phase.Group{{Units: 1, After: []int{1}}, {Units: 1, After: []int{0}}},
 		func(context.Context, int, int) error { ran = true; return nil }, phase.Hooks{})
 	require.ErrorContains(t, err, "never complete")
 	require.False(t, ran)
@@ -151,7 +151,7 @@ func TestScheduleCycleFails(t *testing.T) {
 
 func TestEach(t *testing.T) {
 	var sum atomic.Int64
-	require.NoError(t, phase.Each(context.Background(), 3, 10, func(_ context.Context, i int) error {
+	require.NoError(t, phase.Each(context.Background(), nil, 3, 10, func(_ context.Context, i int) error {
 		sum.Add(int64(i))
 		return nil
 	}))

@@ -1,0 +1,159 @@
+package phase
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// Estimator tells, from a phase's own progress events, when the phase will
+// end: after a short calibration (CalibrateFor of work in this process,
+// and some work done) it emits a note with the expected finish, the
+// remaining work and the rate, and whether that fits the window; it
+// repeats the note every RepeatEvery while the estimate holds the attention
+// of someone watching. It counts what each phase counts (rows for backfill
+// and copy, a step's units for verify), from Planned totals minus what
+// earlier runs did, so a resumed run estimates what is left.
+type Estimator struct {
+	// Window, when it has a deadline, is what the estimate is measured
+	// against.
+	Window *Window
+	// CalibrateFor is how long a phase works before its first estimate.
+	// Default 15s.
+	CalibrateFor time.Duration
+	// RepeatEvery spaces later estimates. Default 5 minutes.
+	RepeatEvery time.Duration
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+
+	mu     sync.Mutex
+	phases map[string]*progressOf
+}
+
+// progressOf is one phase's work as its events tell it.
+type progressOf struct {
+	total, before map[string]int64 // by table or step: planned work, done by earlier runs
+	done          int64            // done in this process
+	started       time.Time        // first event of this process
+	noted         time.Time        // last estimate emitted
+}
+
+// Estimate is a phase's expected end.
+type Estimate struct {
+	Phase      string
+	Left       int64   // work left (rows, or a step's units)
+	Rate       float64 // work per second in this process so far
+	SecondsTo  float64 // to the end at Rate
+	Finish     time.Time
+	Fits       bool // the window's end is after Finish (or there is none)
+	Windows    int  // windows of this length the work left needs at Rate
+	WindowSize time.Duration
+}
+
+func (e *Estimator) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// Wrap returns a progress callback that feeds e and passes every event on
+// to next, adding a Note event for each estimate.
+func (e *Estimator) Wrap(next func(Event)) func(Event) {
+	return func(ev Event) {
+		if next != nil {
+			next(ev)
+		}
+		if est, ok := e.observe(ev); ok && next != nil {
+			next(Event{Phase: ev.Phase, Kind: Note, Message: est.String()})
+		}
+	}
+}
+
+// observe takes ev into its phase's progress and says whether an estimate
+// is due.
+func (e *Estimator) observe(ev Event) (Estimate, bool) {
+	key := ev.Table
+	if key == "" {
+		key = ev.Step
+	}
+	if ev.Phase == "" || key == "" || (ev.Kind != Planned && ev.Kind != Advanced) {
+		return Estimate{}, false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p := e.progress(ev.Phase)
+	switch ev.Kind {
+	case Planned:
+		p.total[key], p.before[key] = max(ev.Total, 0), max(ev.Done, 0)
+		return Estimate{}, false
+	case Advanced:
+		p.done += ev.Done
+	}
+	return e.due(ev.Phase, p)
+}
+
+func (e *Estimator) progress(name string) *progressOf {
+	if e.phases == nil {
+		e.phases = map[string]*progressOf{}
+	}
+	p := e.phases[name]
+	if p == nil {
+		p = &progressOf{total: map[string]int64{}, before: map[string]int64{}, started: e.now()}
+		e.phases[name] = p
+	}
+	return p
+}
+
+// due computes the estimate of a phase when the calibration is over and
+// the last estimate is old enough.
+func (e *Estimator) due(name string, p *progressOf) (Estimate, bool) {
+	now := e.now()
+	calibrate, repeat := e.CalibrateFor, e.RepeatEvery
+	if calibrate <= 0 {
+		calibrate = 15 * time.Second
+	}
+	if repeat <= 0 {
+		repeat = 5 * time.Minute
+	}
+	elapsed := now.Sub(p.started)
+	if elapsed < calibrate || p.done <= 0 || (!p.noted.IsZero() && now.Sub(p.noted) < repeat) {
+		return Estimate{}, false
+	}
+	var total, before int64
+	for k, t := range p.total {
+		total, before = total+t, before+p.before[k]
+	}
+	left := total - before - p.done
+	if total <= 0 || left <= 0 {
+		return Estimate{}, false
+	}
+	p.noted = now
+	est := Estimate{Phase: name, Left: left, Rate: float64(p.done) / elapsed.Seconds(), Fits: true}
+	est.SecondsTo = float64(left) / est.Rate
+	est.Finish = now.Add(time.Duration(est.SecondsTo * float64(time.Second)))
+	if w := e.Window; w != nil && !w.Deadline.IsZero() {
+		est.Fits = !est.Finish.After(w.Deadline)
+		// The window's length as this process saw it: from its start to
+		// the deadline.
+		est.WindowSize = w.Deadline.Sub(now.Add(-elapsed))
+		if est.WindowSize > 0 {
+			est.Windows = int(math.Ceil((est.SecondsTo + elapsed.Seconds()) / est.WindowSize.Seconds()))
+		}
+	}
+	return est, true
+}
+
+func (est Estimate) String() string {
+	s := fmt.Sprintf("estimate: %d left at %.0f/s, ends about %s (in %s)", est.Left, est.Rate,
+		est.Finish.Format("15:04"), time.Duration(est.SecondsTo*float64(time.Second)).Round(time.Second))
+	switch {
+	case est.WindowSize == 0:
+	case est.Fits:
+		s += ", within the window"
+	default:
+		s += fmt.Sprintf("; WARNING: it does not fit in the window: at this rate it needs %d windows of %s", est.Windows, est.WindowSize.Round(time.Minute))
+	}
+	return s
+}
