@@ -162,11 +162,11 @@ func readCommandInputs(c *cli.Context, withTarget bool, formats ...string) (in c
 // command runs its phase in: the run is --run or def, --restart starts it
 // over, progress goes to the command's view (close removes its bars).
 func (in commandInputs) phaseEnv(c *cli.Context, def string) (env *phase.Env, close func(), err error) {
-	p, err := buildPlan(c, in.source, in.plan)
+	w, err := windowOf(c, time.Now())
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := windowOf(c, time.Now())
+	p, err := buildPlan(c, in.source, in.plan)
 	if err != nil {
 		return nil, nil, err
 	}

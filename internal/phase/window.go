@@ -43,6 +43,7 @@ type Window struct {
 	// phases show it as a note).
 	Paused func(why string)
 
+	clock       func() time.Time // tests; default time.Now
 	once        sync.Once
 	rows, bytes *rate.Limiter
 	mu          sync.Mutex
@@ -73,7 +74,14 @@ func (e *WindowEndedError) Unwrap() error { return ErrWindowEnded }
 
 // Ended says the deadline passed: start nothing new.
 func (w *Window) Ended() bool {
-	return w != nil && !w.Deadline.IsZero() && !time.Now().Before(w.Deadline)
+	if w == nil || w.Deadline.IsZero() {
+		return false
+	}
+	now := time.Now
+	if w.clock != nil {
+		now = w.clock
+	}
+	return !now().Before(w.Deadline)
 }
 
 // Stop is the error a phase returns when it stops for the window's end.
@@ -224,10 +232,12 @@ func waitN(ctx context.Context, l *rate.Limiter, n int64) error {
 	}
 	for n > 0 {
 		k := min(n, int64(l.Burst()))
-		if err := l.WaitN(ctx, int(k)); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
+		// A reservation rather than WaitN, which fails at once when the
+		// wait would pass ctx's deadline: here the deadline is the
+		// window's grace, and the wait until then is the right one.
+		r := l.ReserveN(time.Now(), int(k))
+		if err := Sleep(ctx, r.Delay()); err != nil {
+			r.Cancel()
 			return err
 		}
 		n -= k
