@@ -10,26 +10,35 @@
 #               the applied transaction's source commit time) is sampled
 #               every second. Kept up = caught up within 5s of the writer
 #               stopping.
-#   2. drain    the follower is stopped (SIGINT, exit 130); a backlog of
+#   2. backlog  the follower is stopped (SIGINT, exit 130); the peers'
+#               databases (second and third Citus databases on the same
+#               cluster: schema by plan --apply, data by tenantmover copy)
+#               and slots are made while the source is quiet, so all start
+#               from the state the tool's target is in; then a backlog of
 #               --backlog row changes is written on the source in
-#               transactions of --backlog-tx rows (60% purchase inserts,
-#               30% updates of distinct existing purchases, 10% deletes of
+#               transactions of --backlog-tx rows (60% purchase inserts, 30%
+#               updates of distinct existing purchases, 10% deletes of
 #               existing purchases without refunds: no key is touched twice,
-#               so the follower's per-batch net effect saves nothing); then
-#               the rerun resumes from the slot and is timed until the
-#               target has the marker written after the backlog.
-#   3. peer     the same backlog, from the same starting state, into a second
-#               Citus database of the same cluster (schema by plan --apply,
-#               data by tenantmover copy while the source is quiet; slots made
-#               before the backlog): first `pgcopydb follow --endpos`
-#               (wal2json; the Debian 0.10 package), stopped at its first
-#               ERROR/FATAL line, which is printed; when pgcopydb cannot
-#               follow, the changes are replayed as plain SQL through psql
-#               instead (decoded with wal2json by pg_logical_slot_peek_changes
-#               on a slot made before the backlog, one statement per change
-#               in the source's transactions, keyed by the target's primary
-#               key, into a third database), and that is the baseline.
-#   4. memory   one source transaction of --big inserts; the follower's peak
+#               so the follower's per-batch net effect saves nothing),
+#               followed by a marker transaction; an applier is done when
+#               its target has the marker.
+#   3. peer     first `pgcopydb follow --endpos` (wal2json; the Debian 0.10
+#               package; stream setup + sentinel apply made before the
+#               backlog), stopped at its first ERROR/FATAL line, which is
+#               printed (it exits 0 even then); when pgcopydb cannot follow,
+#               the changes are replayed as plain SQL through psql instead:
+#               decoded with wal2json by pg_logical_slot_peek_changes on a
+#               slot made before the backlog, one statement per change in
+#               the source's transactions, keyed by the target's primary key
+#               (which has the tenant column, so Citus routes each to one
+#               shard), into the third database; that is the baseline
+#               (--peer both runs both).
+#   4. drain    the tool's rerun of copy --follow resumes from its slot and
+#               is timed until the target has the marker; the ratio is its
+#               rate over the peer's (run after the peers: pgcopydb's
+#               sentinel table is dropped first, as tenantmover's runs would
+#               see a source table their plan lacks).
+#   5. memory   one source transaction of --big inserts; the follower's peak
 #               RSS (VmHWM) before and after it.
 # For each phase: the CPU seconds of every server (source, coordinator,
 # worker1, worker2: utime+stime of the postmaster, of its live children and
@@ -181,7 +190,9 @@ stop_follower() {
 MARK=0
 marker() {
 	MARK=$((MARK + 1))
-	q "$SRC" -c "UPDATE store SET url = 'bench-follow-marker-$MARK' WHERE id = 1"
+	# A synchronous commit: the WAL before it is flushed, so SQL decoding
+	# (which reads only flushed WAL) sees it all.
+	q "$SRC" -c "SET synchronous_commit = on" -c "UPDATE store SET url = 'bench-follow-marker-$MARK' WHERE id = 1"
 }
 # await_marker URL TIMEOUT [PID]: waits until the target has the last
 # marker; fails when PID (the applier) ended first or the timeout passed.
@@ -232,7 +243,7 @@ SQL
 sampler() {
 	local cur row
 	while :; do
-		cur=$(q "$SRC" -c "SELECT pg_current_wal_lsn()")
+		cur=$(q "$SRC" -c "SELECT pg_current_wal_insert_lsn()")
 		row=$(q "$DST" -F' ' -c "SELECT applied_lsn, extract(epoch FROM clock_timestamp() - source_time) FROM tenantmover.streams WHERE name = '$RUN'")
 		echo "$(now) $(($(lsn "$cur") - $(lsn "${row% *}"))) ${row#* }"
 		sleep 1
@@ -282,8 +293,12 @@ for p in "${PEERS[@]}"; do
 		-c "SELECT citus_add_node('127.0.0.1', $(port_of worker1))" -c "SELECT citus_add_node('127.0.0.1', $(port_of worker2))" >/dev/null
 	"$BIN" plan --source "$SRC" --target "$(peer_url "$p")" --tenant-table store --apply >>"$WORK/plan.log" 2>&1 || die "plan --apply into tm_$p failed"
 done
-# Slots before the copies, with the source quiet: the peers start where the
-# tool's target stands.
+# The copies first (pgcopydb's sentinel table, once made, would be a source
+# table the plan lacks), then the slots: the source is quiet meanwhile, so the
+# peers start where the tool's target stands.
+for p in "${PEERS[@]}"; do
+	"$BIN" copy --source "$SRC" --target "$(peer_url "$p")" --tenant-table store --no-progress >"$WORK/copy-$p.log" 2>&1 || die "copy into tm_$p failed: $(tail -5 "$WORK/copy-$p.log")"
+done
 for p in "${PEERS[@]}"; do
 	case $p in
 	pgcopydb)
@@ -293,9 +308,6 @@ for p in "${PEERS[@]}"; do
 		pgcopydb stream sentinel set apply --source "$SRC" >>"$WORK/pgcopydb-setup.log" 2>&1 ;;
 	psql) q "$SRC" -c "SELECT pg_create_logical_replication_slot('bench_sql', 'wal2json')" >/dev/null ;;
 	esac
-done
-for p in "${PEERS[@]}"; do
-	"$BIN" copy --source "$SRC" --target "$(peer_url "$p")" --tenant-table store --no-progress >"$WORK/copy-$p.log" 2>&1 || die "copy into tm_$p failed: $(tail -5 "$WORK/copy-$p.log")"
 done
 
 TOP=$(q "$SRC" -c "SELECT max(id) FROM purchase")
@@ -319,29 +331,11 @@ t0=$(now)
 q "$SRC" -f "$WORK/backlog.sql" >/dev/null
 marker
 t1=$(now)
-ENDPOS=$(q "$SRC" -c "SELECT pg_current_wal_lsn()")
+ENDPOS=$(q "$SRC" -c "SELECT pg_current_wal_insert_lsn()") # not _lsn(): with synchronous_commit off that is the write position, before the last commits
 sleep 1
 B=$(($(changes "$SRC") - B0))
 CHECK=$(q "$SRC" -c "SELECT count(*) || ' ' || sum(amount) FROM purchase")
 echo "backlog   $B row changes in $TXS source transactions ($(fmt "$(calc "$t1 - $t0")")s to write), WAL $(fmt "$(calc "($(lsn "$ENDPOS") - $(lsn "$(q "$DST" -c "SELECT applied_lsn FROM tenantmover.streams WHERE name = '$RUN'")")) / 1048576")") MB"
-
-# ---- the tool drains it ------------------------------------------------------
-log "drain: copy --follow resumes from its slot"
-A0=$(applied)
-cpu_start
-t0=$(now)
-start_follower
-t_cpu=$(proc_ticks "$FPID")
-await_marker "$DST" 7200 "$FPID" || die "the follower did not drain the backlog: $(tail -5 "$WORK/follow.log")"
-t1=$(now)
-TOOL_S=$(calc "$t1 - $t0")
-TOOL_APPLIED=$(($(applied) - A0))
-cpu_line "drain: tenantmover" "$(fmt "$(calc "($(proc_ticks "$FPID") - $t_cpu) / $TCK")")"
-DRAIN_HWM=$(hwm "$FPID")
-TOOL_RATE=$(calc "$B / $TOOL_S")
-[[ $(q "$DST" -c "SELECT count(*) || ' ' || sum(amount) FROM purchase") == "$CHECK" ]] || die "after the drain the target's purchases differ from the source's"
-printf 'drain     tenantmover copy --follow (resumed): %.1fs = %.0f changes/s (%d changes applied; peak RSS %d MB)\n' "$TOOL_S" "$TOOL_RATE" "$TOOL_APPLIED" $((DRAIN_HWM / 1024))
-stop_follower
 
 # ---- 3. the peers on the same backlog ---------------------------------------
 PEER_NAME= PEER_RATE=
@@ -355,7 +349,7 @@ run_pgcopydb() {
 		--dir "$WORK/pgcopydb" --slot-name bench_pgcopydb --endpos "$ENDPOS" --resume --not-consistent >"$WORK/pgcopydb.log" 2>&1 &
 	PGC=$!
 	while :; do
-		if errs=$(grep -E ' (ERROR|FATAL) ' "$WORK/pgcopydb.log"); then
+		if errs=$(grep -E ' (ERROR|FATAL) ' "$WORK/pgcopydb.log" 2>/dev/null); then
 			kill -INT -- "-$PGC" 2>/dev/null || true
 			sleep 5
 			kill -KILL -- "-$PGC" 2>/dev/null || true
@@ -456,13 +450,38 @@ for p in "${PEERS[@]}"; do
 	psql) run_psql ;;
 	esac
 done
+# The peers' slots go (a killed pgcopydb's walsender may hold its own a moment).
+for _ in $(seq 50); do
+	q "$SRC" -c "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name IN ('bench_pgcopydb', 'bench_sql') AND active_pid IS NOT NULL" >/dev/null
+	q "$SRC" -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ('bench_pgcopydb', 'bench_sql')" >/dev/null 2>&1 && break
+	sleep 0.2
+done
+q "$SRC" -c "DROP SCHEMA IF EXISTS pgcopydb CASCADE" # the sentinel: tenantmover's runs would see a table the plan lacks
+
+# ---- the tool drains it ------------------------------------------------------
+log "drain: copy --follow resumes from its slot"
+A0=$(applied)
+cpu_start
+t0=$(now)
+start_follower
+t_cpu=$(proc_ticks "$FPID")
+await_marker "$DST" 7200 "$FPID" || die "the follower did not drain the backlog: $(tail -5 "$WORK/follow.log")"
+t1=$(now)
+TOOL_S=$(calc "$t1 - $t0")
+TOOL_APPLIED=$(($(applied) - A0))
+cpu_line "drain: tenantmover" "$(fmt "$(calc "($(proc_ticks "$FPID") - $t_cpu) / $TCK")")"
+DRAIN_HWM=$(hwm "$FPID")
+TOOL_RATE=$(calc "$B / $TOOL_S")
+[[ $(q "$DST" -c "SELECT count(*) || ' ' || sum(amount) FROM purchase") == "$CHECK" ]] || die "after the drain the target's purchases differ from the source's"
+printf 'drain     tenantmover copy --follow (resumed): %.1fs = %.0f changes/s (%d changes applied; peak RSS %d MB)\n' "$TOOL_S" "$TOOL_RATE" "$TOOL_APPLIED" $((DRAIN_HWM / 1024))
+stop_follower
+
 if [[ -n $PEER_RATE ]]; then
 	printf 'ratio     tenantmover %.0f changes/s vs %s %.0f changes/s: %.2fx (target >= 3x)' "$TOOL_RATE" "$PEER_NAME" "$PEER_RATE" "$(calc "$TOOL_RATE / $PEER_RATE")"
 	[[ $PEER_NAME == "psql replay" ]] && printf '; %.2fx counting the decode' "$(calc "$TOOL_RATE / $PSQL_TOTAL_RATE")"
 	[[ -n ${PGC_RATE:-} && $PEER_NAME != "pgcopydb follow" ]] && printf '; vs pgcopydb follow %.2fx' "$(calc "$TOOL_RATE / $PGC_RATE")"
 	echo
 fi
-q "$SRC" -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name IN ('bench_pgcopydb', 'bench_sql')" >/dev/null
 
 # ---- 4. memory: one source transaction of --big rows ------------------------
 log "memory: one source transaction of $BIG inserts"
