@@ -5,7 +5,7 @@
 #   1. keep-up  an application (pgbench -R, 10 row changes per transaction:
 #               5 purchase inserts, 4 purchase updates, 1 product update,
 #               across the sample's stores) writes at a fixed rate while the
-#               follower streams; the lag (source pg_current_wal_lsn() vs
+#               follower streams; the lag (source pg_current_wal_insert_lsn() vs
 #               the target's tenantmover.streams applied_lsn, and now() vs
 #               the applied transaction's source commit time) is sampled
 #               every second. Kept up = caught up within 5s of the writer
@@ -129,6 +129,14 @@ now() { date +%s.%N; }
 calc() { echo "$*" | bc -l; }
 fmt() { printf "%.${2:-1}f" "$1"; }
 lsn() { local hi=${1%/*} lo=${1#*/}; echo $(((16#$hi << 32) + 16#$lo)); }
+# state URL: a fingerprint of what the benchmark writes (purchase, product).
+state() { q "$1" -c "SELECT (SELECT format('purchase %s rows, sum(id) %s, sum(amount) %s', count(*), sum(id), sum(amount)) FROM purchase) || (SELECT format('; product sum(quantity) %s', sum(quantity)) FROM product)"; }
+# same_as_source URL WHAT: fails naming both states when URL's differs from the source's.
+same_as_source() {
+	local a b
+	a=$(state "$SRC") b=$(state "$1")
+	[[ $a == "$b" ]] || die "$2: the target differs from the source: source $a; target $b"
+}
 changes() { q "$1" -c "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables WHERE schemaname = 'public'"; }
 applied() { q "$DST" -c "SELECT inserts + updates + deletes FROM tenantmover.streams WHERE name = '$RUN'"; }
 
@@ -263,6 +271,7 @@ marker
 await_marker "$DST" 600 "$FPID" || die "the follower did not catch up within 10 minutes after the writer stopped: $(tail -5 "$WORK/follow.log")"
 t2=$(now)
 kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true; SAMPLER=
+same_as_source "$DST" "after the keep-up"
 sleep 1 # the writer's last statistics reach pg_stat_user_tables
 W=$(($(changes "$SRC") - W0 - 1)) A=$(($(applied) - A0 - 1))
 cpu_line "keep-up+catch-up" "$(fmt "$(calc "($(proc_ticks "$FPID") - $t_cpu) / $TCK")")"
@@ -334,7 +343,7 @@ t1=$(now)
 ENDPOS=$(q "$SRC" -c "SELECT pg_current_wal_insert_lsn()") # not _lsn(): with synchronous_commit off that is the write position, before the last commits
 sleep 1
 B=$(($(changes "$SRC") - B0))
-CHECK=$(q "$SRC" -c "SELECT count(*) || ' ' || sum(amount) FROM purchase")
+CHECK=$(state "$SRC")
 echo "backlog   $B row changes in $TXS source transactions ($(fmt "$(calc "$t1 - $t0")")s to write), WAL $(fmt "$(calc "($(lsn "$ENDPOS") - $(lsn "$(q "$DST" -c "SELECT applied_lsn FROM tenantmover.streams WHERE name = '$RUN'")")) / 1048576")") MB"
 
 # ---- 3. the peers on the same backlog ---------------------------------------
@@ -377,7 +386,7 @@ run_pgcopydb() {
 	local secs
 	secs=$(calc "$(now) - $start")
 	cpu_line "pgcopydb follow" "$(awk '{printf "%.1f", $1 + $2}' "$WORK/pgcopydb.time")"
-	if [[ $rc -ne 0 || $(q "$(peer_url pgcopydb)" -c "SELECT count(*) || ' ' || sum(amount) FROM purchase") != "$CHECK" ]]; then
+	if [[ $rc -ne 0 || $(state "$(peer_url pgcopydb)") != "$CHECK" ]]; then
 		echo "peer      pgcopydb follow exited $rc without the backlog's rows on its target: last lines of its log:"
 		tail -5 "$WORK/pgcopydb.log" | sed 's/^/            /'
 		return 1
@@ -431,7 +440,7 @@ SQL
 		die "the psql replay failed: $(tail -5 "$WORK/replay.log")"
 	secs=$(calc "$(now) - $start")
 	cpu_line "psql: replay" "$(awk '{printf "%.1f", $1 + $2}' "$WORK/replay.time")"
-	[[ $(q "$(peer_url psql)" -c "SELECT count(*) || ' ' || sum(amount) FROM purchase") == "$CHECK" ]] || die "after the psql replay tm_psql's purchases differ from the source's"
+	[[ $(state "$(peer_url psql)") == "$CHECK" ]] || die "after the psql replay tm_psql differs from the source: source $CHECK; tm_psql $(state "$(peer_url psql)")"
 	PEER_NAME="psql replay" PEER_RATE=$(calc "$B / $secs")
 	printf 'peer      plain SQL through psql (one statement per change, source transactions): decode %.1fs + replay %.1fs; replay %.0f changes/s (%.0f with the decode)\n' \
 		"$dec" "$secs" "$PEER_RATE" "$(calc "$B / ($dec + $secs)")"
@@ -472,7 +481,7 @@ TOOL_APPLIED=$(($(applied) - A0))
 cpu_line "drain: tenantmover" "$(fmt "$(calc "($(proc_ticks "$FPID") - $t_cpu) / $TCK")")"
 DRAIN_HWM=$(hwm "$FPID")
 TOOL_RATE=$(calc "$B / $TOOL_S")
-[[ $(q "$DST" -c "SELECT count(*) || ' ' || sum(amount) FROM purchase") == "$CHECK" ]] || die "after the drain the target's purchases differ from the source's"
+same_as_source "$DST" "after the drain"
 printf 'drain     tenantmover copy --follow (resumed): %.1fs = %.0f changes/s (%d changes applied; peak RSS %d MB)\n' "$TOOL_S" "$TOOL_RATE" "$TOOL_APPLIED" $((DRAIN_HWM / 1024))
 stop_follower
 
@@ -500,7 +509,7 @@ t2=$(now)
 BIG_HWM=$(hwm "$FPID")
 cpu_line "1 tx of $BIG rows" "$(fmt "$(calc "($(proc_ticks "$FPID") - $t_cpu) / $TCK")")"
 printf 'memory    one source transaction of %d inserts (%.1fs on the source): applied %.1fs after its commit, %.0f changes/s overall; follower peak RSS (VmHWM) %d MB streaming idle -> %d MB after it (drain run: %d MB)\n' \
-	"$BIG" "$(calc "$t1 - $t0")" "$(calc "$t2 - $t1")" "$(calc "($(applied) - A0 - 1) / ($t2 - $t0)")" $((IDLE_HWM / 1024)) $((BIG_HWM / 1024)) $((DRAIN_HWM / 1024))
+	"$BIG" "$(calc "$t1 - $t0")" "$(calc "$t2 - $t1")" "$(calc "($(applied) - $A0 - 1) / ($t2 - $t0)")" $((IDLE_HWM / 1024)) $((BIG_HWM / 1024)) $((DRAIN_HWM / 1024))
 stop_follower
 "$BIN" verify --source "$SRC" --target "$DST" --tenant-table store --no-progress >"$WORK/verify.log" 2>&1 || die "verify found differences: $(tail -10 "$WORK/verify.log")"
 echo "verify    source and target agree (tenantmover verify, counts per tenant)"
