@@ -53,11 +53,11 @@ type TableStatus struct {
 	UnitsDone int    `json:"units_done"`
 }
 
-// Status returns every run (or only run name, when not empty) with per-table
-// progress. A database without the tenantmover schema has no runs.
+// Status returns every run (or only run name and the runs of its phases,
+// "name.phase", when not empty) with per-table progress. A database without the tenantmover schema has no runs.
 func (s *Store) Status(ctx context.Context, name string) ([]RunStatus, error) {
 	rows, err := s.pool.Query(ctx, `SELECT name, command, phase, status, started_at, updated_at, finished_at, windows, resumed_at
-		FROM tenantmover.runs WHERE $1 = '' OR name = $1 ORDER BY started_at`, name)
+		FROM tenantmover.runs WHERE $1 = '' OR name = $1 OR starts_with(name, $1 || '.') ORDER BY started_at`, name)
 	if isMissing(err) {
 		return nil, nil
 	}

@@ -60,7 +60,8 @@ switches it to Citus; demo shows a whole migration on throwaway local
 databases.
 
 Exit codes: 0 success, 1 error, 2 differences found (verify) or blocking
-problems (plan), 130 interrupted (rerun the same command to resume).`,
+problems (plan), 3 stopped at the end of its time window (--until, --for;
+rerun to continue), 130 interrupted (rerun the same command to resume).`,
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		Commands:        commands(),

@@ -44,7 +44,8 @@ source's changes until 'tenantmover cutover --run NAME' (which verifies).
 Every phase checkpoints in the database it writes, so after a crash, kill or
 Ctrl-C, running the same command again continues at the phase and chunk where
 it stopped. Exit status 0 when the target matches, 2 when verify found
-differences (or the plan has blocking problems), 1 on error, 130 interrupted.`,
+differences (or the plan has blocking problems), 1 on error, 3 stopped at the
+end of its time window (--until, --for: rerun to continue), 130 interrupted.`,
 		Flags:  append(append(append(flags, followFlags()...), windowFlags(true)...), tenantFlags()...),
 		Action: runMigrate,
 	}

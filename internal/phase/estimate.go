@@ -147,13 +147,21 @@ func (e *Estimator) due(name string, p *progressOf) (Estimate, bool) {
 
 func (est Estimate) String() string {
 	s := fmt.Sprintf("estimate: %d left at %.0f/s, ends about %s (in %s)", est.Left, est.Rate,
-		est.Finish.Format("15:04"), time.Duration(est.SecondsTo*float64(time.Second)).Round(time.Second))
+		est.Finish.Format("15:04"), roundDuration(time.Duration(est.SecondsTo*float64(time.Second))))
 	switch {
 	case est.WindowSize == 0:
 	case est.Fits:
 		s += ", within the window"
 	default:
-		s += fmt.Sprintf("; WARNING: it does not fit in the window: at this rate it needs %d windows of %s", est.Windows, est.WindowSize.Round(time.Minute))
+		s += fmt.Sprintf("; WARNING: it does not fit in the window: at this rate it needs %d windows of %s", est.Windows, roundDuration(est.WindowSize))
 	}
 	return s
+}
+
+// roundDuration rounds d to the minute, or the second below ten minutes.
+func roundDuration(d time.Duration) time.Duration {
+	if d < 10*time.Minute {
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Minute)
 }
