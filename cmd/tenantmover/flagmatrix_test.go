@@ -271,6 +271,7 @@ var matrixExpect = map[string]want{
 	"migrate --on-truncate apply":                           {exitError, []string{"--on-truncate needs --follow"}},
 	"copy --dry-run --on-truncate apply":                    {exitError, []string{"--on-truncate needs --follow"}},
 	"copy --lanes 2":                                        {exitError, []string{"--lanes needs --follow"}},
+	"migrate --until 23:59:59 --for 1h":                     {exitError, []string{"--until and --for both set the window's end: give one"}},
 	"migrate --lanes 2":                                     {exitError, []string{"--lanes needs --follow"}},
 	"copy --dry-run --lanes 2":                              {exitError, []string{"--lanes needs --follow"}},
 }
