@@ -78,7 +78,9 @@ func (s *snapshot) release() {
 // cannot go on as of the same moment, but a rerun continues with a new one.
 func snapshotLost(err error) error {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == pgerrcode.InvalidParameterValue {
+	// 22023 when the snapshot's file is gone; 55000 ("could not import the
+	// requested snapshot") when its transaction ended a moment before.
+	if errors.As(err, &pe) && (pe.Code == pgerrcode.InvalidParameterValue || pe.Code == pgerrcode.ObjectNotInPrerequisiteState) {
 		return fmt.Errorf("the source snapshot this run copies from is gone (its connection was closed): rerun to continue from a new snapshot; committed chunks are kept: %w", err)
 	}
 	return err
