@@ -172,7 +172,7 @@ func (f *follower) openLanes(ctx context.Context) error {
 		f.lanes[i] = newBatch(f.dst, f.name, len(at) > 1)
 	}
 	f.rollbackLanes()
-	return f.readLanes(ctx)
+	return f.setLanes(at)
 }
 
 // readLanes reads the lanes' committed positions: the target is the
@@ -182,11 +182,17 @@ func (f *follower) readLanes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return f.setLanes(at)
+}
+
+// setLanes takes the lanes' committed positions, by lane.
+func (f *follower) setLanes(at []string) error {
 	if len(at) != len(f.lanes) {
 		return fmt.Errorf("stream %q: its lanes changed from %d to %d while following", f.name, len(f.lanes), len(at))
 	}
 	f.laneAt = make([]pglogrepl.LSN, len(at))
 	for i, s := range at {
+		var err error
 		if f.laneAt[i], err = pglogrepl.ParseLSN(s); err != nil {
 			return err
 		}
