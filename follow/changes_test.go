@@ -180,3 +180,30 @@ func TestCutoverTimeoutChangesNothing(t *testing.T) {
 	require.Zero(t, pgtest.Scalar[int](t, f.src, `SELECT count(*)::int FROM pg_trigger WHERE tgname = 'tenantmover_cutover'`))
 	require.Equal(t, 1, pgtest.Scalar[int](t, f.src, `SELECT count(*)::int FROM pg_replication_slots WHERE database = current_database()`))
 }
+
+// The source describes a relation again after any invalidation of it (an
+// ANALYZE that changed its statistics, a new index, a GRANT): changes of
+// the same row before and after that, in one batch, still arrive in source
+// order, the last one winning.
+func TestRedescribedRelationKeepsOrder(t *testing.T) {
+	t.Parallel()
+	f := startFollowing(t, classSchema, storePlan, follow.Config{BatchTime: time.Minute})
+	var stmts []string
+	for i := 1; i <= 16; i++ {
+		stmts = append(stmts, fmt.Sprintf(`UPDATE product SET qty = %d WHERE sku = 'sku-1'`, i))
+		switch i % 4 {
+		case 1, 3: // described again, unchanged
+			stmts = append(stmts, fmt.Sprintf(`ALTER TABLE product ALTER COLUMN qty SET STATISTICS %d`, 100+i))
+		case 2: // described again, changed
+			stmts = append(stmts, `ALTER TABLE product REPLICA IDENTITY DEFAULT`)
+		case 0:
+			stmts = append(stmts, `ALTER TABLE product REPLICA IDENTITY FULL`)
+		}
+	}
+	for _, s := range stmts {
+		pgtest.Exec(t, f.src, s)
+	}
+	f.sync(t)
+	require.Equal(t, 16, pgtest.Scalar[int](t, f.dst, `SELECT qty FROM product WHERE sku = 'sku-1'`), "the last update wins")
+	f.requireSame(t)
+}

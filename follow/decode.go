@@ -46,11 +46,7 @@ func (f *follower) message(ctx context.Context, m pglogrepl.Message, at pglogrep
 func (f *follower) apply(ctx context.Context, m pglogrepl.Message) error {
 	switch m := m.(type) {
 	case *pglogrepl.RelationMessage:
-		t, err := resolve(m, f.env.Plan, f.target, f.dist)
-		if err != nil {
-			return err
-		}
-		f.rels[m.RelationID] = t
+		return f.describe(ctx, m)
 	case *pglogrepl.BeginMessage:
 		// A transaction whose commit is before the committed position was
 		// applied by an earlier run (the slot resends from its own,
@@ -75,6 +71,40 @@ func (f *follower) apply(ctx context.Context, m pglogrepl.Message) error {
 		}
 	}
 	return nil
+}
+
+// describe takes a relation's description. The source sends it again
+// after any invalidation of the relation (an ANALYZE that changed its
+// statistics, an index, a GRANT), often in the middle of a batch: an
+// unchanged description keeps the table the batch holds changes under, so
+// that each row's changes stay in one place and the last one wins. A
+// changed description (a schema change the target matches) first writes
+// what the batch holds under the old one.
+func (f *follower) describe(ctx context.Context, m *pglogrepl.RelationMessage) error {
+	prev := f.rels[m.RelationID]
+	if prev != nil && prev.desc == description(m) {
+		return nil
+	}
+	t, err := resolve(m, f.env.Plan, f.target, f.dist)
+	if err != nil {
+		return err
+	}
+	if prev != nil {
+		if err := f.writeHeld(ctx); err != nil {
+			return err
+		}
+	}
+	f.rels[m.RelationID] = t
+	return nil
+}
+
+// writeHeld writes every change the open batch holds into its target
+// transactions (making the batch serial), leaving nothing held.
+func (f *follower) writeHeld(ctx context.Context) error {
+	if err := f.goSerial(ctx); err != nil {
+		return err
+	}
+	return f.lanes[0].flush(ctx)
 }
 
 // endTx ends a source transaction: the batch commits when full, when its

@@ -38,6 +38,19 @@ type table struct {
 	routed       bool
 	tenantKey    int // position of the tenant column in key (routed)
 	removeRouted string
+	// desc is the relation message the table was made from, as text.
+	desc string
+}
+
+// description is the content of a relation message as text: two equal
+// descriptions make the same table.
+func description(rel *pglogrepl.RelationMessage) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%q.%q %c", rel.Namespace, rel.RelationName, rel.ReplicaIdentity)
+	for _, c := range rel.Columns {
+		fmt.Fprintf(&sb, " %q:%d:%d:%d", c.Name, c.DataType, c.TypeModifier, c.Flags)
+	}
+	return sb.String()
 }
 
 // DDLError: the source's table no longer matches the target's (a column
@@ -67,7 +80,7 @@ func resolve(rel *pglogrepl.RelationMessage, p *plan.Plan, target *schema.Catalo
 	if pt == nil || tt == nil {
 		return nil, fmt.Errorf("the source sent changes of %s, which the plan or the target lacks: was it added to the publication by hand?", name)
 	}
-	t := &table{name: name, order: order, tenant: -1}
+	t := &table{name: name, order: order, tenant: -1, desc: description(rel)}
 	sent := map[string]bool{}
 	for _, c := range rel.Columns {
 		tc := tt.Column(c.Name)
