@@ -24,7 +24,8 @@ var systemSchemas = []string{
 // the result is one consistent snapshot. It runs a fixed handful of catalog
 // queries whatever the number of tables, because real applications have
 // hundreds of them. Partitions are folded into their partitioned parent and
-// tables owned by extensions are skipped.
+// tables owned by extensions are skipped. It reads the other schema objects
+// too (Catalog.Objects).
 func Load(ctx context.Context, pool *pgxpool.Pool, schemas []string) (*Catalog, error) {
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
@@ -33,10 +34,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, schemas []string) (*Catalog, 
 	defer func() { _ = tx.Rollback(ctx) }()
 
 	l := &loader{tx: tx, byOID: map[uint32]*Table{}}
-	steps := []struct {
-		what string
-		run  func(context.Context) error
-	}{
+	steps := []loadStep{
 		{"search path", l.searchPath},
 		{"tables", func(ctx context.Context) error { return l.tables(ctx, schemas) }},
 		{"columns", l.columns},
@@ -44,9 +42,9 @@ func Load(ctx context.Context, pool *pgxpool.Pool, schemas []string) (*Catalog, 
 		{"indexes", l.indexes},
 		{"sequences", l.sequences},
 		{"partitions", l.partitions},
-		{"types", l.types},
+		{"types", func(ctx context.Context) error { return l.types(ctx, schemas) }},
 	}
-	for _, s := range steps {
+	for _, s := range append(steps, l.objectSteps(schemas)...) {
 		if err := s.run(ctx); err != nil {
 			return nil, fmt.Errorf("reading the catalog (%s): %w", s.what, err)
 		}
@@ -55,6 +53,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, schemas []string) (*Catalog, 
 	cat.SearchPath = l.path
 	cat.Sequences = l.seqs
 	cat.Types = l.typs
+	cat.Objects = l.objs
 	return cat, nil
 }
 
@@ -67,6 +66,7 @@ type loader struct {
 	oids  []uint32
 	seqs  []*Sequence
 	typs  []*Type
+	objs  Objects
 }
 
 // searchPath records the user's search path, then empties it for the rest
@@ -336,42 +336,98 @@ ORDER BY p.partrelid, n.nspname, c.relname`
 }
 
 // types reads the user-defined types the columns use, looking through
-// arrays to their element type.
-func (l *loader) types(ctx context.Context) error {
-	const q = `
-SELECT n.nspname, t.typname, t.typtype::text,
+// arrays to their element type, and the other user types of the schemas
+// read (enums, domains, composite, range and base types, but not the
+// array, multirange and row types PostgreSQL makes by itself, nor an
+// extension's).
+func (l *loader) types(ctx context.Context, schemas []string) error {
+	q := `
+SELECT n.nspname, t.typname, (pg_identify_object('pg_type'::regclass, t.oid, 0)).identity, t.typtype::text,
        coalesce((SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid), '{}'),
        coalesce((SELECT x.extname::text FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid
                  WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e' LIMIT 1), ''),
        CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) ELSE '' END,
        t.typnotnull, coalesce(pg_get_expr(t.typdefaultbin, 0), ''),
-       coalesce((SELECT array_agg(pg_get_constraintdef(c.oid) ORDER BY c.conname) FROM pg_constraint c WHERE c.contypid = t.oid), '{}')
+       coalesce((SELECT array_agg(pg_get_constraintdef(c.oid) ORDER BY c.conname) FROM pg_constraint c WHERE c.contypid = t.oid), '{}'),
+       coalesce((SELECT array_agg(a.attname::text ORDER BY a.attnum) FROM pg_attribute a
+                 WHERE a.attrelid = t.typrelid AND t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped), '{}'),
+       coalesce((SELECT array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum) FROM pg_attribute a
+                 WHERE a.attrelid = t.typrelid AND t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped), '{}'),
+       coalesce((SELECT array_agg(CASE WHEN a.attcollation IN (0, ct.typcollation) THEN ''
+                                  ELSE (pg_identify_object('pg_collation'::regclass, a.attcollation, 0)).identity END ORDER BY a.attnum)
+                 FROM pg_attribute a JOIN pg_type ct ON ct.oid = a.atttypid
+                 WHERE a.attrelid = t.typrelid AND t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped), '{}'),
+       coalesce(format_type(r.rngsubtype, NULL), ''),
+       coalesce(CASE WHEN r.rngsubopc <> (SELECT oc.oid FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod
+                                          WHERE am.amname = 'btree' AND oc.opcdefault AND oc.opcintype = r.rngsubtype LIMIT 1)
+                THEN (pg_identify_object('pg_opclass'::regclass, r.rngsubopc, 0)).identity END, ''),
+       coalesce(CASE WHEN r.rngcollation NOT IN (0, (SELECT typcollation FROM pg_type WHERE oid = r.rngsubtype))
+                THEN (pg_identify_object('pg_collation'::regclass, r.rngcollation, 0)).identity END, ''),
+       coalesce(CASE WHEN r.rngcanonical <> 0 THEN r.rngcanonical::regproc::text END, ''),
+       coalesce(CASE WHEN r.rngsubdiff <> 0 THEN r.rngsubdiff::regproc::text END, ''),
+       coalesce((SELECT quote_ident(mn.nspname) || '.' || quote_ident(mt.typname) FROM pg_type mt JOIN pg_namespace mn ON mn.oid = mt.typnamespace
+                 WHERE mt.oid = (to_jsonb(r)->>'rngmultitypid')::oid), '')
 FROM pg_type t
 JOIN pg_namespace n ON n.oid = t.typnamespace
+LEFT JOIN pg_range r ON r.rngtypid = t.oid
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND t.oid IN (SELECT CASE WHEN at.typcategory = 'A' AND at.typelem <> 0 THEN at.typelem ELSE at.oid END
-                FROM pg_attribute a JOIN pg_type at ON at.oid = a.atttypid
-                WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped)
+  AND (t.oid IN (SELECT CASE WHEN at.typcategory = 'A' AND at.typelem <> 0 THEN at.typelem ELSE at.oid END
+                 FROM pg_attribute a JOIN pg_type at ON at.oid = a.atttypid
+                 WHERE a.attrelid = ANY($3) AND a.attnum > 0 AND NOT a.attisdropped)
+       OR ` + inSchemas("n.nspname") + ` AND ` + notMember("pg_type", "t.oid") + `
+          AND (t.typtype IN ('e', 'd', 'r') OR t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c'
+               OR t.typtype = 'b' AND t.typcategory <> 'A'))
 ORDER BY n.nspname, t.typname`
-	return db.EachRow(ctx, l.tx, q, []any{l.oids}, func(row pgx.CollectableRow) error {
+	return db.EachRow(ctx, l.tx, q, []any{schemas, systemSchemas, l.oids}, func(row pgx.CollectableRow) error {
 		t := &Type{}
 		var typtype string
-		if err := row.Scan(&t.Name.Schema, &t.Name.Name, &typtype, &t.Labels, &t.Extension, &t.BaseType, &t.NotNull, &t.Default, &t.Checks); err != nil {
+		var attNames, attTypes, attColls []string
+		var rng Range
+		if err := row.Scan(&t.Name.Schema, &t.Name.Name, &t.Identity, &typtype, &t.Labels, &t.Extension, &t.BaseType, &t.NotNull, &t.Default, &t.Checks,
+			&attNames, &attTypes, &attColls,
+			&rng.Subtype, &rng.Opclass, &rng.Collation, &rng.Canonical, &rng.SubtypeDiff, &rng.Multirange); err != nil {
 			return err
 		}
-		switch {
-		case t.Extension != "":
-			t.Kind = "extension"
-		case typtype == "e":
-			t.Kind = "enum"
-		case typtype == "d":
-			t.Kind = "domain"
-		default:
-			t.Kind = "other"
+		t.Kind = typeKind(t.Extension, typtype)
+		for i := range attNames {
+			t.Attributes = append(t.Attributes, Attribute{Name: attNames[i], Type: attTypes[i], Collation: attColls[i]})
+		}
+		if typtype == "r" {
+			t.Range = &rng
 		}
 		l.typs = append(l.typs, t)
 		return nil
 	})
+}
+
+// typeKind names a type's kind from pg_type.typtype.
+func typeKind(extension, typtype string) string {
+	switch {
+	case extension != "":
+		return "extension"
+	case typtype == "e":
+		return "enum"
+	case typtype == "d":
+		return "domain"
+	case typtype == "c":
+		return "composite"
+	case typtype == "r":
+		return "range"
+	}
+	return "other"
+}
+
+// inSchemas is the condition that the schema called expr is one Load
+// reads: one of $1 when given, else any but the system schemas ($2).
+func inSchemas(expr string) string {
+	return fmt.Sprintf(`CASE WHEN cardinality($1::text[]) > 0 THEN %[1]s = ANY($1)
+           ELSE %[1]s <> ALL($2) AND %[1]s NOT LIKE 'pg\_temp\_%%' AND %[1]s NOT LIKE 'pg\_toast\_temp\_%%' END`, expr)
+}
+
+// notMember is the condition that the object of catalog cat with OID oid
+// does not belong to an extension.
+func notMember(cat, oid string) string {
+	return fmt.Sprintf(`NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = '%s'::regclass AND d.objid = %s AND d.deptype = 'e')`, cat, oid)
 }
 
 // NewCatalog indexes tables by name and sorts them. Load uses it; tests and

@@ -101,5 +101,6 @@ func (c *Catalog) Clone() *Catalog {
 	out.SearchPath = append([]string(nil), c.SearchPath...)
 	out.Sequences = c.Sequences // read-only
 	out.Types = c.Types
+	out.Objects = c.Objects // read-only
 	return out
 }

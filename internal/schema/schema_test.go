@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -122,8 +123,8 @@ CREATE SCHEMA tenantmover; CREATE TABLE tenantmover.run (id int);
 `)
 	require.Equal(t, []string{`"Sales Ops"."Order ""x"""`, `"Sales Ops"."Tenant"`, "public.d", "public.event"}, names(cat.Tables))
 	require.Equal(t, []*schema.Type{
-		{Name: schema.Name{Schema: "Sales Ops", Name: "Mood"}, Kind: "enum", Labels: []string{"ok", "not 'ok'"}, Checks: []string{}},
-		{Name: name("posint"), Kind: "domain", Labels: []string{}, BaseType: "integer", NotNull: true, Default: "1", Checks: []string{"CHECK ((VALUE > 0))"}},
+		{Name: schema.Name{Schema: "Sales Ops", Name: "Mood"}, Identity: `"Sales Ops"."Mood"`, Kind: "enum", Labels: []string{"ok", "not 'ok'"}, Checks: []string{}},
+		{Name: name("posint"), Identity: "public.posint", Kind: "domain", Labels: []string{}, BaseType: "integer", NotNull: true, Default: "1", Checks: []string{"CHECK ((VALUE > 0))"}},
 	}, cat.Types)
 	event := cat.Table(name("event"))
 	require.True(t, event.Partitioned)
@@ -207,9 +208,11 @@ func TestLoadIsAFewQueries(t *testing.T) {
 	t.Cleanup(pool.Close)
 	pgtest.Exec(t, pool, ddl.String())
 	counter.n.Store(0)
+	start := time.Now()
 	cat, err := schema.Load(ctx, pool, nil)
 	require.NoError(t, err)
 	big := counter.n.Load()
+	t.Logf("300 tables loaded in %s with %d statements", time.Since(start).Round(time.Millisecond), big)
 	require.Len(t, cat.Tables, 300)
 	order, cycles := cat.Order()
 	require.Empty(t, cycles)
@@ -226,7 +229,7 @@ func TestLoadIsAFewQueries(t *testing.T) {
 	_, err = schema.Load(ctx, pool, nil)
 	require.NoError(t, err)
 	require.Equal(t, big, counter.n.Load(), "300 tables take the same statements as one")
-	require.LessOrEqual(t, big, int64(12))
+	require.LessOrEqual(t, big, int64(24))
 }
 
 // queryCounter counts the statements a pool sends.

@@ -1,7 +1,8 @@
 // Package schema reads a PostgreSQL catalog into plain Go values: tables,
-// columns, keys, indexes, foreign keys, check constraints, sequences and size
-// estimates, and builds the foreign-key graph over them (topological order,
-// cycles).
+// columns, keys, indexes, foreign keys, check constraints, sequences, types
+// and size estimates, and the other schema objects (extensions, collations,
+// functions, views, triggers, policies, comments, grants: Objects), and
+// builds the foreign-key graph over the tables (topological order, cycles).
 //
 // It only reads. Everything above it (the tenant plan, backfill, copy,
 // verify) works from these values so that the catalog is queried once.
@@ -24,17 +25,22 @@ type Catalog struct {
 	// their columns, sorted by name.
 	Sequences []*Sequence
 	// Types are the user-defined types the tables' columns use (element
-	// types for arrays), sorted by name.
-	Types  []*Type
-	byName map[Name]*Table
+	// types for arrays) and the other user types of the schemas read,
+	// sorted by name.
+	Types []*Type
+	// Objects are the other schema objects (extensions, views, functions,
+	// triggers, policies, comments, grants, ...).
+	Objects Objects
+	byName  map[Name]*Table
 }
 
 // Type is a user-defined type a column uses.
 type Type struct {
-	Name Name
-	// Kind is "enum", "domain", "extension" (the type comes with an
-	// extension, named in Extension) or "other" (composite, range, base
-	// types from C code): the target needs it before its tables.
+	Name     Name
+	Identity string // pg_identify_object's, as comments name it
+	// Kind is "enum", "domain", "composite", "range", "extension" (the type
+	// comes with an extension, named in Extension) or "other" (base types
+	// from C code): the target needs it before its tables.
 	Kind      string
 	Labels    []string // enum labels in order
 	Extension string
@@ -44,6 +50,25 @@ type Type struct {
 	NotNull  bool
 	Default  string
 	Checks   []string
+	// Attributes are a composite type's fields in order.
+	Attributes []Attribute
+	// Range is a range type's definition.
+	Range *Range
+	// DependsOn are the user types and functions it needs first.
+	DependsOn []ObjectRef
+}
+
+// Attribute is one field of a composite type.
+type Attribute struct {
+	Name      string
+	Type      string // format_type, schema-qualified
+	Collation string // quoted and qualified; "" for the type's default
+}
+
+// Range is what CREATE TYPE ... AS RANGE needs: the subtype and the
+// non-default options, names quoted and qualified ("" when default).
+type Range struct {
+	Subtype, Opclass, Collation, Canonical, SubtypeDiff, Multirange string
 }
 
 // Sequence is one sequence with the options needed to recreate it.
