@@ -86,9 +86,12 @@ func Inspect(ctx context.Context, pool *pgxpool.Pool) (Target, []plan.Problem, e
 type ApplyOption func(*applyConfig)
 
 type applyConfig struct {
-	progress  func(Step)
-	skipFKs   bool
-	allowRows bool
+	progress func(Step)
+	skipFKs  bool
+	// skipWriters leaves out what acts on rows written later: triggers,
+	// row-level security and policies.
+	skipWriters bool
+	allowRows   bool
 }
 
 // AllowingRows lets Apply work on a target whose planned tables already
@@ -99,10 +102,19 @@ func AllowingRows() ApplyOption { return func(c *applyConfig) { c.allowRows = tr
 // WithProgress calls f before each statement Apply runs.
 func WithProgress(f func(Step)) ApplyOption { return func(c *applyConfig) { c.progress = f } }
 
-// WithoutForeignKeys leaves the foreign keys out, for loading data first
-// and adding them afterwards with ApplyForeignKeys (faster, and the only
-// way for NOT NULL foreign-key cycles).
+// WithoutForeignKeys leaves out what goes in after the data, for loading
+// data first and adding it afterwards with ApplyForeignKeys: the foreign
+// keys (faster, and the only way for NOT NULL foreign-key cycles), the
+// materialized views' refresh (they are created empty), triggers (they
+// would fire for the copied rows) and row-level security with its policies
+// (forced, it would filter the copy's own writes).
 func WithoutForeignKeys() ApplyOption { return func(c *applyConfig) { c.skipFKs = true } }
+
+// WithoutTriggers leaves out triggers, row-level security and policies
+// (and their comments), which act on every row written: for a target a
+// follower still writes to (they would fire for, or filter, the source's
+// replayed changes). The cutover adds them while writes are paused.
+func WithoutTriggers() ApplyOption { return func(c *applyConfig) { c.skipWriters = true } }
 
 // Apply creates the plan's target schema, in one transaction. On Citus it
 // distributes tables; on plain PostgreSQL (a plain target for tests and
@@ -119,6 +131,14 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, opts ...ApplyO
 	if b := p.Blocking(); len(b) > 0 {
 		return &BlockingError{Problems: b}
 	}
+	if !p.TargetChecked() {
+		if err := CheckObjects(ctx, pool, p); err != nil {
+			return err
+		}
+		if b := p.Blocking(); len(b) > 0 {
+			return &BlockingError{Problems: b}
+		}
+	}
 	target, state, err := inspectTarget(ctx, pool, p)
 	if err != nil {
 		return err
@@ -133,6 +153,36 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, opts ...ApplyO
 	}
 	steps := state.pending(Steps(p), target, cfg.skipFKs)
 	return run(ctx, pool, steps, target, cfg.progress)
+}
+
+// CheckObjects reads what the plan's schema objects need of the target
+// (its roles, the extensions it can install) and gives it to the plan
+// (plan.SetTarget): grants and policies to roles the target lacks are then
+// reported instead of created, and an extension it cannot install blocks.
+// Apply calls it when the plan has not been checked against a target yet.
+func CheckObjects(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan) error {
+	t := plan.TargetObjects{Roles: map[string]bool{}, Extensions: map[string]bool{}}
+	for _, q := range []struct {
+		sql  string
+		into map[string]bool
+	}{
+		{`SELECT rolname FROM pg_roles`, t.Roles},
+		{`SELECT name FROM pg_available_extensions`, t.Extensions},
+	} {
+		err := db.EachRow(ctx, pool, q.sql, nil, func(row pgx.CollectableRow) error {
+			var n string
+			if err := row.Scan(&n); err != nil {
+				return err
+			}
+			q.into[n] = true
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("reading the target's roles and extensions: %w", err)
+		}
+	}
+	p.SetTarget(t)
+	return nil
 }
 
 // CheckTarget reports, without writing anything, what would make Apply
@@ -162,8 +212,9 @@ func inspectTarget(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan) (Targe
 	return target, state, err
 }
 
-// ApplyForeignKeys adds the plan's foreign keys that the target lacks (after
-// Apply WithoutForeignKeys and a data load).
+// ApplyForeignKeys adds what goes in after the data and the target lacks
+// (after Apply WithoutForeignKeys and a data load): the foreign keys, the
+// materialized views' refresh, triggers, row-level security and policies.
 func ApplyForeignKeys(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, opts ...ApplyOption) error {
 	var cfg applyConfig
 	for _, o := range opts {
@@ -177,13 +228,13 @@ func ApplyForeignKeys(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, opt
 	if err != nil {
 		return err
 	}
-	var fks []Step
+	var after []Step
 	for _, s := range state.pending(Steps(p), target, false) {
-		if s.Kind == StepForeignKey {
-			fks = append(fks, s)
+		if s.AfterData() && !(cfg.skipWriters && s.actsOnWrites()) {
+			after = append(after, s)
 		}
 	}
-	return run(ctx, pool, fks, target, cfg.progress)
+	return run(ctx, pool, after, target, cfg.progress)
 }
 
 // run executes the steps in one transaction. Sequential shard modification
@@ -194,8 +245,15 @@ func run(ctx context.Context, pool *pgxpool.Pool, steps []Step, target Target, p
 		return nil
 	}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		// Function bodies are checked when they run, not when created:
+		// the functions that use no table come before the tables, and
+		// plpgsql ones may name tables all the same.
+		settings := []string{"SET LOCAL check_function_bodies TO off"}
 		if target.Citus != "" {
-			if _, err := tx.Exec(ctx, "SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"); err != nil {
+			settings = append(settings, "SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
+		}
+		for _, set := range settings {
+			if _, err := tx.Exec(ctx, set); err != nil {
 				return fmt.Errorf("preparing the target transaction: %w", err)
 			}
 		}
@@ -203,18 +261,31 @@ func run(ctx context.Context, pool *pgxpool.Pool, steps []Step, target Target, p
 			if progress != nil {
 				progress(s)
 			}
-			var err error
-			if s.Exec != "" {
-				_, err = tx.Exec(ctx, s.Exec, s.Args...)
-			} else {
-				_, err = tx.Exec(ctx, s.SQL)
-			}
-			if err != nil {
+			if err := execStep(ctx, tx, s); err != nil {
 				return &StepError{Step: s, Err: err}
 			}
 		}
 		return nil
 	})
+}
+
+// execStep runs one step: its call with parameters, its statements one by
+// one, or its SQL.
+func execStep(ctx context.Context, tx pgx.Tx, s Step) error {
+	var err error
+	switch {
+	case s.Exec != "":
+		_, err = tx.Exec(ctx, s.Exec, s.Args...)
+	case len(s.stmts) > 0:
+		for _, stmt := range s.stmts {
+			if _, err = tx.Exec(ctx, stmt); err != nil {
+				break
+			}
+		}
+	default:
+		_, err = tx.Exec(ctx, s.SQL)
+	}
+	return err
 }
 
 // StepError is a statement of the target schema that failed.
@@ -240,6 +311,7 @@ func (e *StepError) Unwrap() error { return e.Err }
 type targetState struct {
 	cat     *schema.Catalog
 	types   map[string]bool // type steps whose object exists, by Step.Object
+	objects map[StepKind]map[string]bool
 	hasRows map[schema.Name]bool
 	citus   map[uint32]citusTable // by table OID
 }
@@ -255,11 +327,17 @@ func readTarget(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, target Ta
 			schemas = append(schemas, s)
 		}
 	}
+	for _, s := range p.Catalog.Objects.Schemas {
+		if !seen[s] {
+			seen[s] = true
+			schemas = append(schemas, s)
+		}
+	}
 	cat, err := schema.Load(ctx, pool, schemas)
 	if err != nil {
 		return nil, fmt.Errorf("reading the target: %w", err)
 	}
-	st := &targetState{cat: cat, types: map[string]bool{}, hasRows: map[schema.Name]bool{}, citus: map[uint32]citusTable{}}
+	st := &targetState{cat: cat, types: map[string]bool{}, objects: existingObjects(cat), hasRows: map[schema.Name]bool{}, citus: map[uint32]citusTable{}}
 	if err := st.readRows(ctx, pool, p); err != nil {
 		return nil, err
 	}
@@ -303,17 +381,15 @@ func (st *targetState) readRows(ctx context.Context, pool *pgxpool.Pool, p *plan
 	return nil
 }
 
-// readTypes finds which of the plan's enums and domains the target has.
+// readTypes finds which of the plan's types the target has (in any
+// schema: a type's schema need not hold tables).
 func (st *targetState) readTypes(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan) error {
-	for _, s := range typeSteps(p.UsedTypes(p.Included())) {
-		q, arg := `SELECT to_regtype($1) IS NOT NULL`, s.Object
-		if s.extension {
-			q = `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = $1)`
-		} else if n, err := db.ParseQualifiedName(s.Object, "public"); err == nil {
-			arg = n.Quoted()
+	for _, s := range beforeTables(p) {
+		if s.Kind != StepType {
+			continue
 		}
 		var exists bool
-		if err := pool.QueryRow(ctx, q, arg).Scan(&exists); err != nil {
+		if err := pool.QueryRow(ctx, `SELECT to_regtype($1) IS NOT NULL`, s.Object).Scan(&exists); err != nil {
 			return fmt.Errorf("looking for %s on the target: %w", s.Object, err)
 		}
 		st.types[s.Object] = exists
@@ -463,6 +539,10 @@ func (st *targetState) pending(steps []Step, target Target, skipFKs bool) []Step
 			if st.types[s.Object] {
 				continue
 			}
+		case StepExtension, StepCollation, StepFunction, StepView, StepComment, StepGrant, StepRefresh, StepTrigger, StepRowSecurity, StepPolicy:
+			if (skipFKs && s.AfterData()) || st.has(s) {
+				continue
+			}
 		case StepReference, StepDistribute:
 			if target.Citus == "" {
 				continue
@@ -519,4 +599,67 @@ func readable(cols []string) string {
 		q[i] = db.QuoteIfNeeded(c)
 	}
 	return strings.Join(q, ", ")
+}
+
+// existingObjects lists, by step kind, the objects the target already has
+// in the form the steps name them: a comment only when its text is the
+// same, a grant when the grantee has at least those privileges, row-level
+// security when enabled and forced as planned, a materialized view's
+// refresh when it holds data.
+func existingObjects(cat *schema.Catalog) map[StepKind]map[string]bool {
+	o := cat.Objects
+	out := map[StepKind]map[string]bool{}
+	add := func(k StepKind, name string) {
+		if out[k] == nil {
+			out[k] = map[string]bool{}
+		}
+		out[k][name] = true
+	}
+	for _, x := range o.Extensions {
+		add(StepExtension, x.Name)
+	}
+	for _, c := range o.Collations {
+		add(StepCollation, c.Identity)
+	}
+	for _, f := range o.Functions {
+		add(StepFunction, f.Identity)
+	}
+	for _, v := range o.Views {
+		add(StepView, v.Identity)
+		if v.Populated {
+			add(StepRefresh, v.Identity)
+		}
+	}
+	for _, c := range o.Comments {
+		add(StepComment, commentKey(c))
+	}
+	for _, tr := range o.Triggers {
+		add(StepTrigger, tr.Identity)
+	}
+	for _, po := range o.Policies {
+		add(StepPolicy, po.Identity)
+	}
+	for _, rs := range o.RowSecurity {
+		add(StepRowSecurity, rowSecurityKey(rs.Table, rs.Enabled, rs.Forced))
+	}
+	for _, g := range o.Grants {
+		for _, k := range grantKeys(g) {
+			add(StepGrant, k)
+		}
+	}
+	return out
+}
+
+// has reports whether the target has what the step creates.
+func (st *targetState) has(s Step) bool {
+	keys := s.keys
+	if len(keys) == 0 {
+		keys = []string{s.Object}
+	}
+	for _, k := range keys {
+		if !st.objects[s.Kind][k] {
+			return false
+		}
+	}
+	return true
 }

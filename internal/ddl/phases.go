@@ -32,11 +32,13 @@ func SchemaPhase() phase.Phase {
 	})
 }
 
-// ForeignKeysPhase adds the target's foreign keys once the data is in.
-func ForeignKeysPhase() phase.Phase {
+// ForeignKeysPhase adds what goes in once the data is in: the target's
+// foreign keys, the materialized views' refresh, triggers, row-level
+// security and policies (not the ones WithoutTriggers leaves out).
+func ForeignKeysPhase(opts ...ApplyOption) phase.Phase {
 	return phase.New(ForeignKeysPhaseName, phase.Once, func(ctx context.Context, env *phase.Env) (phase.Result, error) {
 		res := phase.Result{Summary: phase.Summary{Phase: ForeignKeysPhaseName}}
-		return res, onTarget(ctx, env, func(pool *pgxpool.Pool) error { return ApplyForeignKeys(ctx, pool, env.Plan) })
+		return res, onTarget(ctx, env, func(pool *pgxpool.Pool) error { return ApplyForeignKeys(ctx, pool, env.Plan, opts...) })
 	})
 }
 

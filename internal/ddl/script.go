@@ -11,13 +11,23 @@ import (
 
 // sectionTitles head each group of statements in RenderSQL.
 var sectionTitles = map[StepKind]string{
-	StepSchema:     "Schemas",
-	StepType:       "Types",
-	StepSequence:   "Sequences",
-	StepTable:      "Tables, with the tenant column and composite keys",
-	StepReference:  "Reference tables",
-	StepDistribute: "Distributed tables, colocated with the tenant table",
-	StepForeignKey: "Foreign keys (composite between distributed tables)",
+	StepSchema:      "Schemas",
+	StepExtension:   "Extensions (Citus creates them on the workers too)",
+	StepCollation:   "Collations",
+	StepType:        "Types",
+	StepFunction:    "Functions and procedures",
+	StepSequence:    "Sequences",
+	StepTable:       "Tables, with the tenant column and composite keys",
+	StepReference:   "Reference tables",
+	StepDistribute:  "Distributed tables, colocated with the tenant table",
+	StepView:        "Views and materialized views (created empty), each after what it uses",
+	StepComment:     "Comments",
+	StepGrant:       "Grants",
+	StepForeignKey:  "Foreign keys (composite between distributed tables)",
+	StepRefresh:     "Materialized views filled (after the data)",
+	StepTrigger:     "Triggers (after the data: they would fire for copied rows)",
+	StepRowSecurity: "Row-level security (after the data)",
+	StepPolicy:      "Policies",
 }
 
 // Script writes the target schema as one script for the Citus
@@ -32,7 +42,10 @@ func Script(w io.Writer, p *plan.Plan) error {
 	if n := len(p.Blocking()); n > 0 {
 		fmt.Fprintf(&b, "-- WARNING: %d table(s) have blocking problems (marked BLOCKING below); this script will fail or lose data until they are fixed.\n", n)
 	}
-	b.WriteString("\nBEGIN;\nSET LOCAL citus.multi_shard_modify_mode TO 'sequential';\n")
+	if n := notCreated(p); n > 0 {
+		fmt.Fprintf(&b, "-- %d schema object(s) of the source are not created here: tenantmover plan lists each with the reason and the remedy.\n", n)
+	}
+	b.WriteString("\nBEGIN;\nSET LOCAL citus.multi_shard_modify_mode TO 'sequential';\nSET LOCAL check_function_bodies TO off;\n")
 	var last StepKind
 	for _, s := range Steps(p) {
 		if s.Kind != last {
@@ -74,3 +87,15 @@ func tableComment(t *plan.Table) string {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// notCreated counts the schema objects the plan reports instead of
+// creating.
+func notCreated(p *plan.Plan) int {
+	n := 0
+	for _, o := range p.Objects {
+		if o.Action != plan.ObjectCreate {
+			n++
+		}
+	}
+	return n
+}

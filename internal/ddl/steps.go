@@ -1,9 +1,13 @@
 // Package ddl turns a tenant plan (package plan) into the Citus target
 // schema and applies it: Steps lists the statements in an order Citus
-// accepts (schemas, types, sequences, tables with the tenant column and
-// composite keys, reference and colocated distributed tables, then the
-// composite foreign keys), Script prints them as one SQL script, and Apply
+// accepts (schemas, extensions, collations, types and the functions that
+// use no table, sequences, tables with the tenant column and composite
+// keys, reference and colocated distributed tables, views and the functions
+// that use tables, comments and grants; then, after the data, the composite
+// foreign keys, the materialized views' refresh, triggers, row-level
+// security and policies), Script prints them as one SQL script, and Apply
 // runs what the target lacks, refusing targets it would have to change.
+// Schema objects the plan reports instead of creating are left out.
 // Its tests live with plan's, which check decisions and their DDL together
 // (internal/plan/apply_test.go, citus_test.go).
 package ddl
@@ -24,39 +28,85 @@ type StepKind string
 
 // Step kinds.
 const (
-	StepSchema     StepKind = "schema"      // CREATE SCHEMA IF NOT EXISTS
-	StepType       StepKind = "type"        // CREATE EXTENSION IF NOT EXISTS, CREATE TYPE ... AS ENUM, CREATE DOMAIN
-	StepSequence   StepKind = "sequence"    // CREATE SEQUENCE IF NOT EXISTS (serial and free-standing)
-	StepTable      StepKind = "table"       // CREATE TABLE, its partitions, sequence ownership, indexes
-	StepReference  StepKind = "reference"   // create_reference_table
-	StepDistribute StepKind = "distribute"  // create_distributed_table, the root first
-	StepForeignKey StepKind = "foreign_key" // ALTER TABLE ADD CONSTRAINT ... FOREIGN KEY
+	StepSchema      StepKind = "schema"       // CREATE SCHEMA IF NOT EXISTS
+	StepExtension   StepKind = "extension"    // CREATE EXTENSION IF NOT EXISTS
+	StepCollation   StepKind = "collation"    // CREATE COLLATION IF NOT EXISTS
+	StepType        StepKind = "type"         // CREATE TYPE (enum, range, composite), CREATE DOMAIN
+	StepFunction    StepKind = "function"     // CREATE OR REPLACE FUNCTION / PROCEDURE (pg_get_functiondef)
+	StepSequence    StepKind = "sequence"     // CREATE SEQUENCE IF NOT EXISTS (serial and free-standing)
+	StepTable       StepKind = "table"        // CREATE TABLE, its partitions, sequence ownership, indexes
+	StepReference   StepKind = "reference"    // create_reference_table
+	StepDistribute  StepKind = "distribute"   // create_distributed_table, the root first
+	StepView        StepKind = "view"         // CREATE VIEW, CREATE MATERIALIZED VIEW ... WITH NO DATA
+	StepComment     StepKind = "comment"      // COMMENT ON
+	StepGrant       StepKind = "grant"        // GRANT
+	StepForeignKey  StepKind = "foreign_key"  // ALTER TABLE ADD CONSTRAINT ... FOREIGN KEY
+	StepRefresh     StepKind = "refresh"      // REFRESH MATERIALIZED VIEW
+	StepTrigger     StepKind = "trigger"      // CREATE TRIGGER (with citus.enable_unsafe_triggers on Citus tables)
+	StepRowSecurity StepKind = "row_security" // ALTER TABLE ... ENABLE / FORCE ROW LEVEL SECURITY
+	StepPolicy      StepKind = "policy"       // CREATE POLICY
 )
 
 // Step is one statement of the target schema.
 type Step struct {
 	Kind   StepKind
-	Table  schema.Name // the table it concerns; zero for schemas and sequences
-	Object string      // the schema, sequence or constraint name it creates
+	Table  schema.Name // the table it concerns; zero for schemas, types, functions, views ...
+	Object string      // the name of what it creates (an identity for schema objects)
 	SQL    string      // the statement as printed, with literals
 	// Exec and Args run the statement with bind parameters (Citus function
 	// calls); when Exec is "", SQL runs as is (DDL takes no parameters).
 	Exec string
 	Args []any
 
-	extension bool // a CREATE EXTENSION step (Object is the extension)
+	// afterData: the statement goes in after the data, with the foreign
+	// keys (WithoutForeignKeys leaves it out, ApplyForeignKeys runs it).
+	afterData bool
+	// keys name what the target must have for the step to be done already
+	// (existingObjects' keys); Object when empty.
+	keys []string
+	// stmts are SQL's statements, run one by one when set: Citus passes
+	// the text of some commands (CREATE TRIGGER) on to the workers, where
+	// it must be a single statement.
+	stmts []string
 }
 
-// Steps returns the target schema as statements: schemas, sequences,
+// actsOnWrites reports whether the step creates what acts on every row
+// written (triggers, row-level security, policies, their comments).
+func (s Step) actsOnWrites() bool {
+	switch s.Kind {
+	case StepTrigger, StepRowSecurity, StepPolicy:
+		return true
+	}
+	return s.Kind == StepComment && s.afterData
+}
+
+// statements is a step made of several statements run one by one.
+func statements(s Step, stmts []string) Step {
+	s.stmts, s.SQL = stmts, strings.Join(stmts, "\n")
+	return s
+}
+
+// AfterData reports whether the step belongs after the data load: foreign
+// keys, materialized views' refresh, triggers, row-level security and
+// policies and their comments.
+func (s Step) AfterData() bool { return s.afterData || s.Kind == StepForeignKey }
+
+// Steps returns the target schema as statements: schemas, extensions,
+// collations, types and the functions that use no table, sequences,
 // tables with their keys made composite and the tenant column added,
-// reference tables, distributed tables colocated with the root, then the
-// foreign keys (composite between distributed tables), so that every
-// create_distributed_table runs before any foreign key needs it.
+// reference tables, distributed tables colocated with the root, views and
+// the functions that use tables, comments and grants; then what goes in
+// after the data: the foreign keys (composite between distributed tables,
+// after every create_distributed_table), materialized views' refresh,
+// triggers, row-level security and policies. Objects the plan reports
+// instead of creating are left out.
 func Steps(p *plan.Plan) []Step {
 	included := p.Included()
 	var steps []Step
 	steps = append(steps, schemaSteps(included, p.Catalog)...)
-	steps = append(steps, typeSteps(p.UsedTypes(included))...)
+	steps = append(steps, extensionSteps(p)...)
+	steps = append(steps, collationSteps(p)...)
+	steps = append(steps, beforeTables(p)...)
 	steps = append(steps, sequenceSteps(p, included)...)
 	for _, t := range included {
 		steps = append(steps, tableStep(p, t))
@@ -71,6 +121,9 @@ func Steps(p *plan.Plan) []Step {
 	for _, t := range distributionOrder(p) {
 		steps = append(steps, distributeStep(p, t))
 	}
+	steps = append(steps, afterTables(p)...)
+	steps = append(steps, commentSteps(p, false)...)
+	steps = append(steps, grantSteps(p)...)
 	for _, t := range included {
 		for _, d := range p.ForeignKeys(t) {
 			if d.Action != plan.FKDrop {
@@ -78,7 +131,7 @@ func Steps(p *plan.Plan) []Step {
 			}
 		}
 	}
-	return steps
+	return append(steps, afterData(p)...)
 }
 
 // distributionOrder is the root, then the other distributed tables in plan
@@ -108,8 +161,8 @@ func distributeStep(p *plan.Plan, t *plan.Table) Step {
 	return s
 }
 
-// schemaSteps creates every schema but public that tables or their
-// partitions live in.
+// schemaSteps creates every schema but public that tables, their
+// partitions or other objects live in.
 func schemaSteps(tables []*plan.Table, cat *schema.Catalog) []Step {
 	seen := map[string]bool{"public": true}
 	var steps []Step
@@ -131,46 +184,69 @@ func schemaSteps(tables []*plan.Table, cat *schema.Catalog) []Step {
 		}
 	}
 	for _, ty := range cat.Types {
-		if ty.Kind == "enum" || ty.Kind == "domain" || ty.Kind == "extension" {
+		if ty.Kind != "other" {
 			add(ty.Name.Schema)
 		}
+	}
+	seen["pg_catalog"] = true
+	for _, x := range cat.Objects.Extensions {
+		add(x.Schema)
+	}
+	for _, s := range cat.Objects.Schemas {
+		add(s)
 	}
 	return steps
 }
 
-// typeSteps recreates enums and domains, and the extensions that bring
-// other types (one CREATE EXTENSION each). Enums come before domains,
-// which may be based on them.
-func typeSteps(types []*schema.Type) []Step {
-	var steps []Step
-	exts := map[string]bool{}
-	for _, kind := range []string{"extension", "enum", "domain"} {
-		for _, ty := range types {
-			if ty.Kind != kind {
-				continue
-			}
-			s := Step{Kind: StepType, Object: ty.Name.String()}
-			switch kind {
-			case "extension":
-				if exts[ty.Extension] {
-					continue
-				}
-				exts[ty.Extension] = true
-				s.Object, s.extension = ty.Extension, true
-				s.SQL = fmt.Sprintf("CREATE EXTENSION IF NOT EXISTS %s WITH SCHEMA %s;", db.Ident(ty.Extension), db.Ident(ty.Name.Schema))
-			case "enum":
-				labels := make([]string, len(ty.Labels))
-				for i, l := range ty.Labels {
-					labels[i] = literal(l)
-				}
-				s.SQL = fmt.Sprintf("CREATE TYPE %s AS ENUM (%s);", ty.Name.Quoted(), strings.Join(labels, ", "))
-			case "domain":
-				s.SQL = domainSQL(ty)
-			}
-			steps = append(steps, s)
+// typeStep recreates one enum, range, composite type or domain the plan
+// keeps (an extension's types come with the extension).
+func typeStep(p *plan.Plan, ty *schema.Type) (Step, bool) {
+	if !p.Creates(plan.ObjType, ty.Identity) {
+		return Step{}, false
+	}
+	s := Step{Kind: StepType, Object: ty.Identity}
+	switch ty.Kind {
+	case "enum":
+		labels := make([]string, len(ty.Labels))
+		for i, l := range ty.Labels {
+			labels[i] = literal(l)
+		}
+		s.SQL = fmt.Sprintf("CREATE TYPE %s AS ENUM (%s);", ty.Name.Quoted(), strings.Join(labels, ", "))
+	case "domain":
+		s.SQL = domainSQL(ty)
+	case "composite":
+		s.SQL = compositeSQL(ty)
+	case "range":
+		s.SQL = rangeSQL(ty)
+	default:
+		return Step{}, false
+	}
+	return s, true
+}
+
+func compositeSQL(ty *schema.Type) string {
+	fields := make([]string, len(ty.Attributes))
+	for i, a := range ty.Attributes {
+		fields[i] = db.Ident(a.Name) + " " + a.Type
+		if a.Collation != "" {
+			fields[i] += " COLLATE " + a.Collation
 		}
 	}
-	return steps
+	return fmt.Sprintf("CREATE TYPE %s AS (%s);", ty.Name.Quoted(), strings.Join(fields, ", "))
+}
+
+func rangeSQL(ty *schema.Type) string {
+	r := ty.Range
+	opts := []string{"SUBTYPE = " + r.Subtype}
+	for _, o := range []struct{ name, value string }{
+		{"SUBTYPE_OPCLASS", r.Opclass}, {"COLLATION", r.Collation}, {"CANONICAL", r.Canonical},
+		{"SUBTYPE_DIFF", r.SubtypeDiff}, {"MULTIRANGE_TYPE_NAME", r.Multirange},
+	} {
+		if o.value != "" {
+			opts = append(opts, o.name+" = "+o.value)
+		}
+	}
+	return fmt.Sprintf("CREATE TYPE %s AS RANGE (%s);", ty.Name.Quoted(), strings.Join(opts, ", "))
 }
 
 func domainSQL(ty *schema.Type) string {
@@ -189,31 +265,23 @@ func domainSQL(ty *schema.Type) string {
 	return b.String()
 }
 
-// nextval finds the sequences a default expression draws from.
-var nextval = regexp.MustCompile(`nextval\('((?:[^']|'')+)'::regclass\)`)
-
-// sequenceSteps creates the sequences the included tables use, except the
-// ones identity columns create themselves.
+// sequenceSteps creates the sequences the plan keeps (those the included
+// tables use, and free-standing ones), except the ones identity columns
+// create themselves.
 func sequenceSteps(p *plan.Plan, tables []*plan.Table) []Step {
 	used := map[schema.Name]bool{}
 	for _, t := range tables {
-		for _, c := range t.Source.Columns {
-			if c.Sequence != nil && c.Identity == "" {
-				used[*c.Sequence] = true
-			}
-			for _, m := range nextval.FindAllStringSubmatch(c.Default, -1) {
-				if n, err := db.ParseQualifiedName(strings.ReplaceAll(m[1], "''", "'"), "public"); err == nil {
-					used[n] = true
-				}
-			}
+		for _, n := range t.Sequences() {
+			used[n] = true
 		}
 	}
 	var steps []Step
 	for _, q := range p.Catalog.Sequences {
-		if used[q.Name] && !q.Identity {
-			steps = append(steps, Step{Kind: StepSequence, Object: q.Name.String(),
-				SQL: fmt.Sprintf("CREATE SEQUENCE IF NOT EXISTS %s %s;", q.Name.Quoted(), sequenceOptions(q, true))})
+		if q.Identity || !(used[q.Name] || p.Creates(plan.ObjSequence, q.Name.String())) {
+			continue
 		}
+		steps = append(steps, Step{Kind: StepSequence, Object: q.Name.String(),
+			SQL: fmt.Sprintf("CREATE SEQUENCE IF NOT EXISTS %s %s;", q.Name.Quoted(), sequenceOptions(q, true))})
 	}
 	return steps
 }
@@ -290,6 +358,9 @@ func tableStep(p *plan.Plan, t *plan.Table) Step {
 // refuses rows without a distribution value.
 func columnDef(p *plan.Plan, t *plan.Table, c schema.Column) string {
 	s := db.Ident(c.Name) + " " + c.Type
+	if c.Collation != "" {
+		s += " COLLATE " + c.Collation
+	}
 	switch {
 	case c.Generated == "s":
 		s += fmt.Sprintf(" GENERATED ALWAYS AS (%s) STORED", c.Default)

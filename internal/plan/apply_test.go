@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -163,12 +164,19 @@ func TestApplyPlainPostgres(t *testing.T) {
 	require.True(t, ddl.IsTargetRefusal(err))
 }
 
-func TestUnsupportedUserTypeIsNoted(t *testing.T) {
+// TestCompositeTypeIsRecreated: a composite column type is created on the
+// target before its table (Citus propagates composite types); only base
+// types written in C are left to the user (user_type).
+func TestCompositeTypeIsRecreated(t *testing.T) {
 	t.Parallel()
 	p := build(t, `CREATE TYPE pair AS (a int, b int);
 CREATE TABLE store (id bigint PRIMARY KEY, p pair);`, plan.Config{TenantTable: "store"})
-	require.Equal(t, []string{plan.CodeUserType}, codes(tbl(t, p, "store")))
-	require.Empty(t, p.Blocking())
+	require.Empty(t, codes(tbl(t, p, "store")))
+	require.True(t, p.Creates(plan.ObjType, "public.pair"))
+	var sql bytes.Buffer
+	require.NoError(t, ddl.Script(&sql, p))
+	require.Contains(t, sql.String(), `CREATE TYPE "public"."pair" AS ("a" integer, "b" integer);`)
+	require.Less(t, strings.Index(sql.String(), "CREATE TYPE"), strings.Index(sql.String(), "CREATE TABLE"))
 }
 
 func TestApplyRefusesMismatchAndBlocking(t *testing.T) {

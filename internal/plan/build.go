@@ -34,6 +34,7 @@ func FromCatalog(cat *schema.Catalog, cfg Config) (*Plan, error) {
 		b.chooseTenantColumn,
 		b.order,
 		b.checkRules,
+		b.checkObjects,
 	}
 	for _, phase := range phases {
 		if err := phase(); err != nil {

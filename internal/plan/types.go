@@ -97,6 +97,11 @@ type Plan struct {
 	// aside to order them (copy and backfill load a ring's rows with those
 	// keys deferred or unchecked).
 	Cycles []schema.Cycle
+	// Objects is the inventory: every schema object of the source (tables
+	// too) and what becomes of it, in creation order by kind, then name.
+	Objects     []*Object
+	objectIndex map[string]*Object
+	target      *TargetObjects
 }
 
 // Table is the decision for one table.
@@ -183,13 +188,26 @@ func (p *Plan) OfKind(kinds ...Kind) []*Table {
 // Distributed returns root, direct and nested tables in plan order.
 func (p *Plan) Distributed() []*Table { return p.OfKind(Root, Direct, Nested) }
 
-// Blocking returns every blocking problem, by table.
+// Blocking returns every blocking problem, by table: a schema object's
+// count for the table it belongs to, or for the tenant table when it
+// belongs to none.
 func (p *Plan) Blocking() map[schema.Name][]Problem {
 	out := map[schema.Name][]Problem{}
 	for _, t := range p.Tables {
 		for _, pr := range t.Problems {
 			if pr.Blocking {
 				out[t.Source.Name] = append(out[t.Source.Name], pr)
+			}
+		}
+	}
+	for _, o := range p.Objects {
+		for _, pr := range o.Problems {
+			if pr.Blocking {
+				n := p.Root.Name()
+				if o.Table != nil {
+					n = *o.Table
+				}
+				out[n] = append(out[n], pr)
 			}
 		}
 	}

@@ -1,6 +1,8 @@
 // Package planview shows a tenant plan to people (RenderText: a table of
 // every table's kind, tenant column and path, then each problem with its
-// remedy) and to scripts (RenderJSON, the Document type). It only reads the
+// remedy, then the schema objects the target does not get, with the
+// reason) and to scripts (RenderJSON, the Document type, which lists every
+// object of the inventory). It only reads the
 // plan; package ddl renders the target SQL.
 package planview
 
@@ -23,7 +25,11 @@ type JSON struct {
 	TenantColumn string      `json:"tenant_column"`
 	Tables       []JSONTable `json:"tables"`
 	Cycles       []JSONCycle `json:"cycles"`
-	Blocking     int         `json:"blocking_problems"`
+	// Objects is the inventory: every schema object of the source, its
+	// kind, and whether the target gets it (action create) or not (action
+	// report, with the problems saying why).
+	Objects  []plan.Object `json:"objects"`
+	Blocking int           `json:"blocking_problems"`
 }
 
 // JSONTable is one table of the JSON document.
@@ -90,6 +96,15 @@ func Document(p *plan.Plan) JSON {
 		}
 		doc.Cycles = append(doc.Cycles, jc)
 	}
+	doc.Objects = []plan.Object{}
+	for _, o := range p.Objects {
+		doc.Objects = append(doc.Objects, *o)
+		for _, pr := range o.Problems {
+			if pr.Blocking {
+				doc.Blocking++
+			}
+		}
+	}
 	return doc
 }
 
@@ -151,6 +166,7 @@ func RenderText(w io.Writer, p *plan.Plan) error {
 			fmt.Fprintf(&b, "\n%s %s [%s]\n  %s\n  fix: %s\n", tag, t.Name(), pr.Code, oneLine(pr.Message), oneLine(pr.Remedy))
 		}
 	}
+	blocking += writeObjects(&b, p)
 	if n := fixed[plan.CodeKeyMadeComposite] + fixed[plan.CodeFKMadeComposite]; n > 0 {
 		fmt.Fprintf(&b, "\nThe target schema makes %d key(s) and %d foreign key(s) composite with the tenant column, as Citus requires (see --format sql or --format json).\n",
 			fixed[plan.CodeKeyMadeComposite], fixed[plan.CodeFKMadeComposite])
@@ -211,3 +227,47 @@ func fixedBySQL(pr plan.Problem) bool {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// writeObjects sums up the inventory, then lists each object the target
+// does not get and each note on one it gets, with the reason and the
+// remedy; it returns the number of blocking problems among them.
+func writeObjects(b *strings.Builder, p *plan.Plan) int {
+	if len(p.Objects) == 0 {
+		return 0
+	}
+	kinds, count := []string{}, map[string]int{}
+	reported := 0
+	for _, o := range p.Objects {
+		if count[o.Kind] == 0 {
+			kinds = append(kinds, o.Kind)
+		}
+		count[o.Kind]++
+		if o.Action != plan.ObjectCreate {
+			reported++
+		}
+	}
+	var parts []string
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%d %s(s)", count[k], k))
+	}
+	fmt.Fprintf(b, "\nSchema objects: %s; the target gets %d, not %d", strings.Join(parts, ", "), len(p.Objects)-reported, reported)
+	if reported > 0 {
+		b.WriteString(" (each is listed below with the reason)")
+	}
+	b.WriteString(".\n")
+	blocking := 0
+	for _, o := range p.Objects {
+		for _, pr := range o.Problems {
+			tag := "note"
+			switch {
+			case pr.Blocking:
+				tag = "BLOCKING"
+				blocking++
+			case o.Action != plan.ObjectCreate:
+				tag = "not created"
+			}
+			fmt.Fprintf(b, "\n%s %s %s [%s]\n  %s\n  fix: %s\n", tag, o.Kind, o.Name, pr.Code, oneLine(pr.Message), oneLine(pr.Remedy))
+		}
+	}
+	return blocking
+}

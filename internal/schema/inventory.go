@@ -336,8 +336,10 @@ ORDER BY o.type, o.identity`
 
 // grants reads the privileges on the tables read, the views, materialized
 // views and sequences of the schemas read, their columns and the schemas
-// themselves: one row per object, grantee and grant option. An object
-// without an ACL has its default one (its owner's privileges).
+// themselves: one row per object, grantee and grant option. The owner's
+// own privileges are left out (they come with owning the object, and the
+// target's objects belong to whoever creates them), and so is the USAGE
+// on schema public that every database gives PUBLIC.
 func (l *loader) grants(ctx context.Context, schemas []string) error {
 	q := `
 WITH rels AS (
@@ -348,15 +350,17 @@ WITH rels AS (
 ), acl AS (
     SELECT (pg_identify_object('pg_class'::regclass, r.oid, 0)).type, (pg_identify_object('pg_class'::regclass, r.oid, 0)).identity,
            '' AS col, r.nspname, r.relname, a.*
-    FROM rels r, aclexplode(coalesce(r.relacl, acldefault((CASE r.relkind WHEN 'S' THEN 's' ELSE 'r' END)::"char", r.relowner))) a
+    FROM rels r, aclexplode(r.relacl) a
+    WHERE a.grantee <> r.relowner
     UNION ALL
     SELECT 'table column', (pg_identify_object('pg_class'::regclass, r.oid, 0)).identity, att.attname, r.nspname, r.relname, a.*
     FROM rels r JOIN pg_attribute att ON att.attrelid = r.oid AND att.attnum > 0 AND NOT att.attisdropped AND att.attacl IS NOT NULL,
          aclexplode(att.attacl) a
     UNION ALL
     SELECT 'schema', quote_ident(n.nspname), '', NULL, NULL, a.*
-    FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n'::"char", n.nspowner))) a
-    WHERE ` + inSchemas("n.nspname") + ` AND ` + notMember("pg_namespace", "n.oid") + `
+    FROM pg_namespace n, aclexplode(n.nspacl) a
+    WHERE ` + inSchemas("n.nspname") + ` AND ` + notMember("pg_namespace", "n.oid") + ` AND a.grantee <> n.nspowner
+      AND NOT (n.nspname = 'public' AND a.grantee = 0 AND a.privilege_type = 'USAGE')
 )
 SELECT type, identity, col, nspname, relname, CASE WHEN grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(grantee)::text END,
        array_agg(privilege_type ORDER BY privilege_type), is_grantable

@@ -112,11 +112,15 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
 	})
 }
 
-// columns reads every column with its default, identity, generation and
-// owned sequence (serial and identity columns own one through pg_depend).
+// columns reads every column with its collation, default, identity,
+// generation and owned sequence (serial and identity columns own one
+// through pg_depend).
 func (l *loader) columns(ctx context.Context) error {
 	const q = `
-SELECT a.attrelid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), a.atttypid, a.attnotnull,
+SELECT a.attrelid, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), a.atttypid,
+       CASE WHEN a.attcollation NOT IN (0, (SELECT typcollation FROM pg_type WHERE oid = a.atttypid))
+            THEN (pg_identify_object('pg_collation'::regclass, a.attcollation, 0)).identity ELSE '' END,
+       a.attnotnull,
        coalesce(pg_get_expr(d.adbin, d.adrelid), ''), a.attidentity::text, a.attgenerated::text,
        s.nspname, s.relname
 FROM pg_attribute a
@@ -137,7 +141,7 @@ ORDER BY a.attrelid, a.attnum`
 			c                Column
 			seqSchema, seqNm *string
 		)
-		if err := row.Scan(&rel, &c.Name, &c.Num, &c.Type, &c.TypeOID, &c.NotNull, &c.Default, &c.Identity, &c.Generated, &seqSchema, &seqNm); err != nil {
+		if err := row.Scan(&rel, &c.Name, &c.Num, &c.Type, &c.TypeOID, &c.Collation, &c.NotNull, &c.Default, &c.Identity, &c.Generated, &seqSchema, &seqNm); err != nil {
 			return err
 		}
 		if seqSchema != nil && seqNm != nil {

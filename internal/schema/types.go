@@ -121,7 +121,10 @@ type Column struct {
 	// a pg_catalog type: "bigint", "character varying(255)", "public.\"Mood\"".
 	Type    string
 	TypeOID uint32
-	NotNull bool
+	// Collation is the column's collation when not its type's default,
+	// quoted and qualified ("public.ci"); "" otherwise.
+	Collation string
+	NotNull   bool
 	// Default is the default expression ("" when none), names in it
 	// schema-qualified: "nextval('public.store_id_seq'::regclass)". For a
 	// generated column it is the generation expression.
