@@ -151,13 +151,19 @@ func (f *follower) open(ctx context.Context) error {
 			return err
 		}
 	}
+	// The lanes right after the stream, before the slower schema read: a
+	// cleanup ending the stream in between would otherwise fail the start
+	// ("has no lanes") instead of being found by the first streamOnce.
+	if err := f.openLanes(ctx); err != nil {
+		return err
+	}
 	if f.target, err = schema.Load(ctx, f.dst, nil); err != nil {
 		return fmt.Errorf("reading the target schema: %w", err)
 	}
 	if f.dist, err = distributed(ctx, f.dst); err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
-	return f.openLanes(ctx)
+	return nil
 }
 
 // openLanes makes one batch per lane of the stream and reads their

@@ -29,6 +29,9 @@ func (m *migration) planPhase(ctx context.Context, started time.Time) error {
 	if err := m.replan(ctx); err != nil {
 		return err
 	}
+	if err := ddl.CheckObjects(ctx, m.dst, m.plan); err != nil {
+		return err
+	}
 	if blocking := m.plan.Blocking(); len(blocking) > 0 {
 		return &BlockedError{Plan: m.plan, Tables: len(blocking)}
 	}

@@ -31,7 +31,15 @@ the reason and the fix: keys and foreign keys without the tenant column
 tables to distributed ones, join tables left undistributed, tables without a
 primary key, nullable tenant paths, tenant column types that differ from the
 root key's, foreign-key cycles. With --target, the target is checked too
-(a Citus coordinator without workers).
+(a Citus coordinator without workers, extensions it cannot install, roles
+that grants and policies name).
+
+Every other schema object is accounted for: extensions, schemas,
+collations, types, sequences, functions and procedures, views and
+materialized views, triggers, row-level security and policies, comments
+and grants are created on the target in an order Citus accepts, or listed
+with the reason and the remedy (--format json lists the whole inventory:
+each object, its kind, and whether the target gets it).
 
 --format sql prints the target schema; --apply --target URL creates it (in
 one transaction; tables that exist empty and match are left alone).
@@ -83,14 +91,15 @@ func runPlan(c *cli.Context) error {
 }
 
 // checkTarget adds the target's problems (no Citus workers) to the plan, on
-// the root, so they are listed and block like the others.
+// the root, so they are listed and block like the others, and decides on
+// the schema objects knowing the target's roles and extensions.
 func checkTarget(c *cli.Context, dst *pgxpool.Pool, p *plan.Plan) error {
 	_, problems, err := ddl.Inspect(c.Context, dst)
 	if err != nil {
 		return err
 	}
 	p.Root.Problems = append(p.Root.Problems, problems...)
-	return nil
+	return ddl.CheckObjects(c.Context, dst, p)
 }
 
 func renderPlan(c *cli.Context, format string, p *plan.Plan) error {
@@ -144,9 +153,23 @@ func applyPlan(c *cli.Context, dst *pgxpool.Pool, p *plan.Plan) error {
 	w := stderrOf(c)
 	if count == 0 {
 		fmt.Fprintln(w, "target schema already in place: nothing to do")
-		return nil
+	} else {
+		fmt.Fprintf(w, "target schema applied: %d statement(s), %d table(s) (%d distributed, %d reference)\n",
+			count, len(p.Distributed())+len(p.OfKind(plan.Reference)), len(p.Distributed()), len(p.OfKind(plan.Reference)))
 	}
-	fmt.Fprintf(w, "target schema applied: %d statement(s), %d table(s) (%d distributed, %d reference)\n",
-		count, len(p.Distributed())+len(p.OfKind(plan.Reference)), len(p.Distributed()), len(p.OfKind(plan.Reference)))
+	if n := reportedObjects(p); n > 0 {
+		fmt.Fprintf(w, "%d schema object(s) of the source are not on the target: plan lists each with the reason and the remedy\n", n)
+	}
 	return nil
+}
+
+// reportedObjects counts the schema objects the target does not get.
+func reportedObjects(p *plan.Plan) int {
+	n := 0
+	for _, o := range p.Objects {
+		if o.Action != plan.ObjectCreate {
+			n++
+		}
+	}
+	return n
 }
