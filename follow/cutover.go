@@ -44,6 +44,11 @@ type CutoverConfig struct {
 	// follower changed since the snapshot), VerifyAll or VerifyNone.
 	Verify   string
 	Progress func(phase.Event)
+	// Finish, when set, runs once everything is applied and verified, while
+	// the source's writes are still blocked and before it refuses them:
+	// the CLI creates there what would have acted on the follower's
+	// writes (the target's triggers and row-level security).
+	Finish func(ctx context.Context) error
 }
 
 // CutoverReport is what a cutover did.
@@ -138,6 +143,11 @@ func Cutover(ctx context.Context, cfg CutoverConfig) (*CutoverReport, error) {
 	}
 	if err := c.settle(ctx); err != nil {
 		return nil, err
+	}
+	if c.cfg.Finish != nil {
+		if err := c.cfg.Finish(ctx); err != nil {
+			return nil, fmt.Errorf("finishing the target: %w", err)
+		}
 	}
 	if err := c.refuseWrites(ctx); err != nil {
 		return nil, err

@@ -149,7 +149,9 @@ func (m *migration) followPhases(fill, check phase.Phase) ([]phase.Phase, error)
 	if err != nil {
 		return nil, err
 	}
-	return []phase.Phase{fill, check, ddl.SchemaPhase(), cp, ddl.ForeignKeysPhase(), fl}, nil
+	// Triggers and row-level security would act on the follower's writes:
+	// cutover adds them while writes are paused.
+	return []phase.Phase{fill, check, ddl.SchemaPhase(), cp, ddl.ForeignKeysPhase(ddl.WithoutTriggers()), fl}, nil
 }
 
 // skipped says why the user left a phase out ("" when not).

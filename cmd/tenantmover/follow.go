@@ -15,6 +15,8 @@ import (
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/follow"
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/ddl"
+	"github.com/tenantmover/tenantmover/internal/plan"
 )
 
 // followFlags are the flags of copy and migrate that follow the source.
@@ -124,10 +126,12 @@ func cutoverCommand() *cli.Command {
       everything before it (when no follower runs, cutover applies the rest)
    3. move the target's sequences past the source's
    4. verify, with checksums, the tenants the follower changed (--verify)
-   5. install a trigger on every source table that refuses writes, naming the
+   5. create on the target what migrate --follow left out while the follower
+      wrote: triggers, row-level security and policies
+   6. install a trigger on every source table that refuses writes, naming the
       cutover (undo: DROP TRIGGER tenantmover_cutover ON <table>), and commit:
       the write pause ends, the application now writes to the target
-   6. stop the follower, drop the replication slot and the publication
+   7. stop the follower, drop the replication slot and the publication
 
 If the fence is not reached within --timeout, or verify finds differences,
 the locks are released and nothing changes: the source takes writes again
@@ -153,7 +157,7 @@ func runCutover(c *cli.Context) error {
 	}
 	progress, closeProgress := newProgress(c)
 	rep, err := follow.Cutover(c.Context, follow.CutoverConfig{Source: in.source, Target: in.target, Plan: p, Stream: name,
-		Timeout: c.Duration("timeout"), Verify: c.String("verify"), Progress: progress})
+		Timeout: c.Duration("timeout"), Verify: c.String("verify"), Progress: progress, Finish: finishTarget(in.target, p)})
 	closeProgress()
 	var ve *follow.VerifyError
 	if errors.As(err, &ve) {
@@ -165,6 +169,21 @@ func runCutover(c *cli.Context) error {
 	}
 	printCutover(stderrOf(c), rep)
 	return writeJSON(c, in.format, rep)
+}
+
+// finishTarget creates on the target, during the cutover's write pause,
+// what migrate --follow leaves out while the follower writes: triggers,
+// row-level security and policies (ddl.WithoutTriggers). What is there
+// already (copy --follow after plan --apply) is left alone.
+func finishTarget(url string, p *plan.Plan) func(context.Context) error {
+	return func(ctx context.Context) error {
+		dst, err := db.Open(ctx, url, db.ForProfile(db.ProfileCatalog))
+		if err != nil {
+			return err
+		}
+		defer dst.Close()
+		return ddl.ApplyForeignKeys(ctx, dst, p)
+	}
 }
 
 func printCutover(w io.Writer, r *follow.CutoverReport) {
