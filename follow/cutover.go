@@ -204,17 +204,47 @@ func (c *cutover) release() {
 	}
 }
 
+// Catching up before writes are blocked: rounds until one takes at most
+// catchUpGoal.
+const (
+	catchUpGoal   = 500 * time.Millisecond
+	catchUpRounds = 10
+)
+
 // catchUp brings the follower near the source before writes are blocked,
 // so the pause only covers the last changes: it writes a fence and waits
-// for it, without locks, for at most the timeout.
+// for it, without locks, for at most the timeout. While the application
+// writes, a round's wait is the backlog the next round starts from, so it
+// goes round again until a round is short. A round that does not shrink
+// the backlog (a follower no faster than the application) ends the
+// rounds: the writes are blocked then, and the follower drains the rest.
 func (c *cutover) catchUp(ctx context.Context) error {
 	started := time.Now()
 	deadline := started.Add(c.cfg.Timeout)
-	fence, err := c.drainTo(ctx, deadline)
-	if err != nil {
-		return err
+	var fence pglogrepl.LSN
+	var took time.Duration
+	round := 1
+	for ; ; round++ {
+		roundStarted := time.Now()
+		budget := deadline
+		if round > 1 && roundStarted.Add(took).Before(deadline) {
+			budget = roundStarted.Add(took) // no longer than the round before
+		}
+		f, err := c.drainTo(ctx, budget)
+		var behind *NotReachedError
+		if round > 1 && errors.As(err, &behind) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		fence, took = f, time.Since(roundStarted)
+		if took <= catchUpGoal || round == catchUpRounds {
+			break
+		}
 	}
-	c.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("caught up to %s in %.1fs before blocking writes", fence, time.Since(started).Seconds())})
+	c.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("caught up to %s in %.1fs (%d rounds) before blocking writes",
+		fence, time.Since(started).Seconds(), round)})
 	return nil
 }
 
