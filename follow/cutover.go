@@ -56,14 +56,24 @@ type CutoverReport struct {
 	PauseSeconds float64 `json:"pause_seconds"`
 	// The pause's parts: waiting for the last changes (fence), setting the
 	// sequences and verifying.
-	DrainSeconds    float64                 `json:"drain_seconds"`
-	SequenceSeconds float64                 `json:"sequence_seconds"`
-	VerifySeconds   float64                 `json:"verify_seconds"`
-	Applied         checkpoints.ChangeCount `json:"applied"`
-	Tenants         []string                `json:"changed_tenants"`
-	Sequences       []pgcopy.Sequence       `json:"sequences,omitempty"`
-	Verify          *verify.Result          `json:"verify,omitempty"`
-	Guarded         []string                `json:"guarded_tables"`
+	DrainSeconds    float64 `json:"drain_seconds"`
+	SequenceSeconds float64 `json:"sequence_seconds"`
+	VerifySeconds   float64 `json:"verify_seconds"`
+	// VerifyScope is the cutover's --verify.
+	VerifyScope string `json:"verify_scope"`
+	// VerifiedTenants is how many tenants the pause verified (0: every
+	// tenant, or none but the tables without tenants after an early
+	// comparison).
+	VerifiedTenants int `json:"verified_tenants"`
+	// EarlyVerify is the comparison before writes were blocked, which the
+	// pause only completed (preverify.go); not part of the pause.
+	EarlyVerify        *verify.Result          `json:"early_verify,omitempty"`
+	EarlyVerifySeconds float64                 `json:"early_verify_seconds,omitempty"`
+	Applied            checkpoints.ChangeCount `json:"applied"`
+	Tenants            []string                `json:"changed_tenants"`
+	Sequences          []pgcopy.Sequence       `json:"sequences,omitempty"`
+	Verify             *verify.Result          `json:"verify,omitempty"`
+	Guarded            []string                `json:"guarded_tables"`
 }
 
 // NotReachedError: the follower did not apply up to the fence in time;
@@ -102,6 +112,8 @@ type cutover struct {
 	lockTx   pgx.Tx
 	locked   time.Time
 	deadline time.Time
+	caughtUp pglogrepl.LSN // the catch-up's last fence, applied before writes were blocked
+	early    *early
 }
 
 // Cutover switches the application from the source to the target: it
@@ -121,12 +133,15 @@ func Cutover(ctx context.Context, cfg CutoverConfig) (*CutoverReport, error) {
 	if cfg.Verify != VerifyChanged && cfg.Verify != VerifyAll && cfg.Verify != VerifyNone {
 		return nil, fmt.Errorf("--verify must be %s, %s or %s, got %q", VerifyChanged, VerifyAll, VerifyNone, cfg.Verify)
 	}
-	c := &cutover{cfg: cfg, emit: phase.NewEmitter("cutover", cfg.Progress), report: &CutoverReport{Stream: cfg.Stream}}
+	c := &cutover{cfg: cfg, emit: phase.NewEmitter("cutover", cfg.Progress), report: &CutoverReport{Stream: cfg.Stream, VerifyScope: cfg.Verify}}
 	if err := c.open(ctx); err != nil {
 		return nil, err
 	}
 	defer c.close()
 	if err := c.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.verifyEarly(ctx); err != nil {
 		return nil, err
 	}
 	if err := c.blockWrites(ctx); err != nil {
@@ -239,6 +254,7 @@ func (c *cutover) catchUp(ctx context.Context) error {
 			return err
 		}
 		fence, took = f, time.Since(roundStarted)
+		c.caughtUp = fence
 		if took <= catchUpGoal || round == catchUpRounds {
 			break
 		}
@@ -334,7 +350,8 @@ func (c *cutover) notReached(ctx context.Context, fence pglogrepl.LSN, running b
 	return &NotReachedError{Stream: c.cfg.Stream, Fence: fence.String(), Applied: applied, Timeout: c.cfg.Timeout, Running: running}
 }
 
-// settle moves the target's sequences past the source's and verifies.
+// settle moves the target's sequences past the source's and verifies
+// what the early comparison left (preverify.go).
 func (c *cutover) settle(ctx context.Context) error {
 	started := time.Now()
 	seqs, err := pgcopy.SetSequences(ctx, c.cfg.Plan, c.src, c.dst)
@@ -349,15 +366,25 @@ func (c *cutover) settle(ctx context.Context) error {
 	if c.cfg.Verify == VerifyNone || (c.cfg.Verify == VerifyChanged && len(c.report.Tenants) == 0) {
 		return nil
 	}
-	vcfg := verify.Config{Checksum: true}
-	if c.cfg.Verify == VerifyChanged {
-		vcfg.Tenants = c.report.Tenants
+	vcfg, skip, err := c.lateScope(ctx)
+	if err != nil || skip {
+		return err
 	}
-	c.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("verifying %s with checksums", scope(vcfg.Tenants))})
-	env := &phase.Env{Source: c.cfg.Source, Target: c.cfg.Target, Plan: c.cfg.Plan, Progress: c.cfg.Progress}
+	what := scope(vcfg.Tenants)
+	if c.early != nil {
+		c.report.EarlyVerifySeconds, c.report.EarlyVerify = c.early.seconds, c.early.result
+		switch {
+		case len(vcfg.Tenants) > 0:
+			what = fmt.Sprintf("the %d tenants changed, or found different, since the comparison before blocking writes", len(vcfg.Tenants))
+		case len(vcfg.Tables) > 0:
+			what = "the tables without tenants (no tenant changed since the comparison before blocking writes)"
+		}
+	}
+	c.emit.Emit(phase.Event{Kind: phase.Note, Message: "verifying " + what + " with checksums"})
 	started = time.Now()
-	res, err := verify.Run(ctx, env, vcfg)
+	res, err := verify.Run(ctx, c.verifyEnv(), vcfg)
 	c.report.VerifySeconds = time.Since(started).Seconds()
+	c.report.VerifiedTenants = len(vcfg.Tenants)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
