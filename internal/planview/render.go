@@ -35,7 +35,7 @@ type JSONTable struct {
 	Forced          bool           `json:"forced,omitempty"`
 	Path            []JSONHop      `json:"path"`
 	AltPaths        [][]JSONHop    `json:"alt_paths,omitempty"`
-	Rows            int64          `json:"rows"`
+	Rows            *int64         `json:"rows"` // null when unknown (never analyzed and too big to count)
 	Bytes           int64          `json:"bytes"`
 	Problems        []plan.Problem `json:"problems"`
 }
@@ -67,7 +67,7 @@ func Document(p *plan.Plan) JSON {
 	for _, t := range p.Tables {
 		jt := JSONTable{
 			Name: t.Name().String(), Kind: t.Kind, TenantColumn: t.TenantColumn, HasTenantColumn: t.HasTenantColumn,
-			Forced: t.Forced, Path: jsonPath(t.Path), Rows: t.Source.EstimatedRows, Bytes: t.Source.Bytes,
+			Forced: t.Forced, Path: jsonPath(t.Path), Rows: jsonRows(t), Bytes: t.Source.Bytes,
 			Problems: append([]plan.Problem{}, t.Problems...),
 		}
 		for _, alt := range t.AltPaths {
@@ -91,6 +91,23 @@ func Document(p *plan.Plan) JSON {
 		doc.Cycles = append(doc.Cycles, jc)
 	}
 	return doc
+}
+
+// jsonRows is the table's row estimate, nil when it is unknown.
+func jsonRows(t *plan.Table) *int64 {
+	if !t.Source.RowsKnown() {
+		return nil
+	}
+	n := t.Source.EstimatedRows
+	return &n
+}
+
+// textRows is the table's row estimate for people.
+func textRows(t *plan.Table) string {
+	if !t.Source.RowsKnown() {
+		return "unknown"
+	}
+	return fmt.Sprint(t.Source.EstimatedRows)
 }
 
 func jsonPath(path []plan.Hop) []JSONHop {
@@ -133,7 +150,7 @@ func RenderText(w io.Writer, p *plan.Plan) error {
 		if len(t.Path) > 0 {
 			path = plan.PathString(t.Path)
 		}
-		rows = append(rows, []string{t.Name().String(), kind, col, path, fmt.Sprint(t.Source.EstimatedRows), problemSummary(t)})
+		rows = append(rows, []string{t.Name().String(), kind, col, path, textRows(t), problemSummary(t)})
 	}
 	writeColumns(&b, rows)
 	blocking, fixed := 0, map[string]int{}

@@ -238,3 +238,47 @@ func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.T
 }
 
 func (q *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TestRowEstimates: a table the source never analyzed (reltuples -1 on
+// PostgreSQL 14+, as Django's migrate leaves them) is counted when small
+// and unknown when big, never 0; an empty one is 0; partitioned tables sum
+// their partitions, and one partition too big to count makes the whole
+// table unknown.
+func TestRowEstimates(t *testing.T) {
+	t.Parallel()
+	const off = " WITH (autovacuum_enabled = off)" // no autoanalyze may fill in an estimate
+	cat := load(t, `
+CREATE TABLE analyzed (id int PRIMARY KEY)`+off+`;
+INSERT INTO analyzed SELECT generate_series(1, 50);
+ANALYZE analyzed;
+CREATE TABLE fresh (id int PRIMARY KEY, v text)`+off+`;
+INSERT INTO fresh SELECT g, 'v' FROM generate_series(1, 120) g;
+CREATE TABLE empty (id int PRIMARY KEY)`+off+`;
+CREATE TABLE big (id int PRIMARY KEY, pad text)`+off+`;
+INSERT INTO big SELECT g, repeat('x', 1000) FROM generate_series(1, 10000) g;
+CREATE TABLE grown (id int PRIMARY KEY)`+off+`;
+ANALYZE grown;
+INSERT INTO grown SELECT generate_series(1, 30);
+CREATE TABLE part (id int NOT NULL, at date NOT NULL, pad text) PARTITION BY RANGE (at);
+CREATE TABLE part_a PARTITION OF part FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`+off+`;
+CREATE TABLE part_b PARTITION OF part FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')`+off+`;
+INSERT INTO part SELECT g, '2024-06-01', 'p' FROM generate_series(1, 40) g;
+ANALYZE part_a;
+INSERT INTO part SELECT g, '2025-06-01', 'p' FROM generate_series(1, 7) g;
+CREATE TABLE bigpart (id int NOT NULL, at date NOT NULL, pad text) PARTITION BY RANGE (at);
+CREATE TABLE bigpart_a PARTITION OF bigpart FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`+off+`;
+CREATE TABLE bigpart_b PARTITION OF bigpart FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')`+off+`;
+INSERT INTO bigpart SELECT g, '2024-06-01', 'p' FROM generate_series(1, 5) g;
+INSERT INTO bigpart SELECT g, '2025-06-01', repeat('x', 1000) FROM generate_series(1, 10000) g;
+`)
+	rows := map[string]int64{}
+	for _, tb := range cat.Tables {
+		rows[tb.Name.Name] = tb.EstimatedRows
+	}
+	require.Equal(t, map[string]int64{
+		"analyzed": 50, "fresh": 120, "empty": 0, "big": schema.UnknownRows, "grown": 30, "part": 47, "bigpart": schema.UnknownRows,
+	}, rows)
+	require.False(t, cat.Table(name("big")).RowsKnown())
+	require.True(t, cat.Table(name("empty")).RowsKnown())
+	require.Greater(t, cat.Table(name("big")).Bytes, int64(schema.CountRowsMaxBytes), "big must be too big to count")
+}

@@ -84,9 +84,26 @@ type Table struct {
 	Exclusions []Check
 	// ReplicaIdentity is pg_class.relreplident: d(efault), n(othing), f(ull), i(ndex).
 	ReplicaIdentity string
-	EstimatedRows   int64 // from pg_class.reltuples (0 when never analyzed and empty)
-	Bytes           int64 // pg_total_relation_size
+	// EstimatedRows is pg_class.reltuples, summed over the partitions of a
+	// partitioned table. A table (or partition) whose estimate is missing,
+	// because it was never analyzed (reltuples -1 on PostgreSQL 14+, as
+	// Django's migrate leaves new tables) or was analyzed empty and has
+	// rows since, is counted when it is at most CountRowsMaxBytes, and
+	// is 0 when it is empty; otherwise EstimatedRows is UnknownRows.
+	EstimatedRows int64
+	Bytes         int64 // pg_total_relation_size
 }
+
+// UnknownRows is the EstimatedRows of a table whose row count is not
+// known: show it as unknown, never as 0, and count it if a total is needed.
+const UnknownRows = -1
+
+// CountRowsMaxBytes is the largest table (or partition) Load counts when its
+// row estimate is missing: counting 8 MiB takes milliseconds.
+const CountRowsMaxBytes = 8 << 20
+
+// RowsKnown reports whether EstimatedRows holds an estimate.
+func (t *Table) RowsKnown() bool { return t.EstimatedRows >= 0 }
 
 // Column is one column of a table.
 type Column struct {
