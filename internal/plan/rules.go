@@ -55,6 +55,8 @@ func (b *builder) checkKeys(t *Table) {
 		switch {
 		case d.Impossible:
 			t.problem(uniqueWithoutTenant(t, d.Key))
+		case d.Changed && (d.Key.Expression || d.Key.Predicate != ""):
+			t.problem(indexMadeComposite(t, d.Key))
 		case d.Changed:
 			t.problem(keyMadeComposite(t, d.Key, d.Primary, d.Columns))
 		}

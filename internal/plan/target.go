@@ -3,6 +3,7 @@ package plan
 import (
 	"slices"
 
+	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/schema"
 )
 
@@ -30,12 +31,17 @@ type KeyDecision struct {
 	Key     schema.Key
 	Primary bool
 	// Columns on the target: the source columns, with the tenant column
-	// first when they lacked it (Changed).
+	// first when they lacked it (Changed). An expression index has only
+	// the tenant column here, when it got it: its expressions follow it in
+	// Key.Elements.
 	Columns []string
+	// Changed is true when the target puts the tenant column first in the
+	// key. A partial or expression unique index keeps its WHERE clause,
+	// expressions, INCLUDE columns and options after it.
 	Changed bool
 	// Impossible is true for a unique expression or partial index without
-	// the tenant column: it cannot be kept and is left out (a blocking
-	// problem says so).
+	// the tenant column whose definition could not be cut into parts: it is
+	// left out (a blocking problem says so).
 	Impossible bool
 }
 
@@ -56,13 +62,28 @@ func keyDecision(t *Table, k schema.Key, primary bool) KeyDecision {
 	if !t.Kind.Distributed() || containsTenant(t, k) {
 		return d
 	}
-	if k.Expression || k.Predicate != "" {
+	if (k.Expression || k.Predicate != "") && k.Elements == "" {
 		d.Impossible = true
 		return d
 	}
 	d.Columns = append([]string{t.TenantColumn}, k.Columns...)
 	d.Changed = true
 	return d
+}
+
+// IndexElements is the key list of a bare unique index on the target, as
+// SQL: the tenant column first when the key was Changed, then the source's
+// columns and expressions as pg_get_indexdef printed them (collations,
+// operator classes and orderings included); "" when the definition was not
+// cut into parts.
+func (d KeyDecision) IndexElements(t *Table) string {
+	if d.Key.Elements == "" {
+		return ""
+	}
+	if d.Changed {
+		return db.Ident(t.TenantColumn) + ", " + d.Key.Elements
+	}
+	return d.Key.Elements
 }
 
 // containsTenant reports whether a key already includes the tenant column

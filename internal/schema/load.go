@@ -282,47 +282,103 @@ func fkAction(code string) string {
 
 // indexes reads the indexes that back no constraint: unique ones join
 // Uniques (they constrain the data just the same), the others go to Indexes.
+// Each definition is cut into IndexParts after the exact head
+// pg_get_indexdef prints ("CREATE UNIQUE INDEX name ON [ONLY] table USING
+// method ("), computed here with the same quoting, so that no name can be
+// mistaken for that head.
 func (l *loader) indexes(ctx context.Context) error {
 	const q = `
-SELECT i.indrelid, ic.relname, i.indisunique, pg_get_indexdef(i.indexrelid),
+SELECT i.indrelid, ic.relname, i.indisunique, d.def,
        coalesce(pg_get_expr(i.indpred, i.indrelid), ''),
        i.indexprs IS NOT NULL OR 0 = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]),
        coalesce((SELECT array_agg(a.attname ORDER BY k.ord)
                  FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1]) WITH ORDINALITY k(num, ord)
-                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num), '{}')
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num), '{}'),
+       coalesce((SELECT array_agg(a.attname ORDER BY k.ord)
+                 FROM unnest((i.indkey::int2[])[i.indnkeyatts:i.indnatts - 1]) WITH ORDINALITY k(num, ord)
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num), '{}'),
+       am.amname::text,
+       CASE WHEN starts_with(d.def, h.head) THEN substr(d.def, length(h.head) + 1)
+            WHEN starts_with(d.def, h.head_only) THEN substr(d.def, length(h.head_only) + 1)
+            ELSE '' END
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_am am ON am.oid = ic.relam
+CROSS JOIN LATERAL (SELECT pg_get_indexdef(i.indexrelid) AS def) d
+CROSS JOIN LATERAL (
+    SELECT format('CREATE %sINDEX %I ON %I.%I USING %I (', u.kw, ic.relname, n.nspname, c.relname, am.amname) AS head,
+           format('CREATE %sINDEX %I ON ONLY %I.%I USING %I (', u.kw, ic.relname, n.nspname, c.relname, am.amname) AS head_only
+    FROM (SELECT CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END AS kw) u) h
 WHERE i.indrelid = ANY($1)
   AND NOT EXISTS (SELECT 1 FROM pg_constraint con
                   WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x'))
 ORDER BY i.indrelid, ic.relname`
 	return db.EachRow(ctx, l.tx, q, []any{l.oids}, func(row pgx.CollectableRow) error {
 		var (
-			rel        uint32
-			name, def  string
-			pred       string
-			unique     bool
-			expression bool
-			cols       []string
+			rel              uint32
+			name, def        string
+			pred             string
+			unique           bool
+			expression       bool
+			cols, included   []string
+			method, afterKey string
 		)
-		if err := row.Scan(&rel, &name, &unique, &def, &pred, &expression, &cols); err != nil {
+		if err := row.Scan(&rel, &name, &unique, &def, &pred, &expression, &cols, &included, &method, &afterKey); err != nil {
 			return err
 		}
 		t := l.byOID[rel]
 		if t == nil {
 			return nil
 		}
+		parts := IndexParts{Method: method}
+		parts.Elements, parts.Options = SplitIndexList(afterKey)
 		plain := cols
 		if expression {
 			cols = nil
 		}
 		if unique {
-			t.Uniques = append(t.Uniques, Key{Name: name, Columns: cols, Definition: def, Predicate: pred, Expression: expression, PlainColumns: plain})
+			t.Uniques = append(t.Uniques, Key{Name: name, Columns: cols, Definition: def, Predicate: pred, Expression: expression,
+				PlainColumns: plain, IndexParts: parts})
 		} else {
-			t.Indexes = append(t.Indexes, Index{Name: name, Columns: cols, Definition: def})
+			t.Indexes = append(t.Indexes, Index{Name: name, Columns: cols, Definition: def, Predicate: pred, Included: included, IndexParts: parts})
 		}
 		return nil
 	})
+}
+
+// SplitIndexList cuts what follows "USING method (" in pg_get_indexdef at
+// the parenthesis closing the key list: the key columns and expressions,
+// and the rest (INCLUDE, NULLS NOT DISTINCT, WITH, TABLESPACE, WHERE).
+// Parentheses inside quoted names and string literals do not count (the
+// catalog prints literals with quotes doubled, never with backslash
+// escapes). It returns "", "" when s has no closing parenthesis.
+func SplitIndexList(s string) (elements, rest string) {
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"', '\'':
+			q := s[i]
+			for i++; i < len(s); i++ {
+				if s[i] == q {
+					if i+1 < len(s) && s[i+1] == q {
+						i++ // a doubled quote stays inside
+						continue
+					}
+					break
+				}
+			}
+		case '(':
+			depth++
+		case ')':
+			if depth == 0 {
+				return s[:i], s[i+1:]
+			}
+			depth--
+		}
+	}
+	return "", ""
 }
 
 // sequences reads the sequences of the schemas holding the tables read and
