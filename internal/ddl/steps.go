@@ -279,8 +279,10 @@ func tableStep(p *plan.Plan, t *plan.Table) Step {
 	for _, s := range after {
 		b.WriteString("\n" + s)
 	}
-	for _, ix := range t.Source.Indexes {
-		b.WriteString("\n" + indexSQL(t, false, ix.Name, ix.IndexParts, ix.Elements, ix.Definition) + ";")
+	for _, d := range p.Indexes(t) {
+		if d.CoveredBy == "" {
+			b.WriteString("\n" + indexSQL(t, false, d.Index.Name, d.Index.IndexParts, d.Index.Elements, d.Index.Definition) + ";")
+		}
 	}
 	return Step{Kind: StepTable, Table: t.Name(), Object: t.Name().String(), SQL: b.String()}
 }

@@ -25,8 +25,8 @@ import (
 // DISTINCT, operator classes and collations, mixed-case quoted names and a
 // tenant column of another name, one that already has the tenant column,
 // one on a nested table (which gets the tenant column), one on a
-// partitioned table; and a reference table's partial expression index that
-// must stay as it is.
+// partitioned table; a reference table's partial expression index that
+// must stay as it is; and indexes on the tenant column that a key covers.
 const indexDDL = `
 CREATE TABLE store (id bigint PRIMARY KEY, name text);
 CREATE TABLE account (id bigint PRIMARY KEY, store_id bigint NOT NULL REFERENCES store, email text, login text,
@@ -71,10 +71,6 @@ var targetIndexes = map[string]string{
 	"account_kind":         "CREATE UNIQUE INDEX account_kind ON public.account USING btree (store_id, kind) INCLUDE (store_id) WHERE (kind > 0)",
 	"account_store_slug":   "CREATE UNIQUE INDEX account_store_slug ON public.account USING btree (store_id, slug) WHERE (deleted_at IS NULL)",
 	"account_lower_email":  "CREATE INDEX account_lower_email ON public.account USING btree (lower(email))",
-	"account_store_id_idx": "CREATE INDEX account_store_id_idx ON public.account USING btree (store_id)",
-	"Member Store":         `CREATE INDEX "Member Store" ON "Sales Ops"."Member" USING btree ("Store")`,
-	"visit_store":          "CREATE INDEX visit_store ON ONLY public.visit USING btree (store_id)",
-	"audit_store":          "CREATE INDEX audit_store ON public.audit USING btree (store_id)",
 	"login_token":          "CREATE UNIQUE INDEX login_token ON public.login USING btree (store_id, token) WHERE (NOT revoked)",
 	"Member Email":         `CREATE UNIQUE INDEX "Member Email" ON "Sales Ops"."Member" USING btree ("Store", lower("Email")) WHERE ("Email" IS NOT NULL)`,
 	"visit_ref":            "CREATE UNIQUE INDEX visit_ref ON ONLY public.visit USING btree (store_id, ref, at) WHERE (ref IS NOT NULL)",
@@ -140,6 +136,48 @@ func TestUniquePartialAndExpressionIndexes(t *testing.T) {
 	golden(t, "indexes.json.golden", js.Bytes())
 	golden(t, "indexes.sql.golden", sql.Bytes())
 	golden(t, "indexes.txt.golden", text.Bytes())
+}
+
+// TestRedundantTenantIndex: an index on the tenant column alone is left out
+// where a key or index of the target starts with the tenant column (a
+// composite primary key does), and kept where none does.
+func TestRedundantTenantIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := build(t, indexDDL, plan.Config{TenantTable: "store"})
+	covered := map[string]string{}
+	for _, tb := range p.Tables {
+		for _, d := range p.Indexes(tb) {
+			covered[d.Index.Name] = d.CoveredBy
+		}
+	}
+	require.Equal(t, map[string]string{
+		"account_store_id_idx": "primary key account_pkey",
+		"account_lower_email":  "",
+		"Member Store":         `primary key "Member_pkey"`,
+		"visit_store":          "primary key visit_pkey",
+		"log_store":            "", // log has no key
+		"audit_store":          "index audit_store_at",
+		"audit_store_at":       "",
+		"audit_store_hash":     "", // not a btree
+		"country_active":       "",
+	}, covered)
+	require.Contains(t, codes(tbl(t, p, "account")), plan.CodeRedundantTenantIndex)
+	require.NotContains(t, codes(tbl(t, p, "log")), plan.CodeRedundantTenantIndex)
+	var text bytes.Buffer
+	require.NoError(t, planview.RenderText(&text, p))
+	require.Contains(t, text.String(), "The target schema leaves out 4 index(es) on the tenant column alone")
+
+	target := pgtest.Pool(t, env.NewDB(t))
+	require.NoError(t, ddl.Apply(ctx, target, p))
+	got := indexDefs(t, target)
+	for name, by := range covered {
+		if by != "" {
+			require.NotContains(t, got, name)
+		} else {
+			require.Contains(t, got, name)
+		}
+	}
 }
 
 // TestIndexesOnCitus applies indexDDL's plan on a real Citus cluster, as

@@ -30,6 +30,10 @@ const (
 	// WHERE clause, without the tenant column, whose definition the plan
 	// could not rewrite.
 	CodeUniqueWithoutTenant = "unique_without_tenant"
+	// CodeRedundantTenantIndex: an index on the tenant column alone, on a
+	// table whose target key (or another index) starts with the tenant
+	// column; the target leaves the index out, so it only informs.
+	CodeRedundantTenantIndex = "redundant_tenant_index"
 	// CodeExclusionWithoutTenant: an EXCLUDE constraint without the tenant
 	// column compared with =.
 	CodeExclusionWithoutTenant = "exclusion_without_tenant"
@@ -136,6 +140,15 @@ func indexMadeComposite(t *Table, k schema.Key) Problem {
 			db.QuoteIfNeeded(k.Name), t.Name(), strings.Join(why, " and "), db.QuoteIfNeeded(t.TenantColumn), k.Definition),
 		Remedy: fmt.Sprintf("the target schema creates it as UNIQUE (%s)%s: unique within a tenant, with the same %s; nothing to do unless the application relies on global uniqueness",
 			d.IndexElements(t), k.Options, strings.Join(kept, " and ")),
+	}
+}
+
+func redundantTenantIndex(t *Table, d IndexDecision) Problem {
+	return Problem{
+		Code: CodeRedundantTenantIndex,
+		Message: fmt.Sprintf("index %s on %s (%s) is covered on the target by the %s (%s), which starts with the tenant column; the target schema leaves it out",
+			db.QuoteIfNeeded(d.Index.Name), t.Name(), db.QuoteIfNeeded(t.TenantColumn), d.CoveredBy, readable(d.CoveringColumns)),
+		Remedy: fmt.Sprintf("nothing to do: lookups by %s use the %s", db.QuoteIfNeeded(t.TenantColumn), d.CoveredBy),
 	}
 }
 

@@ -21,8 +21,9 @@
 //     composite, unique partial and expression indexes given the tenant
 //     column in front of their expressions and WHERE clause, unsupported
 //     ON DELETE/UPDATE actions replaced by NO ACTION, foreign keys dropped
-//     because they cross tenants or point at excluded tables) are
-//     non-blocking: they inform. A nullable tenant path is
+//     because they cross tenants or point at excluded tables, indexes on the
+//     tenant column alone left out because a key starting with it covers
+//     them) are non-blocking: they inform. A nullable tenant path is
 //     non-blocking too: backfill reports the rows without a tenant.
 //   - A table without a primary key is blocking, of any kind: copy resumes
 //     by primary-key ranges and verify matches rows by key. --exclude it or

@@ -172,6 +172,9 @@ func RenderText(w io.Writer, p *plan.Plan) error {
 		fmt.Fprintf(&b, "\nThe target schema makes %d key(s) and %d foreign key(s) composite with the tenant column, as Citus requires (see --format sql or --format json).\n",
 			fixed[plan.CodeKeyMadeComposite], fixed[plan.CodeFKMadeComposite])
 	}
+	if n := fixed[plan.CodeRedundantTenantIndex]; n > 0 {
+		fmt.Fprintf(&b, "\nThe target schema leaves out %d index(es) on the tenant column alone: a key or index starting with the tenant column covers them (see --format json).\n", n)
+	}
 	if blocking > 0 {
 		fmt.Fprintf(&b, "\n%d blocking problem(s): fix them (or --exclude / --reference the tables) before migrating.\n", blocking)
 	} else {
@@ -224,7 +227,7 @@ func writeColumns(b *strings.Builder, rows [][]string) {
 // counted in the text output rather than listed one by one, so the ones
 // that need a person stand out.
 func fixedBySQL(pr plan.Problem) bool {
-	return !pr.Blocking && (pr.Code == plan.CodeKeyMadeComposite || pr.Code == plan.CodeFKMadeComposite)
+	return !pr.Blocking && (pr.Code == plan.CodeKeyMadeComposite || pr.Code == plan.CodeFKMadeComposite || pr.Code == plan.CodeRedundantTenantIndex)
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
