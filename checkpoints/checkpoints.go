@@ -53,7 +53,7 @@ type Store struct {
 
 // layout is the comment schema.sql ends by setting on the schema: a store
 // that has it needs no DDL.
-const layout = "tenantmover checkpoints, layout 5"
+const layout = "tenantmover checkpoints, layout 6"
 
 // Open creates the tenantmover schema, or brings an older layout up to
 // date, and returns a Store. A current schema is left untouched: its DDL

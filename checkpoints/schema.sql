@@ -141,4 +141,10 @@ INSERT INTO tenantmover.stream_lanes (stream, lane, applied_lsn)
 ALTER TABLE tenantmover.runs ADD COLUMN IF NOT EXISTS windows int NOT NULL DEFAULT 0;
 ALTER TABLE tenantmover.runs ADD COLUMN IF NOT EXISTS resumed_at timestamptz NOT NULL DEFAULT now();
 
-COMMENT ON SCHEMA tenantmover IS 'tenantmover checkpoints, layout 5';
+-- Layout 6: the source position of the batch that last changed each tenant
+-- (NULL: recorded by an older layout, taken as changed late). A cutover
+-- verifies the changed tenants before it blocks writes, and with writes
+-- blocked only those changed since then.
+ALTER TABLE tenantmover.stream_tenants ADD COLUMN IF NOT EXISTS changed_lsn pg_lsn;
+
+COMMENT ON SCHEMA tenantmover IS 'tenantmover checkpoints, layout 6';

@@ -195,14 +195,23 @@ func RecordApplied(ctx context.Context, tx Querier, name string, a Applied) erro
 	if len(a.Tenants) == 0 {
 		return nil
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO tenantmover.stream_tenants (stream, tenant)
-		SELECT $1, t FROM unnest($2::text[]) AS t ON CONFLICT DO NOTHING`, name, a.Tenants)
+	_, err = tx.Exec(ctx, `INSERT INTO tenantmover.stream_tenants AS s (stream, tenant, changed_lsn)
+		SELECT $1, t, $3::pg_lsn FROM unnest($2::text[]) AS t
+		ON CONFLICT (stream, tenant) DO UPDATE SET changed_lsn = greatest(s.changed_lsn, EXCLUDED.changed_lsn)`, name, a.Tenants, a.LSN)
 	return err
 }
 
 // ChangedTenants lists the tenants stream name changed since its snapshot.
 func (s *Store) ChangedTenants(ctx context.Context, name string) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT tenant FROM tenantmover.stream_tenants WHERE stream = $1 ORDER BY tenant`, name)
+	return s.ChangedTenantsAfter(ctx, name, "0/0")
+}
+
+// ChangedTenantsAfter lists the tenants stream name changed in a batch
+// that ended after the source position lsn (or in one an older layout
+// recorded without its position).
+func (s *Store) ChangedTenantsAfter(ctx context.Context, name, lsn string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT tenant FROM tenantmover.stream_tenants
+		WHERE stream = $1 AND (changed_lsn IS NULL OR changed_lsn > $2::pg_lsn) ORDER BY tenant`, name, lsn)
 	if err != nil {
 		return nil, err
 	}

@@ -25,8 +25,11 @@ func (e *engine) copyChunk(ctx context.Context, j *job, u checkpoints.Unit) erro
 	if err != nil {
 		return &ChunkError{Table: j.key, Chunk: u.ID, Range: u.Describe(), Err: err}
 	}
+	// Reported once the rate limit's wait is served: progress (and the
+	// estimate made from it) then moves at the limited rate.
+	err = e.env.Window.Take(ctx, rows, bytes)
 	e.chunkDone(j, u.ID, rows, bytes)
-	return e.env.Window.Take(ctx, rows, bytes)
+	return err
 }
 
 // retry runs attempt under the phase's retry policy until it succeeds or

@@ -69,9 +69,14 @@ func (e *engine) setSequence(ctx context.Context, j *job, column string, seq db.
 		}
 		want = v
 	}
+	// The largest value on the source, which holds every copied row: there
+	// the column is usually the key by itself, so the max is an index
+	// probe, where on a Citus target the key starts with the tenant column
+	// and the max scans every shard (cutover asks for it with writes
+	// blocked).
 	var maxCopied *int64
-	if err := e.dst.QueryRow(ctx, "SELECT max("+db.Ident(column)+")::bigint FROM "+j.name.Quoted()).Scan(&maxCopied); err != nil {
-		return 0, err
+	if err := e.src.QueryRow(ctx, "SELECT max("+db.Ident(column)+")::bigint FROM "+j.plan.Source.Name.Quoted()).Scan(&maxCopied); err != nil {
+		return 0, fmt.Errorf("source: %w", err)
 	}
 	if maxCopied != nil {
 		want = max(want, *maxCopied)

@@ -73,11 +73,14 @@ func (e *engine) copyTenant(ctx context.Context, jobs []*job, id int) error {
 		return &ChunkError{Table: jobs[0].key, Chunk: id, Range: u.Describe(), Err: err}
 	}
 	var rows, bytes int64
-	for i, j := range jobs {
-		e.chunkDone(j, id, counts[i][0], counts[i][1])
+	for i := range jobs {
 		rows, bytes = rows+counts[i][0], bytes+counts[i][1]
 	}
-	return e.env.Window.Take(ctx, rows, bytes)
+	err = e.env.Window.Take(ctx, rows, bytes) // before the report, as a chunk's
+	for i, j := range jobs {
+		e.chunkDone(j, id, counts[i][0], counts[i][1])
+	}
+	return err
 }
 
 // tenantAttempt copies a tenant's rows of every table from one source

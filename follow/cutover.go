@@ -61,14 +61,24 @@ type CutoverReport struct {
 	PauseSeconds float64 `json:"pause_seconds"`
 	// The pause's parts: waiting for the last changes (fence), setting the
 	// sequences and verifying.
-	DrainSeconds    float64                 `json:"drain_seconds"`
-	SequenceSeconds float64                 `json:"sequence_seconds"`
-	VerifySeconds   float64                 `json:"verify_seconds"`
-	Applied         checkpoints.ChangeCount `json:"applied"`
-	Tenants         []string                `json:"changed_tenants"`
-	Sequences       []pgcopy.Sequence       `json:"sequences,omitempty"`
-	Verify          *verify.Result          `json:"verify,omitempty"`
-	Guarded         []string                `json:"guarded_tables"`
+	DrainSeconds    float64 `json:"drain_seconds"`
+	SequenceSeconds float64 `json:"sequence_seconds"`
+	VerifySeconds   float64 `json:"verify_seconds"`
+	// VerifyScope is the cutover's --verify.
+	VerifyScope string `json:"verify_scope"`
+	// VerifiedTenants is how many tenants the pause verified (0: every
+	// tenant, or none but the tables without tenants after an early
+	// comparison).
+	VerifiedTenants int `json:"verified_tenants"`
+	// EarlyVerify is the comparison before writes were blocked, which the
+	// pause only completed (preverify.go); not part of the pause.
+	EarlyVerify        *verify.Result          `json:"early_verify,omitempty"`
+	EarlyVerifySeconds float64                 `json:"early_verify_seconds,omitempty"`
+	Applied            checkpoints.ChangeCount `json:"applied"`
+	Tenants            []string                `json:"changed_tenants"`
+	Sequences          []pgcopy.Sequence       `json:"sequences,omitempty"`
+	Verify             *verify.Result          `json:"verify,omitempty"`
+	Guarded            []string                `json:"guarded_tables"`
 }
 
 // NotReachedError: the follower did not apply up to the fence in time;
@@ -107,6 +117,8 @@ type cutover struct {
 	lockTx   pgx.Tx
 	locked   time.Time
 	deadline time.Time
+	caughtUp pglogrepl.LSN // the catch-up's last fence, applied before writes were blocked
+	early    *early
 }
 
 // Cutover switches the application from the source to the target: it
@@ -126,12 +138,15 @@ func Cutover(ctx context.Context, cfg CutoverConfig) (*CutoverReport, error) {
 	if cfg.Verify != VerifyChanged && cfg.Verify != VerifyAll && cfg.Verify != VerifyNone {
 		return nil, fmt.Errorf("--verify must be %s, %s or %s, got %q", VerifyChanged, VerifyAll, VerifyNone, cfg.Verify)
 	}
-	c := &cutover{cfg: cfg, emit: phase.NewEmitter("cutover", cfg.Progress), report: &CutoverReport{Stream: cfg.Stream}}
+	c := &cutover{cfg: cfg, emit: phase.NewEmitter("cutover", cfg.Progress), report: &CutoverReport{Stream: cfg.Stream, VerifyScope: cfg.Verify}}
 	if err := c.open(ctx); err != nil {
 		return nil, err
 	}
 	defer c.close()
 	if err := c.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.verifyEarly(ctx); err != nil {
 		return nil, err
 	}
 	if err := c.blockWrites(ctx); err != nil {
@@ -214,17 +229,48 @@ func (c *cutover) release() {
 	}
 }
 
+// Catching up before writes are blocked: rounds until one takes at most
+// catchUpGoal.
+const (
+	catchUpGoal   = 500 * time.Millisecond
+	catchUpRounds = 10
+)
+
 // catchUp brings the follower near the source before writes are blocked,
 // so the pause only covers the last changes: it writes a fence and waits
-// for it, without locks, for at most the timeout.
+// for it, without locks, for at most the timeout. While the application
+// writes, a round's wait is the backlog the next round starts from, so it
+// goes round again until a round is short. A round that does not shrink
+// the backlog (a follower no faster than the application) ends the
+// rounds: the writes are blocked then, and the follower drains the rest.
 func (c *cutover) catchUp(ctx context.Context) error {
 	started := time.Now()
 	deadline := started.Add(c.cfg.Timeout)
-	fence, err := c.drainTo(ctx, deadline)
-	if err != nil {
-		return err
+	var fence pglogrepl.LSN
+	var took time.Duration
+	round := 1
+	for ; ; round++ {
+		roundStarted := time.Now()
+		budget := deadline
+		if round > 1 && roundStarted.Add(took).Before(deadline) {
+			budget = roundStarted.Add(took) // no longer than the round before
+		}
+		f, err := c.drainTo(ctx, budget)
+		var behind *NotReachedError
+		if round > 1 && errors.As(err, &behind) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		fence, took = f, time.Since(roundStarted)
+		c.caughtUp = fence
+		if took <= catchUpGoal || round == catchUpRounds {
+			break
+		}
 	}
-	c.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("caught up to %s in %.1fs before blocking writes", fence, time.Since(started).Seconds())})
+	c.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("caught up to %s in %.1fs (%d rounds) before blocking writes",
+		fence, time.Since(started).Seconds(), round)})
 	return nil
 }
 
@@ -314,7 +360,8 @@ func (c *cutover) notReached(ctx context.Context, fence pglogrepl.LSN, running b
 	return &NotReachedError{Stream: c.cfg.Stream, Fence: fence.String(), Applied: applied, Timeout: c.cfg.Timeout, Running: running}
 }
 
-// settle moves the target's sequences past the source's and verifies.
+// settle moves the target's sequences past the source's and verifies
+// what the early comparison left (preverify.go).
 func (c *cutover) settle(ctx context.Context) error {
 	started := time.Now()
 	seqs, err := pgcopy.SetSequences(ctx, c.cfg.Plan, c.src, c.dst)
@@ -329,15 +376,25 @@ func (c *cutover) settle(ctx context.Context) error {
 	if c.cfg.Verify == VerifyNone || (c.cfg.Verify == VerifyChanged && len(c.report.Tenants) == 0) {
 		return nil
 	}
-	vcfg := verify.Config{Checksum: true}
-	if c.cfg.Verify == VerifyChanged {
-		vcfg.Tenants = c.report.Tenants
+	vcfg, skip, err := c.lateScope(ctx)
+	if err != nil || skip {
+		return err
 	}
-	c.emit.Emit(phase.Event{Kind: phase.Note, Message: fmt.Sprintf("verifying %s with checksums", scope(vcfg.Tenants))})
-	env := &phase.Env{Source: c.cfg.Source, Target: c.cfg.Target, Plan: c.cfg.Plan, Progress: c.cfg.Progress}
+	what := scope(vcfg.Tenants)
+	if c.early != nil {
+		c.report.EarlyVerifySeconds, c.report.EarlyVerify = c.early.seconds, c.early.result
+		switch {
+		case len(vcfg.Tenants) > 0:
+			what = fmt.Sprintf("the %d tenants changed, or found different, since the comparison before blocking writes", len(vcfg.Tenants))
+		case len(vcfg.Tables) > 0:
+			what = "the tables without tenants (no tenant changed since the comparison before blocking writes)"
+		}
+	}
+	c.emit.Emit(phase.Event{Kind: phase.Note, Message: "verifying " + what + " with checksums"})
 	started = time.Now()
-	res, err := verify.Run(ctx, env, vcfg)
+	res, err := verify.Run(ctx, c.verifyEnv(), vcfg)
 	c.report.VerifySeconds = time.Since(started).Seconds()
+	c.report.VerifiedTenants = len(vcfg.Tenants)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}

@@ -205,3 +205,52 @@ func (w *writer) stop(t *testing.T) []int64 {
 	defer w.mu.Unlock()
 	return w.acked
 }
+
+// The cutover compares the changed tenants before it blocks writes, and
+// with writes blocked only those changed since (and the tables without
+// tenants): a tenant changed late is verified in the pause, and a
+// difference in it stops the cutover; the tenants unchanged since are
+// not compared again.
+func TestCutoverVerifiesLateChangesInThePause(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := startFollowing(t, classSchema, storePlan, follow.Config{})
+	pgtest.Exec(t, f.src, `UPDATE product SET qty = qty + 1`) // every tenant changed
+	f.sync(t)
+	late := func(tenant int, tamper bool) func(phase.Event) {
+		return func(ev phase.Event) {
+			switch {
+			case strings.HasPrefix(ev.Message, "compared") && strings.Contains(ev.Message, "before blocking writes"):
+				pgtest.Exec(t, f.src, `UPDATE product SET qty = qty + 1 WHERE "Store_id" = $1`, store(tenant))
+			case tamper && strings.HasPrefix(ev.Message, "writes blocked"):
+				// a row the late change does not touch
+				pgtest.Exec(t, f.dst, `UPDATE line SET n = -1 WHERE "Store_id" = $1 AND id = (SELECT min(id) FROM line WHERE "Store_id" = $1)`, store(tenant))
+			}
+		}
+	}
+	cfg := follow.CutoverConfig{Source: f.srcURL, Target: f.dstURL, Plan: f.plan(t), Stream: migrate.DefaultRun}
+
+	cfg.Progress = late(2, true)
+	_, err := follow.Cutover(ctx, cfg)
+	var ve *follow.VerifyError
+	require.ErrorAs(t, err, &ve, "the late tenant's difference is found in the pause")
+	require.NotEmpty(t, ve.Result.Differences)
+	for _, d := range ve.Result.Differences {
+		require.Equal(t, store(2), d.Tenant)
+	}
+
+	pgtest.Exec(t, f.src, `UPDATE line SET n = n WHERE "Store_id" = $1`, store(2)) // the follower rewrites them
+	f.sync(t)
+	cfg.Progress = late(3, false)
+	rep, err := follow.Cutover(ctx, cfg)
+	if errors.As(err, &ve) {
+		t.Fatalf("%v: %+v", err, ve.Result.Differences)
+	}
+	require.NoError(t, err)
+	require.NotNil(t, rep.EarlyVerify)
+	require.Equal(t, 1, rep.VerifiedTenants, "only the tenant changed after the early comparison")
+	require.True(t, rep.Verify.Match)
+	require.NoError(t, <-f.ended)
+	f.ended <- nil
+	f.requireSame(t)
+}

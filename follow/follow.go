@@ -93,6 +93,9 @@ type follower struct {
 	lastProgress time.Time
 }
 
+// streamEnded is why a follower stops whose stream cleanup forgot.
+const streamEnded = "the stream was ended (tenantmover cleanup)"
+
 // errRestream asks the loop to reconnect and stream again from the last
 // committed position (after a batch it had to roll back).
 var errRestream = errors.New("restream")
@@ -106,10 +109,15 @@ func Run(ctx context.Context, env *phase.Env, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	f := &follower{cfg: cfg, env: env, name: cfg.stream(env), emit: phase.NewEmitter(Name, env.Progress), rels: map[uint32]*table{}}
+	defer f.close()
 	if err := f.open(ctx); err != nil {
+		if f.report != nil && errors.Is(err, checkpoints.ErrNoStream) {
+			// Read a moment before cleanup forgot it.
+			f.report.Stopped = streamEnded
+			return f.report, nil
+		}
 		return nil, err
 	}
-	defer f.close()
 	unlock, err := f.store.Lock(ctx, "follow:"+f.name)
 	if err != nil {
 		return nil, err
@@ -279,7 +287,7 @@ func (f *follower) streamOnce(ctx context.Context) error {
 	// happened.
 	st, err := f.store.Stream(ctx, f.name)
 	if errors.Is(err, checkpoints.ErrNoStream) {
-		f.report.Stopped = "the stream was ended (tenantmover cleanup)"
+		f.report.Stopped = streamEnded
 		return nil
 	}
 	if err != nil {

@@ -6,7 +6,7 @@
 #               5 purchase inserts, 4 purchase updates, 1 product update,
 #               across the sample's stores) writes at a fixed rate while the
 #               follower streams; the lag (source pg_current_wal_insert_lsn() vs
-#               the target's tenantmover.streams applied_lsn, and now() vs
+#               the target's lowest lane's applied_lsn, and now() vs
 #               the applied transaction's source commit time) is sampled
 #               about every second. Kept up = caught up within 5s of the writer
 #               stopping.
@@ -148,7 +148,10 @@ same_as_source() {
 	die "$2: the target differs from the source: source $a; target $b"
 }
 changes() { q "$1" -c "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables WHERE schemaname = 'public'"; }
-applied() { q "$DST" -c "SELECT inserts + updates + deletes FROM tenantmover.streams WHERE name = '$RUN'"; }
+# The lanes hold the applied position (the lowest lane's) and the counters
+# (the stream's own are those of a stream from before lanes).
+LANES="(SELECT min(applied_lsn) AS applied_lsn, min(source_time) AS source_time, sum(inserts + updates + deletes) AS n FROM tenantmover.stream_lanes WHERE stream = '$RUN')"
+applied() { q "$DST" -c "SELECT s.inserts + s.updates + s.deletes + coalesce(l.n, 0) FROM tenantmover.streams s, $LANES l WHERE s.name = '$RUN'"; }
 
 # ---- CPU seconds of the servers, from /proc -------------------------------
 TCK=$(getconf CLK_TCK)
@@ -262,7 +265,7 @@ sampler() {
 	local cur row
 	while :; do
 		cur=$(q "$SRC" -c "SELECT pg_current_wal_insert_lsn()")
-		row=$(q "$DST" -F' ' -c "SELECT applied_lsn, extract(epoch FROM clock_timestamp() - source_time) FROM tenantmover.streams WHERE name = '$RUN'")
+		row=$(q "$DST" -F' ' -c "SELECT applied_lsn, extract(epoch FROM clock_timestamp() - source_time) FROM $LANES l")
 		echo "$(now) $(($(lsn "$cur") - $(lsn "${row% *}"))) ${row#* }"
 		sleep 1
 	done
@@ -354,7 +357,7 @@ ENDPOS=$(q "$SRC" -c "SELECT pg_current_wal_insert_lsn()") # not _lsn(): with sy
 sleep 1
 B=$(($(changes "$SRC") - B0))
 CHECK=$(state "$SRC")
-echo "backlog   $B row changes in $TXS source transactions ($(fmt "$(calc "$t1 - $t0")")s to write), WAL $(fmt "$(calc "($(lsn "$ENDPOS") - $(lsn "$(q "$DST" -c "SELECT applied_lsn FROM tenantmover.streams WHERE name = '$RUN'")")) / 1048576")") MB"
+echo "backlog   $B row changes in $TXS source transactions ($(fmt "$(calc "$t1 - $t0")")s to write), WAL $(fmt "$(calc "($(lsn "$ENDPOS") - $(lsn "$(q "$DST" -c "SELECT applied_lsn FROM $LANES l")")) / 1048576")") MB"
 
 # ---- 3. the peers on the same backlog ---------------------------------------
 PEER_NAME= PEER_RATE=

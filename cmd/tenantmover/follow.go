@@ -192,9 +192,17 @@ func printCutover(w io.Writer, r *follow.CutoverReport) {
 		r.Stream, r.Fence, r.PauseSeconds, r.DrainSeconds, r.SequenceSeconds, r.VerifySeconds, len(r.Guarded))
 	fmt.Fprintf(w, "applied since the snapshot: %d inserts, %d updates, %d deletes in %d transactions; %d tenants changed\n",
 		a.Inserts, a.Updates, a.Deletes, a.Transactions, len(r.Tenants))
+	if r.EarlyVerify != nil {
+		fmt.Fprintf(w, "verified with checksums before blocking writes (%.2fs, not part of the pause): %d rows of %s, %d found different while they changed\n",
+			r.EarlyVerifySeconds, r.EarlyVerify.Rows, verifiedScope(r), len(r.EarlyVerify.Differences))
+	}
 	switch {
+	case r.Verify != nil && r.EarlyVerify != nil:
+		fmt.Fprintf(w, "verified with checksums with writes blocked: %d rows of the %d tenants changed or different since, and the tables without tenants, match\n", r.Verify.Rows, r.VerifiedTenants)
 	case r.Verify != nil:
 		fmt.Fprintf(w, "verified with checksums: %d rows of %s match\n", r.Verify.Rows, verifiedScope(r))
+	case r.EarlyVerify != nil:
+		fmt.Fprintln(w, "nothing changed since the comparison before blocking writes: no verify in the pause")
 	default:
 		fmt.Fprintln(w, "not verified (--verify none, or no tenant changed)")
 	}
@@ -202,7 +210,7 @@ func printCutover(w io.Writer, r *follow.CutoverReport) {
 }
 
 func verifiedScope(r *follow.CutoverReport) string {
-	if len(r.Verify.Overview.Tables) > 0 && len(r.Tenants) > 0 {
+	if r.VerifyScope == follow.VerifyChanged {
 		return fmt.Sprintf("the %d changed tenants", len(r.Tenants))
 	}
 	return "every tenant"

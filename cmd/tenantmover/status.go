@@ -105,7 +105,11 @@ func printStatus(c *cli.Context, out map[string][]checkpoints.RunStatus) {
 				if t.TotalRows > 0 {
 					pct = fmt.Sprintf("%.1f%%", 100*float64(t.Rows)/float64(t.TotalRows))
 				}
-				rows = append(rows, []string{t.Phase, t.Table, t.State, fmt.Sprintf("%d/%d", t.UnitsDone, t.Units), fmt.Sprint(t.Rows), fmt.Sprint(t.TotalRows), pct})
+				total := fmt.Sprint(t.TotalRows)
+				if t.TotalRows < 0 {
+					total = "unknown" // the source never analyzed the table
+				}
+				rows = append(rows, []string{t.Phase, t.Table, t.State, fmt.Sprintf("%d/%d", t.UnitsDone, t.Units), fmt.Sprint(t.Rows), total, pct})
 			}
 			if len(rows) > 0 {
 				tabular(w, []string{"  PHASE", "TABLE", "STATE", "UNITS", "ROWS", "OF ~", "DONE"}, indent(rows))

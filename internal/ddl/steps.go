@@ -347,8 +347,10 @@ func tableStep(p *plan.Plan, t *plan.Table) Step {
 	for _, s := range after {
 		b.WriteString("\n" + s)
 	}
-	for _, ix := range t.Source.Indexes {
-		b.WriteString("\n" + ix.Definition + ";")
+	for _, d := range p.Indexes(t) {
+		if d.CoveredBy == "" {
+			b.WriteString("\n" + indexSQL(t, false, d.Index.Name, d.Index.IndexParts, d.Index.Elements, d.Index.Definition) + ";")
+		}
 	}
 	return Step{Kind: StepTable, Table: t.Name(), Object: t.Name().String(), SQL: b.String()}
 }
@@ -384,11 +386,18 @@ func columnDef(p *plan.Plan, t *plan.Table, c schema.Column) string {
 	return s
 }
 
-// keyDefinition is the target form of a key: the source definition with
-// the tenant column put first inside its column list when it was missing,
-// so INCLUDE, NULLS NOT DISTINCT, DEFERRABLE and index options survive.
+// keyDefinition is the target form of a key: for a constraint, the source
+// definition with the tenant column put first inside its column list when
+// it was missing, so INCLUDE, NULLS NOT DISTINCT and DEFERRABLE survive;
+// for a bare unique index, the index rebuilt from its parts with the tenant
+// column first, so its expressions, WHERE clause and options survive too.
 func keyDefinition(t *plan.Table, d plan.KeyDecision) string {
 	def := d.Key.Definition
+	if !d.Key.IsConstraint {
+		if elements := d.IndexElements(t); elements != "" {
+			return indexSQL(t, true, d.Key.Name, d.Key.IndexParts, elements, def)
+		}
+	}
 	if !d.Changed {
 		return def
 	}
@@ -406,6 +415,22 @@ func keyDefinition(t *plan.Table, d plan.KeyDecision) string {
 }
 
 var usingMethod = regexp.MustCompile(` USING [a-z_][a-z0-9_]* \(`)
+
+// indexSQL is CREATE [UNIQUE] INDEX on the target from the source index's
+// parts, with elements as its key list. It names the table itself, never
+// ONLY the table as pg_get_indexdef prints indexes of a partitioned table:
+// on the target the index must reach the partitions. An index whose
+// definition was not cut into parts keeps its definition (def).
+func indexSQL(t *plan.Table, unique bool, name string, parts schema.IndexParts, elements, def string) string {
+	if elements == "" {
+		return def
+	}
+	kw := "INDEX"
+	if unique {
+		kw = "UNIQUE INDEX"
+	}
+	return fmt.Sprintf("CREATE %s %s ON %s USING %s (%s)%s", kw, db.Ident(name), t.Name().Quoted(), db.Ident(parts.Method), elements, parts.Options)
+}
 
 // fkStep adds one foreign key in its target form.
 func fkStep(t *plan.Table, d plan.FKDecision) Step {

@@ -76,22 +76,29 @@ func TestGoldenSample(t *testing.T) {
 	pool := sourceDB(t, goldenDDL)
 	p := samplePlan(t, pool, plan.Config{TenantTable: "store"})
 	require.Empty(t, p.Blocking())
-	var js, sql, text bytes.Buffer
-	require.NoError(t, planview.RenderJSON(&js, p))
-	require.NoError(t, ddl.Script(&sql, p))
-	require.NoError(t, planview.RenderText(&text, p))
-	golden(t, "sample.json.golden", js.Bytes())
-	golden(t, "sample.sql.golden", sql.Bytes())
-	golden(t, "sample.txt.golden", text.Bytes())
+	goldenRenders(t, "sample", p)
 
 	// The error notes' many-to-many, on the plain sample.
 	p = samplePlan(t, sourceDB(t, sampleDDL), plan.Config{TenantTable: "company"})
-	js.Reset()
-	sql.Reset()
+	var js, sql bytes.Buffer
 	require.NoError(t, planview.RenderJSON(&js, p))
 	require.NoError(t, ddl.Script(&sql, p))
 	golden(t, "company.json.golden", js.Bytes())
 	golden(t, "company.sql.golden", sql.Bytes())
+}
+
+// goldenRenders compares p's JSON, SQL and text renderings with the
+// golden files name.json, name.sql and name.txt, and returns the text.
+func goldenRenders(t *testing.T, name string, p *plan.Plan) string {
+	t.Helper()
+	var js, sql, text bytes.Buffer
+	require.NoError(t, planview.RenderJSON(&js, p))
+	require.NoError(t, ddl.Script(&sql, p))
+	require.NoError(t, planview.RenderText(&text, p))
+	golden(t, name+".json.golden", js.Bytes())
+	golden(t, name+".sql.golden", sql.Bytes())
+	golden(t, name+".txt.golden", text.Bytes())
+	return text.String()
 }
 
 // TestApplyPlainPostgres builds the target on plain PostgreSQL: tenant

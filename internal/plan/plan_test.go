@@ -468,7 +468,7 @@ CREATE TABLE transfer (id bigint PRIMARY KEY, from_store_id bigint NOT NULL REFE
 CREATE TABLE audit (id bigint PRIMARY KEY, product_id bigint NOT NULL REFERENCES product);
 `, plan.Config{TenantTable: "store", TenantColumn: "from_store_id", Excludes: []string{"audit"}})
 	product := tbl(t, p, "product")
-	require.ElementsMatch(t, []string{plan.CodeKeyMadeComposite, plan.CodeUniqueWithoutTenant, plan.CodeFKActionUnsupported}, codes(product))
+	require.ElementsMatch(t, []string{plan.CodeKeyMadeComposite, plan.CodeIndexMadeComposite, plan.CodeFKActionUnsupported}, codes(product))
 
 	transfer := tbl(t, p, "transfer")
 	require.Equal(t, "from_store_id", transfer.TenantColumn)

@@ -21,9 +21,19 @@ const (
 	// EXCLUDE, or PRIMARY KEY constraints that do not include the partition
 	// column"). The target SQL adds the tenant column, so it only informs.
 	CodeKeyMadeComposite = "key_made_composite"
+	// CodeIndexMadeComposite: a unique index on an expression or with a
+	// WHERE clause that lacks the tenant column, which Citus refuses like
+	// any unique key without it. The target puts the tenant column first
+	// and keeps the expressions and the WHERE clause, so it only informs.
+	CodeIndexMadeComposite = "unique_index_made_composite"
 	// CodeUniqueWithoutTenant: a unique index on an expression or with a
-	// WHERE clause, without the tenant column, that the plan cannot rewrite.
+	// WHERE clause, without the tenant column, whose definition the plan
+	// could not rewrite.
 	CodeUniqueWithoutTenant = "unique_without_tenant"
+	// CodeRedundantTenantIndex: an index on the tenant column alone, on a
+	// table whose target key (or another index) starts with the tenant
+	// column; the target leaves the index out, so it only informs.
+	CodeRedundantTenantIndex = "redundant_tenant_index"
 	// CodeExclusionWithoutTenant: an EXCLUDE constraint without the tenant
 	// column compared with =.
 	CodeExclusionWithoutTenant = "exclusion_without_tenant"
@@ -112,6 +122,33 @@ func keyMadeComposite(t *Table, k schema.Key, primary bool, target []string) Pro
 		Message: fmt.Sprintf("the %s (%s) of %s does not include the tenant column %s: Citus cannot enforce uniqueness across shards",
 			what, readable(k.Columns), t.Name(), db.QuoteIfNeeded(t.TenantColumn)),
 		Remedy: fmt.Sprintf("the target schema makes it (%s): unique within a tenant; nothing to do unless the application relies on global uniqueness", readable(target)),
+	}
+}
+
+func indexMadeComposite(t *Table, k schema.Key) Problem {
+	var why, kept []string
+	if k.Expression {
+		why, kept = append(why, "is on an expression"), append(kept, "expressions")
+	}
+	if k.Predicate != "" {
+		why, kept = append(why, "has the WHERE clause "+k.Predicate), append(kept, "WHERE clause")
+	}
+	d := KeyDecision{Key: k, Changed: true}
+	return Problem{
+		Code: CodeIndexMadeComposite,
+		Message: fmt.Sprintf("unique index %s on %s %s and does not include the tenant column %s: Citus cannot enforce uniqueness across shards (%s)",
+			db.QuoteIfNeeded(k.Name), t.Name(), strings.Join(why, " and "), db.QuoteIfNeeded(t.TenantColumn), k.Definition),
+		Remedy: fmt.Sprintf("the target schema creates it as UNIQUE (%s)%s: unique within a tenant, with the same %s; nothing to do unless the application relies on global uniqueness",
+			d.IndexElements(t), k.Options, strings.Join(kept, " and ")),
+	}
+}
+
+func redundantTenantIndex(t *Table, d IndexDecision) Problem {
+	return Problem{
+		Code: CodeRedundantTenantIndex,
+		Message: fmt.Sprintf("index %s on %s (%s) is covered on the target by the %s (%s), which starts with the tenant column; the target schema leaves it out",
+			db.QuoteIfNeeded(d.Index.Name), t.Name(), db.QuoteIfNeeded(t.TenantColumn), d.CoveredBy, readable(d.CoveringColumns)),
+		Remedy: fmt.Sprintf("nothing to do: lookups by %s use the %s", db.QuoteIfNeeded(t.TenantColumn), d.CoveredBy),
 	}
 }
 

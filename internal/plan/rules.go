@@ -46,7 +46,8 @@ func (b *builder) checkRules() error {
 }
 
 // checkKeys reports primary, unique and exclusion constraints that lack the
-// tenant column on a distributed table.
+// tenant column on a distributed table, and the indexes on the tenant
+// column that the target leaves out because a key covers them.
 func (b *builder) checkKeys(t *Table) {
 	if !t.Kind.Distributed() {
 		return
@@ -55,8 +56,15 @@ func (b *builder) checkKeys(t *Table) {
 		switch {
 		case d.Impossible:
 			t.problem(uniqueWithoutTenant(t, d.Key))
+		case d.Changed && (d.Key.Expression || d.Key.Predicate != ""):
+			t.problem(indexMadeComposite(t, d.Key))
 		case d.Changed:
 			t.problem(keyMadeComposite(t, d.Key, d.Primary, d.Columns))
+		}
+	}
+	for _, d := range b.plan.Indexes(t) {
+		if d.CoveredBy != "" {
+			t.problem(redundantTenantIndex(t, d))
 		}
 	}
 	for _, x := range t.Source.Exclusions {

@@ -18,16 +18,18 @@
 //     are kept as AltPaths for verify. A table with a key to the root's key is
 //     direct even when a longer path exists.
 //   - Problems the target SQL fixes by itself (keys and foreign keys made
-//     composite, unsupported ON DELETE/UPDATE actions replaced by NO ACTION,
-//     foreign keys dropped because they cross tenants or point at excluded
-//     tables) are non-blocking: they inform. A nullable tenant path is
+//     composite, unique partial and expression indexes given the tenant
+//     column in front of their expressions and WHERE clause, unsupported
+//     ON DELETE/UPDATE actions replaced by NO ACTION, foreign keys dropped
+//     because they cross tenants or point at excluded tables, indexes on the
+//     tenant column alone left out because a key starting with it covers
+//     them) are non-blocking: they inform. A nullable tenant path is
 //     non-blocking too: backfill reports the rows without a tenant.
 //   - A table without a primary key is blocking, of any kind: copy resumes
 //     by primary-key ranges and verify matches rows by key. --exclude it or
 //     give it a key.
 //   - Blocking too: tenant column types that differ from the root key's,
-//     unique expression or partial indexes and EXCLUDE constraints without
-//     the tenant column, reference tables (forced by --reference) with keys to
+//     EXCLUDE constraints without the tenant column, reference tables (forced by --reference) with keys to
 //     distributed tables, partitioned tables without a path, foreign-key
 //     cycles of NOT NULL, non-deferrable keys, and on the target a Citus
 //     coordinator without workers.

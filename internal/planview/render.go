@@ -41,7 +41,7 @@ type JSONTable struct {
 	Forced          bool           `json:"forced,omitempty"`
 	Path            []JSONHop      `json:"path"`
 	AltPaths        [][]JSONHop    `json:"alt_paths,omitempty"`
-	Rows            int64          `json:"rows"`
+	Rows            *int64         `json:"rows"` // null when unknown (never analyzed and too big to count)
 	Bytes           int64          `json:"bytes"`
 	Problems        []plan.Problem `json:"problems"`
 }
@@ -73,7 +73,7 @@ func Document(p *plan.Plan) JSON {
 	for _, t := range p.Tables {
 		jt := JSONTable{
 			Name: t.Name().String(), Kind: t.Kind, TenantColumn: t.TenantColumn, HasTenantColumn: t.HasTenantColumn,
-			Forced: t.Forced, Path: jsonPath(t.Path), Rows: t.Source.EstimatedRows, Bytes: t.Source.Bytes,
+			Forced: t.Forced, Path: jsonPath(t.Path), Rows: jsonRows(t), Bytes: t.Source.Bytes,
 			Problems: append([]plan.Problem{}, t.Problems...),
 		}
 		for _, alt := range t.AltPaths {
@@ -106,6 +106,23 @@ func Document(p *plan.Plan) JSON {
 		}
 	}
 	return doc
+}
+
+// jsonRows is the table's row estimate, nil when it is unknown.
+func jsonRows(t *plan.Table) *int64 {
+	if !t.Source.RowsKnown() {
+		return nil
+	}
+	n := t.Source.EstimatedRows
+	return &n
+}
+
+// textRows is the table's row estimate for people.
+func textRows(t *plan.Table) string {
+	if !t.Source.RowsKnown() {
+		return "unknown"
+	}
+	return fmt.Sprint(t.Source.EstimatedRows)
 }
 
 func jsonPath(path []plan.Hop) []JSONHop {
@@ -148,7 +165,7 @@ func RenderText(w io.Writer, p *plan.Plan) error {
 		if len(t.Path) > 0 {
 			path = plan.PathString(t.Path)
 		}
-		rows = append(rows, []string{t.Name().String(), kind, col, path, fmt.Sprint(t.Source.EstimatedRows), problemSummary(t)})
+		rows = append(rows, []string{t.Name().String(), kind, col, path, textRows(t), problemSummary(t)})
 	}
 	writeColumns(&b, rows)
 	blocking, fixed := 0, map[string]int{}
@@ -170,6 +187,9 @@ func RenderText(w io.Writer, p *plan.Plan) error {
 	if n := fixed[plan.CodeKeyMadeComposite] + fixed[plan.CodeFKMadeComposite]; n > 0 {
 		fmt.Fprintf(&b, "\nThe target schema makes %d key(s) and %d foreign key(s) composite with the tenant column, as Citus requires (see --format sql or --format json).\n",
 			fixed[plan.CodeKeyMadeComposite], fixed[plan.CodeFKMadeComposite])
+	}
+	if n := fixed[plan.CodeRedundantTenantIndex]; n > 0 {
+		fmt.Fprintf(&b, "\nThe target schema leaves out %d index(es) on the tenant column alone: a key or index starting with the tenant column covers them (see --format json).\n", n)
 	}
 	if blocking > 0 {
 		fmt.Fprintf(&b, "\n%d blocking problem(s): fix them (or --exclude / --reference the tables) before migrating.\n", blocking)
@@ -223,7 +243,7 @@ func writeColumns(b *strings.Builder, rows [][]string) {
 // counted in the text output rather than listed one by one, so the ones
 // that need a person stand out.
 func fixedBySQL(pr plan.Problem) bool {
-	return !pr.Blocking && (pr.Code == plan.CodeKeyMadeComposite || pr.Code == plan.CodeFKMadeComposite)
+	return !pr.Blocking && (pr.Code == plan.CodeKeyMadeComposite || pr.Code == plan.CodeFKMadeComposite || pr.Code == plan.CodeRedundantTenantIndex)
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -37,6 +38,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, schemas []string) (*Catalog, 
 	steps := []loadStep{
 		{"search path", l.searchPath},
 		{"tables", func(ctx context.Context) error { return l.tables(ctx, schemas) }},
+		{"row counts", l.countRows},
 		{"columns", l.columns},
 		{"constraints", l.constraints},
 		{"indexes", l.indexes},
@@ -67,6 +69,8 @@ type loader struct {
 	seqs  []*Sequence
 	typs  []*Type
 	objs  Objects
+	// toCount are the leaves whose missing row estimate countRows fills.
+	toCount []leafCount
 }
 
 // searchPath records the user's search path, then empties it for the rest
@@ -83,31 +87,86 @@ func (l *loader) searchPath(ctx context.Context) error {
 }
 
 // tables reads the tables; sizes and row estimates of a partitioned table
-// are the sums over its partitions.
+// are the sums over its partitions. Leaves whose estimate is missing are
+// listed for countRows (small ones) or make the table's estimate unknown.
 func (l *loader) tables(ctx context.Context, schemas []string) error {
 	const q = `
 SELECT c.oid, n.nspname, c.relname, c.relkind = 'p', c.relreplident::text,
-       CASE WHEN c.relkind = 'p' THEN
-            (SELECT coalesce(sum(greatest(p.reltuples, 0)), 0) FROM pg_partition_tree(c.oid) t JOIN pg_class p ON p.oid = t.relid WHERE t.isleaf)
-            ELSE greatest(c.reltuples, 0) END::bigint,
+       r.rows, r.unknown, r.count_schemas, r.count_names,
        CASE WHEN c.relkind = 'p' THEN
             (SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0) FROM pg_partition_tree(c.oid) t WHERE t.isleaf)
             ELSE pg_total_relation_size(c.oid) END::bigint
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(CASE WHEN e.state = 'known' THEN e.estimate END), 0)::bigint AS rows,
+           coalesce(bool_or(e.state = 'unknown'), false) AS unknown,
+           coalesce(array_agg(e.nspname::text ORDER BY e.oid) FILTER (WHERE e.state = 'count'), '{}') AS count_schemas,
+           coalesce(array_agg(e.relname::text ORDER BY e.oid) FILTER (WHERE e.state = 'count'), '{}') AS count_names
+    FROM (SELECT p.oid, pn.nspname, p.relname,
+                 CASE WHEN s.size = 0 THEN 0 ELSE greatest(p.reltuples, 0) END AS estimate,
+                 CASE WHEN s.size = 0 OR (p.reltuples >= 0 AND p.relpages > 0) THEN 'known'
+                      WHEN s.size <= $3 AND has_table_privilege(p.oid, 'SELECT') THEN 'count'
+                      ELSE 'unknown' END AS state
+          FROM (SELECT c.oid AS relid WHERE c.relkind <> 'p'
+                UNION ALL
+                SELECT t.relid FROM pg_partition_tree(c.oid) t WHERE c.relkind = 'p' AND t.isleaf) leaf
+          JOIN pg_class p ON p.oid = leaf.relid
+          JOIN pg_namespace pn ON pn.oid = p.relnamespace
+          CROSS JOIN LATERAL (SELECT pg_relation_size(p.oid) AS size) s) e) r
 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
   AND CASE WHEN cardinality($1::text[]) > 0 THEN n.nspname = ANY($1)
            ELSE n.nspname <> ALL($2) AND n.nspname NOT LIKE 'pg\_temp\_%' AND n.nspname NOT LIKE 'pg\_toast\_temp\_%' END
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')`
-	return db.EachRow(ctx, l.tx, q, []any{schemas, systemSchemas}, func(row pgx.CollectableRow) error {
+	return db.EachRow(ctx, l.tx, q, []any{schemas, systemSchemas, CountRowsMaxBytes}, func(row pgx.CollectableRow) error {
 		t := &Table{}
-		if err := row.Scan(&t.OID, &t.Name.Schema, &t.Name.Name, &t.Partitioned, &t.ReplicaIdentity, &t.EstimatedRows, &t.Bytes); err != nil {
+		var (
+			unknown                bool
+			countSchemas, countNms []string
+		)
+		if err := row.Scan(&t.OID, &t.Name.Schema, &t.Name.Name, &t.Partitioned, &t.ReplicaIdentity,
+			&t.EstimatedRows, &unknown, &countSchemas, &countNms, &t.Bytes); err != nil {
 			return err
+		}
+		if unknown {
+			t.EstimatedRows = UnknownRows
+		} else {
+			for i := range countSchemas {
+				l.toCount = append(l.toCount, leafCount{table: t, leaf: Name{Schema: countSchemas[i], Name: countNms[i]}})
+			}
 		}
 		l.list = append(l.list, t)
 		l.byOID[t.OID] = t
 		l.oids = append(l.oids, t.OID)
+		return nil
+	})
+}
+
+// leafCount is a table, or a partition of one, that countRows counts.
+type leafCount struct {
+	table *Table
+	leaf  Name
+}
+
+// countRows counts, in one query, the small tables and partitions whose
+// row estimate is missing (never analyzed), and adds the counts to their
+// tables' estimates.
+func (l *loader) countRows(ctx context.Context) error {
+	if len(l.toCount) == 0 {
+		return nil
+	}
+	parts := make([]string, len(l.toCount))
+	for i, c := range l.toCount {
+		parts[i] = fmt.Sprintf("SELECT %d, count(*) FROM ONLY %s", i, c.leaf.Quoted())
+	}
+	return db.EachRow(ctx, l.tx, strings.Join(parts, " UNION ALL "), nil, func(row pgx.CollectableRow) error {
+		var i int
+		var n int64
+		if err := row.Scan(&i, &n); err != nil {
+			return err
+		}
+		l.toCount[i].table.EstimatedRows += n
 		return nil
 	})
 }
@@ -227,47 +286,103 @@ func fkAction(code string) string {
 
 // indexes reads the indexes that back no constraint: unique ones join
 // Uniques (they constrain the data just the same), the others go to Indexes.
+// Each definition is cut into IndexParts after the exact head
+// pg_get_indexdef prints ("CREATE UNIQUE INDEX name ON [ONLY] table USING
+// method ("), computed here with the same quoting, so that no name can be
+// mistaken for that head.
 func (l *loader) indexes(ctx context.Context) error {
 	const q = `
-SELECT i.indrelid, ic.relname, i.indisunique, pg_get_indexdef(i.indexrelid),
+SELECT i.indrelid, ic.relname, i.indisunique, d.def,
        coalesce(pg_get_expr(i.indpred, i.indrelid), ''),
        i.indexprs IS NOT NULL OR 0 = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]),
        coalesce((SELECT array_agg(a.attname ORDER BY k.ord)
                  FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1]) WITH ORDINALITY k(num, ord)
-                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num), '{}')
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num), '{}'),
+       coalesce((SELECT array_agg(a.attname ORDER BY k.ord)
+                 FROM unnest((i.indkey::int2[])[i.indnkeyatts:i.indnatts - 1]) WITH ORDINALITY k(num, ord)
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num), '{}'),
+       am.amname::text,
+       CASE WHEN starts_with(d.def, h.head) THEN substr(d.def, length(h.head) + 1)
+            WHEN starts_with(d.def, h.head_only) THEN substr(d.def, length(h.head_only) + 1)
+            ELSE '' END
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_am am ON am.oid = ic.relam
+CROSS JOIN LATERAL (SELECT pg_get_indexdef(i.indexrelid) AS def) d
+CROSS JOIN LATERAL (
+    SELECT format('CREATE %sINDEX %I ON %I.%I USING %I (', u.kw, ic.relname, n.nspname, c.relname, am.amname) AS head,
+           format('CREATE %sINDEX %I ON ONLY %I.%I USING %I (', u.kw, ic.relname, n.nspname, c.relname, am.amname) AS head_only
+    FROM (SELECT CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END AS kw) u) h
 WHERE i.indrelid = ANY($1)
   AND NOT EXISTS (SELECT 1 FROM pg_constraint con
                   WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x'))
 ORDER BY i.indrelid, ic.relname`
 	return db.EachRow(ctx, l.tx, q, []any{l.oids}, func(row pgx.CollectableRow) error {
 		var (
-			rel        uint32
-			name, def  string
-			pred       string
-			unique     bool
-			expression bool
-			cols       []string
+			rel              uint32
+			name, def        string
+			pred             string
+			unique           bool
+			expression       bool
+			cols, included   []string
+			method, afterKey string
 		)
-		if err := row.Scan(&rel, &name, &unique, &def, &pred, &expression, &cols); err != nil {
+		if err := row.Scan(&rel, &name, &unique, &def, &pred, &expression, &cols, &included, &method, &afterKey); err != nil {
 			return err
 		}
 		t := l.byOID[rel]
 		if t == nil {
 			return nil
 		}
+		parts := IndexParts{Method: method}
+		parts.Elements, parts.Options = SplitIndexList(afterKey)
 		plain := cols
 		if expression {
 			cols = nil
 		}
 		if unique {
-			t.Uniques = append(t.Uniques, Key{Name: name, Columns: cols, Definition: def, Predicate: pred, Expression: expression, PlainColumns: plain})
+			t.Uniques = append(t.Uniques, Key{Name: name, Columns: cols, Definition: def, Predicate: pred, Expression: expression,
+				PlainColumns: plain, IndexParts: parts})
 		} else {
-			t.Indexes = append(t.Indexes, Index{Name: name, Columns: cols, Definition: def})
+			t.Indexes = append(t.Indexes, Index{Name: name, Columns: cols, Definition: def, Predicate: pred, Included: included, IndexParts: parts})
 		}
 		return nil
 	})
+}
+
+// SplitIndexList cuts what follows "USING method (" in pg_get_indexdef at
+// the parenthesis closing the key list: the key columns and expressions,
+// and the rest (INCLUDE, NULLS NOT DISTINCT, WITH, TABLESPACE, WHERE).
+// Parentheses inside quoted names and string literals do not count (the
+// catalog prints literals with quotes doubled, never with backslash
+// escapes). It returns "", "" when s has no closing parenthesis.
+func SplitIndexList(s string) (elements, rest string) {
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"', '\'':
+			q := s[i]
+			for i++; i < len(s); i++ {
+				if s[i] == q {
+					if i+1 < len(s) && s[i+1] == q {
+						i++ // a doubled quote stays inside
+						continue
+					}
+					break
+				}
+			}
+		case '(':
+			depth++
+		case ')':
+			if depth == 0 {
+				return s[:i], s[i+1:]
+			}
+			depth--
+		}
+	}
+	return "", ""
 }
 
 // sequences reads the sequences of the schemas holding the tables read and

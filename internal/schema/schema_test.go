@@ -241,3 +241,103 @@ func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.T
 }
 
 func (q *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TestRowEstimates: a table the source never analyzed (reltuples -1 on
+// PostgreSQL 14+, as Django's migrate leaves them) is counted when small
+// and unknown when big, never 0; an empty one is 0; partitioned tables sum
+// their partitions, and one partition too big to count makes the whole
+// table unknown.
+func TestRowEstimates(t *testing.T) {
+	t.Parallel()
+	const off = " WITH (autovacuum_enabled = off)" // no autoanalyze may fill in an estimate
+	cat := load(t, `
+CREATE TABLE analyzed (id int PRIMARY KEY)`+off+`;
+INSERT INTO analyzed SELECT generate_series(1, 50);
+ANALYZE analyzed;
+CREATE TABLE fresh (id int PRIMARY KEY, v text)`+off+`;
+INSERT INTO fresh SELECT g, 'v' FROM generate_series(1, 120) g;
+CREATE TABLE empty (id int PRIMARY KEY)`+off+`;
+CREATE TABLE big (id int PRIMARY KEY, pad text)`+off+`;
+INSERT INTO big SELECT g, repeat('x', 1000) FROM generate_series(1, 10000) g;
+CREATE TABLE grown (id int PRIMARY KEY)`+off+`;
+ANALYZE grown;
+INSERT INTO grown SELECT generate_series(1, 30);
+CREATE TABLE part (id int NOT NULL, at date NOT NULL, pad text) PARTITION BY RANGE (at);
+CREATE TABLE part_a PARTITION OF part FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`+off+`;
+CREATE TABLE part_b PARTITION OF part FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')`+off+`;
+INSERT INTO part SELECT g, '2024-06-01', 'p' FROM generate_series(1, 40) g;
+ANALYZE part_a;
+INSERT INTO part SELECT g, '2025-06-01', 'p' FROM generate_series(1, 7) g;
+CREATE TABLE bigpart (id int NOT NULL, at date NOT NULL, pad text) PARTITION BY RANGE (at);
+CREATE TABLE bigpart_a PARTITION OF bigpart FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`+off+`;
+CREATE TABLE bigpart_b PARTITION OF bigpart FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')`+off+`;
+INSERT INTO bigpart SELECT g, '2024-06-01', 'p' FROM generate_series(1, 5) g;
+INSERT INTO bigpart SELECT g, '2025-06-01', repeat('x', 1000) FROM generate_series(1, 10000) g;
+`)
+	rows := map[string]int64{}
+	for _, tb := range cat.Tables {
+		rows[tb.Name.Name] = tb.EstimatedRows
+	}
+	require.Equal(t, map[string]int64{
+		"analyzed": 50, "fresh": 120, "empty": 0, "big": schema.UnknownRows, "grown": 30, "part": 47, "bigpart": schema.UnknownRows,
+	}, rows)
+	require.False(t, cat.Table(name("big")).RowsKnown())
+	require.True(t, cat.Table(name("empty")).RowsKnown())
+	require.Greater(t, cat.Table(name("big")).Bytes, int64(schema.CountRowsMaxBytes), "big must be too big to count")
+}
+
+// TestIndexParts: index definitions are cut where the target rewrites
+// them, whatever the names, options, operator classes, collations and
+// literals in them.
+func TestIndexParts(t *testing.T) {
+	t.Parallel()
+	cat := load(t, `
+CREATE SCHEMA "Sales Ops";
+CREATE TABLE "Sales Ops"."Member" ("ID" int PRIMARY KEY, "Email" text, code text, plan text, "USING btree (" int);
+CREATE UNIQUE INDEX "Uniq USING btree (x" ON "Sales Ops"."Member" (lower("Email") text_pattern_ops, code COLLATE "C" DESC)
+  INCLUDE (plan) NULLS NOT DISTINCT WITH (fillfactor = 90) WHERE code <> ')(''"';
+CREATE INDEX member_odd ON "Sales Ops"."Member" ("USING btree (", ("ID" + 1)) WHERE "Email" IS NOT NULL;
+CREATE TABLE visit (id int NOT NULL, at date NOT NULL, ref text) PARTITION BY RANGE (at);
+CREATE TABLE visit_2025 PARTITION OF visit FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE UNIQUE INDEX visit_ref ON visit (ref, at);
+CREATE INDEX visit_at ON visit USING brin (at);
+`, "Sales Ops", "public")
+	member := cat.Table(schema.Name{Schema: "Sales Ops", Name: "Member"})
+	require.Len(t, member.Uniques, 1)
+	u := member.Uniques[0]
+	require.Equal(t, `Uniq USING btree (x`, u.Name)
+	require.True(t, u.Expression)
+	require.Equal(t, []string{"code"}, u.PlainColumns)
+	require.Equal(t, `(code <> ')(''"'::text)`, u.Predicate)
+	require.Equal(t, schema.IndexParts{
+		Method:   "btree",
+		Elements: `lower("Email") text_pattern_ops, code COLLATE "C" DESC`,
+		Options:  ` INCLUDE (plan) NULLS NOT DISTINCT WITH (fillfactor='90') WHERE (code <> ')(''"'::text)`,
+	}, u.IndexParts)
+	require.Len(t, member.Indexes, 1)
+	odd := member.Indexes[0]
+	require.Equal(t, schema.IndexParts{Method: "btree", Elements: `"USING btree (", (("ID" + 1))`, Options: ` WHERE ("Email" IS NOT NULL)`}, odd.IndexParts)
+	require.Equal(t, `("Email" IS NOT NULL)`, odd.Predicate)
+	require.Empty(t, odd.Columns, "an expression index")
+
+	visit := cat.Table(name("visit"))
+	require.Contains(t, visit.Uniques[0].Definition, " ON ONLY public.visit ", "pg_get_indexdef of a partitioned table's index")
+	require.Equal(t, schema.IndexParts{Method: "btree", Elements: "ref, at"}, visit.Uniques[0].IndexParts)
+	require.Equal(t, schema.Index{Name: "visit_at", Columns: []string{"at"}, Included: []string{},
+		Definition: "CREATE INDEX visit_at ON ONLY public.visit USING brin (at)", IndexParts: schema.IndexParts{Method: "brin", Elements: "at"}}, visit.Indexes[0])
+}
+
+func TestSplitIndexList(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ in, elements, rest string }{
+		{"a, b)", "a, b", ""},
+		{"lower(a)) WHERE (b > 0)", "lower(a)", " WHERE (b > 0)"},
+		{`"x)"" y", (a || ')(''')) INCLUDE (c)`, `"x)"" y", (a || ')(''')`, " INCLUDE (c)"},
+		{"a", "", ""},
+		{`"unterminated)`, "", ""},
+	} {
+		e, r := schema.SplitIndexList(c.in)
+		require.Equal(t, c.elements, e, c.in)
+		require.Equal(t, c.rest, r, c.in)
+	}
+}

@@ -109,9 +109,26 @@ type Table struct {
 	Exclusions []Check
 	// ReplicaIdentity is pg_class.relreplident: d(efault), n(othing), f(ull), i(ndex).
 	ReplicaIdentity string
-	EstimatedRows   int64 // from pg_class.reltuples (0 when never analyzed and empty)
-	Bytes           int64 // pg_total_relation_size
+	// EstimatedRows is pg_class.reltuples, summed over the partitions of a
+	// partitioned table. A table (or partition) whose estimate is missing,
+	// because it was never analyzed (reltuples -1 on PostgreSQL 14+, as
+	// Django's migrate leaves new tables) or was analyzed empty and has
+	// rows since, is counted when it is at most CountRowsMaxBytes, and
+	// is 0 when it is empty; otherwise EstimatedRows is UnknownRows.
+	EstimatedRows int64
+	Bytes         int64 // pg_total_relation_size
 }
+
+// UnknownRows is the EstimatedRows of a table whose row count is not
+// known: show it as unknown, never as 0, and count it if a total is needed.
+const UnknownRows = -1
+
+// CountRowsMaxBytes is the largest table (or partition) Load counts when its
+// row estimate is missing: counting 8 MiB takes milliseconds.
+const CountRowsMaxBytes = 8 << 20
+
+// RowsKnown reports whether EstimatedRows holds an estimate.
+func (t *Table) RowsKnown() bool { return t.EstimatedRows >= 0 }
 
 // Column is one column of a table.
 type Column struct {
@@ -144,20 +161,43 @@ type Key struct {
 	IsConstraint bool     // a constraint (vs a bare unique index)
 	// Definition is pg_get_constraintdef or pg_get_indexdef, for output.
 	Definition string
-	// Partial or expression index: cannot simply get the tenant column added.
+	// Predicate is the WHERE clause of a partial index (pg_get_expr of
+	// indpred) and Expression is true for an index on an expression: the
+	// tenant column goes in front of them (IndexParts) on the target.
 	Predicate  string
 	Expression bool
 	// PlainColumns are the key's plain (non-expression) columns, also for
 	// expression indexes: (store_id, lower(email)) has PlainColumns
 	// [store_id], which is enough for Citus to accept it.
 	PlainColumns []string
+	// IndexParts splits the definition of a bare unique index (zero for
+	// constraints).
+	IndexParts
+}
+
+// IndexParts is pg_get_indexdef of an index cut where the target rewrites
+// it: CREATE [UNIQUE] INDEX name ON table USING Method (Elements)Options.
+// Elements is "" when the definition could not be cut (then only the whole
+// Definition is known).
+type IndexParts struct {
+	Method string // the access method: btree, gist, gin, ...
+	// Elements are the key columns and expressions with their collations,
+	// operator classes and orderings, as pg_get_indexdef prints them:
+	// `lower(email) text_pattern_ops, "Code" COLLATE "C" DESC`.
+	Elements string
+	// Options is what follows the key list, with its leading space:
+	// ` INCLUDE (a) NULLS NOT DISTINCT WITH (fillfactor='90') WHERE (b > 0)`.
+	Options string
 }
 
 // Index is a non-unique index, kept for the target schema.
 type Index struct {
 	Name       string
-	Columns    []string
-	Definition string // pg_get_indexdef
+	Columns    []string // key columns in order; empty for expression indexes
+	Definition string   // pg_get_indexdef
+	Predicate  string   // the WHERE clause of a partial index, "" when none
+	Included   []string // INCLUDE columns
+	IndexParts
 }
 
 // ForeignKey is a reference from Table.Columns to RefTable.RefColumns, either
