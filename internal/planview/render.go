@@ -270,9 +270,11 @@ func writeObjects(b *strings.Builder, p *plan.Plan) int {
 	for _, k := range kinds {
 		parts = append(parts, fmt.Sprintf("%d %s(s)", count[k], k))
 	}
-	fmt.Fprintf(b, "\nSchema objects: %s; the target gets %d, not %d", strings.Join(parts, ", "), len(p.Objects)-reported, reported)
-	if reported > 0 {
-		b.WriteString(" (each is listed below with the reason)")
+	fmt.Fprintf(b, "\nSchema objects: %s; ", strings.Join(parts, ", "))
+	if reported == 0 {
+		fmt.Fprintf(b, "the target gets all %d", len(p.Objects))
+	} else {
+		fmt.Fprintf(b, "the target gets %d; %d it does not get are listed below with the reason", len(p.Objects)-reported, reported)
 	}
 	b.WriteString(".\n")
 	blocking := 0
