@@ -30,6 +30,7 @@ func FromCatalog(cat *schema.Catalog, cfg Config) (*Plan, error) {
 		b.declareRelations,
 		b.resolveRoot,
 		b.applyOverrides,
+		b.markDjangoTables,
 		b.classify,
 		b.chooseTenantColumn,
 		b.order,

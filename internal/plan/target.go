@@ -187,6 +187,8 @@ func (p *Plan) fkDecision(t *Table, fk schema.ForeignKey) FKDecision {
 	switch {
 	case parent == nil || parent.Kind == Excluded:
 		return drop(fkToExcluded(d))
+	case !t.Kind.Distributed() && parent.Kind.Distributed() && t.Django:
+		return drop(djangoFKDropped(t, fk))
 	case !t.Kind.Distributed() && parent.Kind.Distributed():
 		return drop(referenceToDistributed(t, fk))
 	case !t.Kind.Distributed():

@@ -128,6 +128,10 @@ type Table struct {
 	// Forced is true when the kind comes from --reference or --exclude
 	// rather than from the foreign keys.
 	Forced bool
+	// Django is true for one of Django's own tables (django_*, auth_*) of a
+	// Django database: a reference table whatever its foreign keys say
+	// (a problem with code django_table says why).
+	Django bool
 }
 
 // Hop is one foreign-key step: rows of From reference rows of To through

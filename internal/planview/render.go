@@ -39,6 +39,7 @@ type JSONTable struct {
 	TenantColumn    string         `json:"tenant_column"`
 	HasTenantColumn bool           `json:"has_tenant_column"`
 	Forced          bool           `json:"forced,omitempty"`
+	Django          bool           `json:"django,omitempty"` // one of Django's own tables: a problem django_table says why
 	Path            []JSONHop      `json:"path"`
 	AltPaths        [][]JSONHop    `json:"alt_paths,omitempty"`
 	Rows            *int64         `json:"rows"` // null when unknown (never analyzed and too big to count)
@@ -73,7 +74,7 @@ func Document(p *plan.Plan) JSON {
 	for _, t := range p.Tables {
 		jt := JSONTable{
 			Name: t.Name().String(), Kind: t.Kind, TenantColumn: t.TenantColumn, HasTenantColumn: t.HasTenantColumn,
-			Forced: t.Forced, Path: jsonPath(t.Path), Rows: jsonRows(t), Bytes: t.Source.Bytes,
+			Forced: t.Forced, Django: t.Django, Path: jsonPath(t.Path), Rows: jsonRows(t), Bytes: t.Source.Bytes,
 			Problems: append([]plan.Problem{}, t.Problems...),
 		}
 		for _, alt := range t.AltPaths {
@@ -161,6 +162,9 @@ func RenderText(w io.Writer, p *plan.Plan) error {
 		if t.Forced {
 			kind += " (forced)"
 		}
+		if t.Django {
+			kind += " (django)"
+		}
 		path := "-"
 		if len(t.Path) > 0 {
 			path = plan.PathString(t.Path)
@@ -184,6 +188,7 @@ func RenderText(w io.Writer, p *plan.Plan) error {
 		}
 	}
 	blocking += writeObjects(&b, p)
+	writeDjango(&b, p)
 	if n := fixed[plan.CodeKeyMadeComposite] + fixed[plan.CodeFKMadeComposite]; n > 0 {
 		fmt.Fprintf(&b, "\nThe target schema makes %d key(s) and %d foreign key(s) composite with the tenant column, as Citus requires (see --format sql or --format json).\n",
 			fixed[plan.CodeKeyMadeComposite], fixed[plan.CodeFKMadeComposite])
@@ -243,7 +248,7 @@ func writeColumns(b *strings.Builder, rows [][]string) {
 // counted in the text output rather than listed one by one, so the ones
 // that need a person stand out.
 func fixedBySQL(pr plan.Problem) bool {
-	return !pr.Blocking && (pr.Code == plan.CodeKeyMadeComposite || pr.Code == plan.CodeFKMadeComposite || pr.Code == plan.CodeRedundantTenantIndex)
+	return !pr.Blocking && (pr.Code == plan.CodeDjangoTable || pr.Code == plan.CodeKeyMadeComposite || pr.Code == plan.CodeFKMadeComposite || pr.Code == plan.CodeRedundantTenantIndex)
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
@@ -292,4 +297,24 @@ func writeObjects(b *strings.Builder, p *plan.Plan) int {
 		}
 	}
 	return blocking
+}
+
+// writeDjango says, for a Django database, why Django's own tables are
+// reference tables (one paragraph rather than a note per table: they share
+// the reason) and where the application's side of the move is.
+func writeDjango(b *strings.Builder, p *plan.Plan) {
+	if _, ok := plan.DjangoSchema(p.Catalog); !ok {
+		return
+	}
+	var names []string
+	for _, t := range p.Tables {
+		if t.Django {
+			names = append(names, t.Name().Name)
+		}
+	}
+	if len(names) > 0 {
+		fmt.Fprintf(b, "\nDjango's own tables (%s) are reference tables: Django writes them without a tenant (migrations, content types, permissions, users, sessions), so they must be on every node, joinable with every tenant's rows (--format json gives each table's reason).\n",
+			strings.Join(names, ", "))
+	}
+	b.WriteString("\nThis is a Django database (django_migrations): plan --format django [--out DIR] writes the model changes, a state-only migration per app and the ORM idioms Citus refuses, with their fixes.\n")
 }
