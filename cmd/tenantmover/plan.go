@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"sort"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/ddl"
+	"github.com/tenantmover/tenantmover/internal/django"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/internal/planview"
 	"github.com/tenantmover/tenantmover/internal/schema"
@@ -16,7 +18,8 @@ import (
 
 func planCommand() *cli.Command {
 	flags := commonFlags(sourceFlag, targetFlag,
-		&cli.StringFlag{Name: "format", Value: "text", Usage: "output format: text (a table on stderr), json (one document on stdout) or sql (the Citus target schema on stdout)"},
+		&cli.StringFlag{Name: "format", Value: "text", Usage: "output format: text (a table on stderr), json (one document on stdout), sql (the Citus target schema on stdout) or django (model changes, state-only migrations and the ORM checklist of a Django project)"},
+		&cli.StringFlag{Name: "out", Usage: "with --format django: write the files under `DIR` (the project root: migrations go to DIR/<app>/migrations) instead of stdout"},
 		&cli.BoolFlag{Name: "apply", Usage: "create the target schema on --target (Citus, or plain PostgreSQL without the Citus calls); refuses tables that hold rows"},
 	)
 	return &cli.Command{
@@ -41,6 +44,12 @@ and grants are created on the target in an order Citus accepts, or listed
 with the reason and the remedy (--format json lists the whole inventory:
 each object, its kind, and whether the target gets it).
 
+--format django reads the source's django_content_type and django_migrations
+and writes, for a Django project, the model changes matching the target
+schema, one migration per app with state operations only (manage.py migrate
+on the target records it and runs no SQL) and the ORM idioms Citus refuses
+in this schema, with their fixes; --out DIR writes them as files.
+
 --format sql prints the target schema; --apply --target URL creates it (in
 one transaction; tables that exist empty and match are left alone).
 
@@ -51,11 +60,14 @@ Exit status 0, or 2 when blocking problems remain (each is listed), 1 on error.`
 }
 
 func runPlan(c *cli.Context) error {
-	in, err := readCommandInputs(c, false, "text", "json", "sql")
+	in, err := readCommandInputs(c, false, "text", "json", "sql", "django")
 	if err != nil {
 		return err
 	}
 	format, cfg, srcURL := in.format, in.plan, in.source
+	if c.String("out") != "" && format != "django" {
+		return usageError("--out is for --format django: the other formats write to stdout or stderr")
+	}
 	if c.Bool("apply") && c.String("target") == "" {
 		return usageError("--apply needs --target (or TENANTMOVER_TARGET): the database to create the schema on")
 	}
@@ -78,7 +90,7 @@ func runPlan(c *cli.Context) error {
 			return err
 		}
 	}
-	if err := renderPlan(c, format, p); err != nil {
+	if err := renderPlan(c, format, p, src); err != nil {
 		return err
 	}
 	if blocking := p.Blocking(); len(blocking) > 0 {
@@ -102,8 +114,10 @@ func checkTarget(c *cli.Context, dst *pgxpool.Pool, p *plan.Plan) error {
 	return ddl.CheckObjects(c.Context, dst, p)
 }
 
-func renderPlan(c *cli.Context, format string, p *plan.Plan) error {
+func renderPlan(c *cli.Context, format string, p *plan.Plan, src *pgxpool.Pool) error {
 	switch format {
+	case "django":
+		return renderDjango(c, p, src)
 	case "json":
 		return planview.RenderJSON(stdoutOf(c), p)
 	case "sql":
@@ -172,4 +186,28 @@ func reportedObjects(p *plan.Plan) int {
 		}
 	}
 	return n
+}
+
+// renderDjango writes the Django side of the plan: to stdout, or as files
+// under --out, each named on stderr.
+func renderDjango(c *cli.Context, p *plan.Plan, src *pgxpool.Pool) error {
+	pr, err := django.Load(c.Context, src, p)
+	if err != nil {
+		return err
+	}
+	files, err := django.Changes(p, pr).Files()
+	if err != nil {
+		return err
+	}
+	dir := c.String("out")
+	if dir == "" {
+		return django.WriteStream(stdoutOf(c), files)
+	}
+	if err := django.WriteDir(dir, files); err != nil {
+		return fmt.Errorf("--out %s: %w", dir, err)
+	}
+	for _, f := range files {
+		fmt.Fprintf(stderrOf(c), "wrote %s\n", filepath.Join(dir, f.Path))
+	}
+	return nil
 }
