@@ -169,6 +169,11 @@ func TestDjangoProjectOnCitus(t *testing.T) {
 	notes, err := os.ReadFile(filepath.Join(d.dir, "citus_django.md"))
 	require.NoError(t, err)
 	requireNotesMatchModels(t, string(notes), filepath.Join(d.dir, "shop", "models_citus.py"))
+	// Without --out the same files go to stdout, byte for byte, every run.
+	_, first, _ := runCLI(t, "plan", "--source", src, "--tenant-table", "shop_store", "--format", "django")
+	_, second, _ := runCLI(t, "plan", "--source", src, "--tenant-table", "shop_store", "--format", "django")
+	require.Equal(t, first, second, "the generated Python is deterministic")
+	require.Contains(t, first, "# ==> citus_django.md <==\n"+string(notes))
 	useModels(t, d.dir, "models_citus.py")
 
 	// migrate on the target records the migration and changes nothing.

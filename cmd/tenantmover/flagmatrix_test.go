@@ -151,6 +151,7 @@ var flagSamples = map[string][]string{
 	"log-format":      {"json"},
 	"format":          {"json"},
 	"plan format":     {"json", "sql"},
+	"plan out":        {"{dir}"},
 	"run":             {"matrix-run"},
 	"tenant-table":    {"store"},
 	"tenant-column":   {"store_id"},
@@ -255,6 +256,8 @@ type want struct {
 var matrixExpect = map[string]want{
 	"plan --apply":                                          {exitError, []string{"--apply needs --target"}},
 	"plan --format sql --apply":                             {exitError, []string{"--apply needs --target"}},
+	"plan --out {dir}":                                      {exitError, []string{"--out is for --format django"}},
+	"plan --format json --out {dir}":                        {exitError, []string{"--out is for --format django"}},
 	"backfill --set-not-null":                               {exitError, []string{"--set-not-null needs --keep-triggers"}},
 	"status without --source":                               {exitOK, []string{"target: run"}},
 	"status without --target":                               {exitOK, []string{"source: run"}},
