@@ -157,19 +157,8 @@ func applyPlan(c *cli.Context, dst *pgxpool.Pool, p *plan.Plan) error {
 		fmt.Fprintf(w, "target schema applied: %d statement(s), %d table(s) (%d distributed, %d reference)\n",
 			count, len(p.Distributed())+len(p.OfKind(plan.Reference)), len(p.Distributed()), len(p.OfKind(plan.Reference)))
 	}
-	if n := reportedObjects(p); n > 0 {
+	if n := p.NotCreated(); n > 0 {
 		fmt.Fprintf(w, "%d schema object(s) of the source are not on the target: plan lists each with the reason and the remedy\n", n)
 	}
 	return nil
-}
-
-// reportedObjects counts the schema objects the target does not get.
-func reportedObjects(p *plan.Plan) int {
-	n := 0
-	for _, o := range p.Objects {
-		if o.Action != plan.ObjectCreate {
-			n++
-		}
-	}
-	return n
 }

@@ -256,16 +256,13 @@ func writeObjects(b *strings.Builder, p *plan.Plan) int {
 		return 0
 	}
 	kinds, count := []string{}, map[string]int{}
-	reported := 0
 	for _, o := range p.Objects {
 		if count[o.Kind] == 0 {
 			kinds = append(kinds, o.Kind)
 		}
 		count[o.Kind]++
-		if o.Action != plan.ObjectCreate {
-			reported++
-		}
 	}
+	reported := p.NotCreated()
 	var parts []string
 	for _, k := range kinds {
 		parts = append(parts, fmt.Sprintf("%d %s(s)", count[k], k))
