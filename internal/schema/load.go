@@ -44,6 +44,8 @@ func Load(ctx context.Context, pool *pgxpool.Pool, schemas []string) (*Catalog, 
 		{"null counts", l.countNulls},
 		{"constraints", l.constraints},
 		{"indexes", l.indexes},
+		{"type values", l.typeValues},
+		{"content types", l.contentTypes},
 		{"sequences", l.sequences},
 		{"partitions", l.partitions},
 		{"types", func(ctx context.Context) error { return l.types(ctx, schemas) }},
@@ -58,6 +60,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, schemas []string) (*Catalog, 
 	cat.Sequences = l.seqs
 	cat.Types = l.typs
 	cat.Objects = l.objs
+	cat.ContentTypes = l.ctypes
 	return cat, nil
 }
 
@@ -71,6 +74,10 @@ type loader struct {
 	seqs  []*Sequence
 	typs  []*Type
 	objs  Objects
+	// ctypes are the content-type tables' rows (Catalog.ContentTypes).
+	ctypes map[Name]map[string]string
+	// readable are the tables the session may read (readableTables).
+	readable map[uint32]bool
 	// toCount are the leaves whose missing row estimate countRows fills.
 	toCount []leafCount
 }
