@@ -209,7 +209,7 @@ func polymorphicParentWithoutTenant(t *Table, h Hop) Problem {
 		Code: CodePolymorphicParent,
 		Message: fmt.Sprintf("%s is filled through a polymorphic association, but the branch %s leads to %s, which has no tenant: those rows would get none",
 			t.Name(), h, h.To),
-		Remedy: fmt.Sprintf("drop that --relation (backfill then lists the rows of that type as orphans), or give %s a path to the tenant", h.To),
+		Remedy:   fmt.Sprintf("drop that --relation (backfill then lists the rows of that type as orphans), or give %s a path to the tenant", h.To),
 		Blocking: true,
 	}
 }

@@ -143,7 +143,7 @@ type Table struct {
 	Alternatives []Alternative
 	// Pinned names the flag that fixed the path ("--via t.col",
 	// "--relation"), "" when the plan chose it.
-	Pinned string
+	Pinned   string
 	Problems []Problem
 	// Forced is true when the kind comes from --reference or --exclude
 	// rather than from the foreign keys.
