@@ -34,23 +34,23 @@ type JSON struct {
 
 // JSONTable is one table of the JSON document.
 type JSONTable struct {
-	Name            string         `json:"name"`
-	Kind            plan.Kind      `json:"kind"`
-	TenantColumn    string         `json:"tenant_column"`
-	HasTenantColumn bool           `json:"has_tenant_column"`
-	Forced          bool           `json:"forced,omitempty"`
-	Path            []JSONHop      `json:"path"`
-	AltPaths        [][]JSONHop    `json:"alt_paths,omitempty"`
+	Name            string      `json:"name"`
+	Kind            plan.Kind   `json:"kind"`
+	TenantColumn    string      `json:"tenant_column"`
+	HasTenantColumn bool        `json:"has_tenant_column"`
+	Forced          bool        `json:"forced,omitempty"`
+	Path            []JSONHop   `json:"path"`
+	AltPaths        [][]JSONHop `json:"alt_paths,omitempty"`
 	// Branches are the paths of a table filled through a polymorphic
 	// association, one per type.
 	Branches [][]JSONHop `json:"branches,omitempty"`
 	// Alternatives are the other routes to the tenant and why each lost.
 	Alternatives []JSONAlternative `json:"alternatives,omitempty"`
 	// Pinned names the flag that fixed the path (--via, --relation).
-	Pinned string `json:"pinned,omitempty"`
-	Rows            *int64         `json:"rows"` // null when unknown (never analyzed and too big to count)
-	Bytes           int64          `json:"bytes"`
-	Problems        []plan.Problem `json:"problems"`
+	Pinned   string         `json:"pinned,omitempty"`
+	Rows     *int64         `json:"rows"` // null when unknown (never analyzed and too big to count)
+	Bytes    int64          `json:"bytes"`
+	Problems []plan.Problem `json:"problems"`
 }
 
 // JSONHop is one foreign-key step of a path.
