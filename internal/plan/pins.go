@@ -76,6 +76,10 @@ func (b *builder) parseVia(raw string) (*Table, *pin, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("--via %s: %w", raw, err)
 	}
+	t := b.byName[st.Name]
+	if t.Kind == Root || t.Forced {
+		return nil, nil, fmt.Errorf("--via %s: %s is the tenant table or named by --reference/--exclude, so it has no path", raw, st.Name)
+	}
 	for _, c := range cols {
 		if st.Column(c) == nil {
 			return nil, nil, fmt.Errorf("--via %s: table %s has no column %s", raw, st.Name, db.QuoteIfNeeded(c))
@@ -90,10 +94,6 @@ func (b *builder) parseVia(raw string) (*Table, *pin, error) {
 	if len(p.hops) == 0 {
 		return nil, nil, fmt.Errorf("--via %s: %s has no foreign key on %s, in the catalog or declared: declare it with --relation %s",
 			raw, st.Name, columnList(cols), shellQuote(fmt.Sprintf("%s.%s=parent_table.id", st.Name, columnList(cols))))
-	}
-	t := b.byName[st.Name]
-	if t.Kind == Root || t.Forced {
-		return nil, nil, fmt.Errorf("--via %s: %s is the tenant table or named by --reference/--exclude, so it has no path", raw, st.Name)
 	}
 	return t, p, nil
 }
