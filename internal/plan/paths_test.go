@@ -211,10 +211,10 @@ func TestPolymorphicDetectedAndDeclared(t *testing.T) {
 	before(t, p, "posts", "comments")
 
 	for bad, msg := range map[string]string{
-		"comments.commentable_id=posts.id when nope=Post":                           "no column nope",
-		"tags_taggeditem.object_id=blog_post.id when content_type_id=blogpost":      "app_label.model",
-		"tags_taggeditem.object_id=blog_post.id when content_type_id=blog.nothing":  "no content type blog.nothing",
-		"comments.commentable_id=posts.id when commentable_type=":                   "empty type value",
+		"comments.commentable_id=posts.id when nope=Post":                             "no column nope",
+		"tags_taggeditem.object_id=blog_post.id when content_type_id=blogpost":        "app_label.model",
+		"tags_taggeditem.object_id=blog_post.id when content_type_id=blog.nothing":    "no content type blog.nothing",
+		"comments.commentable_id=posts.id when commentable_type=":                     "empty type value",
 		"comments.(commentable_id,id)=posts.(id,store_id) when commentable_type=Post": "one id column",
 	} {
 		_, err := plan.Build(ctx, pool, plan.Config{TenantTable: "store", Relations: []string{bad}})
