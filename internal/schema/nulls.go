@@ -62,13 +62,9 @@ type nullCandidate struct {
 // have no statistics, in tables of at most CountRowsMaxBytes (one scan of
 // each such table).
 func (l *loader) countNulls(ctx context.Context) error {
-	readable, err := l.readableTables(ctx)
-	if err != nil {
-		return err
-	}
 	var cands []nullCandidate
 	for _, t := range l.list {
-		if t.Bytes > CountRowsMaxBytes || !readable[t.OID] {
+		if t.Bytes > CountRowsMaxBytes || !l.readable[t.OID] {
 			continue
 		}
 		var cols []string
@@ -116,22 +112,4 @@ func nullCountQuery(i int, c nullCandidate) string {
 	}
 	return fmt.Sprintf("(SELECT %d, v.col, s.n, v.nulls FROM (SELECT %s FROM %s) AS s CROSS JOIN LATERAL (VALUES %s) AS v(col, nulls))",
 		i, strings.Join(aggs, ", "), c.table.Name.Quoted(), strings.Join(vals, ", "))
-}
-
-// readableTables are the tables the session may SELECT from: the only
-// ones Load reads rows of (null counts, type values, content types).
-func (l *loader) readableTables(ctx context.Context) (map[uint32]bool, error) {
-	if l.readable != nil {
-		return l.readable, nil
-	}
-	readable := map[uint32]bool{}
-	err := db.EachRow(ctx, l.tx, `SELECT o FROM unnest($1::oid[]) AS o WHERE has_table_privilege(o, 'SELECT')`, []any{l.oids},
-		func(row pgx.CollectableRow) error {
-			var o uint32
-			err := row.Scan(&o)
-			readable[o] = true
-			return err
-		})
-	l.readable = readable
-	return readable, err
 }

@@ -80,13 +80,9 @@ func (l *loader) typeValues(ctx context.Context) error {
 	if err := l.typeStats(ctx, cols); err != nil {
 		return err
 	}
-	readable, err := l.readableTables(ctx)
-	if err != nil {
-		return err
-	}
 	var small []typeColumn
 	for _, tc := range cols {
-		if !tc.col.ValuesComplete && tc.col.Values == nil && tc.table.Bytes <= CountRowsMaxBytes && readable[tc.table.OID] {
+		if !tc.col.ValuesComplete && tc.col.Values == nil && tc.table.Bytes <= CountRowsMaxBytes && l.readable[tc.table.OID] {
 			small = append(small, tc)
 		}
 	}
@@ -158,13 +154,9 @@ func (l *loader) readTypeValues(ctx context.Context, cols []typeColumn) error {
 // contentTypes reads the rows of small content-type tables, so plan can
 // name Django's content types by app_label.model.
 func (l *loader) contentTypes(ctx context.Context) error {
-	readable, err := l.readableTables(ctx)
-	if err != nil {
-		return err
-	}
 	var tables []*Table
 	for _, t := range l.list {
-		if IsContentTypeTable(t) && t.Bytes <= CountRowsMaxBytes && readable[t.OID] {
+		if IsContentTypeTable(t) && t.Bytes <= CountRowsMaxBytes && l.readable[t.OID] {
 			tables = append(tables, t)
 		}
 	}
