@@ -13,10 +13,14 @@
 //
 // Choices worth knowing:
 //
-//   - Paths are shortest first, NOT NULL keys before nullable ones, ties
-//     broken by parent name, then constraint name; the other NOT NULL routes
-//     are kept as AltPaths for verify. A table with a key to the root's key is
-//     direct even when a longer path exists.
+//   - Paths are shortest first, NOT NULL keys before nullable ones, then
+//     the key with the fewest NULLs on the source, ties broken by parent
+//     name, then constraint name (ambiguous_path); every other route is
+//     kept with why it lost (Alternatives), the NOT NULL ones as AltPaths
+//     for verify. A table with a key to the root's key is direct even when
+//     a longer path exists. --relation and --via pin a path (pins.go); a
+//     polymorphic association declared per type gives one path per type
+//     (Branches).
 //   - Problems the target SQL fixes by itself (keys and foreign keys made
 //     composite, unique partial and expression indexes given the tenant
 //     column in front of their expressions and WHERE clause, unsupported
