@@ -149,8 +149,9 @@ func (b *backfiller) prepare(ctx context.Context, tgts []*target) ([]*job, error
 	}
 	var jobs []*job
 	for _, t := range tgts {
+		parents, parentCols := t.parentNames()
 		j := &job{target: t, sizer: newSizer(b.cfg),
-			rep: &TableReport{Table: t.name, Column: t.column, Parent: t.hop.To.String(), ParentColumn: t.parentColumn}}
+			rep: &TableReport{Table: t.name, Column: t.column, Parent: parents, ParentColumn: parentCols}}
 		b.report.Tables = append(b.report.Tables, j.rep)
 		onRetry := func(int, error) { j.rep.retried() }
 		if err := ensureColumn(ctx, b.pool, b.cfg, t, onRetry); err != nil {

@@ -191,10 +191,16 @@ func (f *filler) write(ctx context.Context, j *job, u checkpoints.Unit, r phase.
 		millis(f.cfg.LockTimeout), millis(f.cfg.BatchTimeout)); err != nil {
 		return 0, err
 	}
-	v := phase.Params()
-	tag, err := tx.Exec(ctx, j.updateSQL(r, j.ceiling, v), v.Args...)
-	if err != nil {
-		return 0, err
+	// One UPDATE per parent: a polymorphic table's rows of each type are
+	// filled from that type's parent, in the same transaction.
+	var filled int64
+	for _, b := range j.branches {
+		v := phase.Params()
+		tag, err := tx.Exec(ctx, j.updateSQL(b, r, j.ceiling, v), v.Args...)
+		if err != nil {
+			return 0, err
+		}
+		filled += tag.RowsAffected()
 	}
 	if res.next != nil {
 		err = f.run.Advance(ctx, tx, Name, j.name, u.ID, res.next, res.visited)
@@ -206,7 +212,7 @@ func (f *filler) write(ctx context.Context, j *job, u checkpoints.Unit, r phase.
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	return tag.RowsAffected(), tx.Commit(cctx)
+	return filled, tx.Commit(cctx)
 }
 
 // batchEnd reads where a batch of size keys of left ends: next is the key

@@ -19,7 +19,8 @@ func dryRun(ctx context.Context, pool *pgxpool.Pool, env *phase.Env, tgts []*tar
 		if err != nil {
 			return nil, err
 		}
-		tr := &TableReport{Table: t.name, Column: t.column, Parent: t.hop.To.String(), ParentColumn: t.parentColumn, EstimatedRows: rows}
+		parents, parentCols := t.parentNames()
+		tr := &TableReport{Table: t.name, Column: t.column, Parent: parents, ParentColumn: parentCols, EstimatedRows: rows}
 		typ, err := columnType(ctx, pool, t)
 		if err != nil {
 			return nil, err
@@ -43,7 +44,10 @@ func dryRun(ctx context.Context, pool *pgxpool.Pool, env *phase.Env, tgts []*tar
 		// same bind parameters whatever the keys.
 		mid := phase.Range{Lo: make([]string, len(t.key)), Hi: make([]string, len(t.key))}
 		ceiling := make([]string, len(t.key))
-		tr.BatchSQL = []string{t.boundarySQL(mid, ceiling, 0, phase.Params()), t.updateSQL(mid, ceiling, phase.Params())}
+		tr.BatchSQL = []string{t.boundarySQL(mid, ceiling, 0, phase.Params())}
+		for _, b := range t.branches {
+			tr.BatchSQL = append(tr.BatchSQL, t.updateSQL(b, mid, ceiling, phase.Params()))
+		}
 		rep.Tables = append(rep.Tables, tr)
 	}
 	return rep, nil

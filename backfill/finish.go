@@ -76,7 +76,8 @@ func prove(ctx context.Context, pool *pgxpool.Pool, t *target, samples int) (int
 		if err := tx.QueryRow(ctx, t.nullCountSQL()).Scan(&nulls); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, t.orphanSQL(), samples)
+		sql, args := t.orphanSQL(samples)
+		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}

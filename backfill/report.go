@@ -91,6 +91,9 @@ const (
 	ReasonNullFK        = "null foreign key"
 	ReasonMissingParent = "missing parent"
 	ReasonParentOrphan  = "parent has no tenant value"
+	// ReasonUnknownType: a polymorphic row whose type column names no
+	// declared parent (plan's --relation ... when type=Value).
+	ReasonUnknownType = "type without a declared parent"
 )
 
 // batchDone folds one committed batch into the report.

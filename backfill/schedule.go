@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/tenantmover/tenantmover/internal/phase"
@@ -23,8 +24,8 @@ func (f *filler) fill(ctx context.Context, jobs []*job) error {
 	for i, j := range jobs {
 		groups[i] = phase.Group{Units: len(j.pending), Weight: j.total}
 		for k, p := range jobs[:i] {
-			if j.parent != nil && p.target == j.parent {
-				groups[i].After = []int{k}
+			if slices.Contains(j.parents(), p.target) {
+				groups[i].After = append(groups[i].After, k)
 			}
 		}
 	}

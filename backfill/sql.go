@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tenantmover/tenantmover/internal/db"
@@ -66,15 +67,25 @@ func joinOn(h plan.Hop, child, parent string) string {
 }
 
 // updateSQL fills one batch, the keys of range r, one hop from the
-// parent. Only NULLs are written, so a batch the trigger or the application
-// got to first, or a batch redone after a lost commit acknowledgement,
-// changes nothing.
-func (t *target) updateSQL(r phase.Range, ceiling []string, v *phase.Values) string {
+// branch's parent (of a polymorphic table: only the rows of its type).
+// Only NULLs are written, so a batch the trigger or the application got to
+// first, or a batch redone after a lost commit acknowledgement, changes
+// nothing.
+func (t *target) updateSQL(b *branch, r phase.Range, ceiling []string, v *phase.Values) string {
 	where := t.walkWhere("c", r, ceiling, v)
+	if w := plan.WhenSQL(b.hop.When, "c", textValue(v)); w != "" {
+		where += " AND " + w
+	}
 	col := db.Ident(t.column)
-	pcol := "p." + db.Ident(t.parentColumn)
+	pcol := "p." + db.Ident(b.parentColumn)
 	return fmt.Sprintf(`UPDATE %s AS c SET %s = %s FROM %s AS p WHERE %s AND %s IS NOT NULL AND c.%s IS NULL AND %s`,
-		t.table.Quoted(), col, pcol, t.hop.To.Quoted(), joinOn(t.hop, "c", "p"), pcol, col, where)
+		t.table.Quoted(), col, pcol, b.hop.To.Quoted(), joinOn(b.hop, "c", "p"), pcol, col, where)
+}
+
+// textValue renders a type test's values as text, bound or literal as v
+// does.
+func textValue(v *phase.Values) func(string) string {
+	return func(s string) string { return v.Of(s, phase.Column{Type: "text"}) }
 }
 
 // addColumnSQL adds the nullable tenant column: a catalog-only change.
@@ -85,10 +96,10 @@ func (t *target) addColumnSQL() string {
 func (t *target) functionName() string { return db.Ident(helperSchema, t.names.Function) }
 
 // chainSelect looks the tenant value up from NEW's foreign key along the
-// chain to the first table that has it natively.
-func (t *target) chainSelect() string {
+// branch's chain to the first table that has it natively.
+func (b *branch) chainSelect() string {
 	var from strings.Builder
-	for i, h := range t.chain {
+	for i, h := range b.chain {
 		alias := fmt.Sprintf("h%d", i+1)
 		if i == 0 {
 			fmt.Fprintf(&from, "%s AS %s", h.To.Quoted(), alias)
@@ -96,12 +107,40 @@ func (t *target) chainSelect() string {
 		}
 		fmt.Fprintf(&from, " JOIN %s AS %s ON %s", h.To.Quoted(), alias, joinOn(h, fmt.Sprintf("h%d", i), alias))
 	}
-	return fmt.Sprintf("SELECT h%d.%s FROM %s WHERE %s", len(t.chain), db.Ident(t.chainColumn), from.String(), joinOn(t.chain[0], "NEW", "h1"))
+	return fmt.Sprintf("SELECT h%d.%s FROM %s WHERE %s", len(b.chain), db.Ident(b.chainColumn), from.String(), joinOn(b.chain[0], "NEW", "h1"))
+}
+
+// lookup is the trigger's expression for the new value: the chain's
+// lookup, or for a polymorphic table a CASE over the types, NULL for a
+// type without a declared parent (an orphan the end of the run counts).
+func (t *target) lookup() string {
+	if !t.polymorphic() {
+		return "(" + t.branches[0].chainSelect() + ")"
+	}
+	var sb strings.Builder
+	sb.WriteString("CASE")
+	for _, b := range t.branches {
+		fmt.Fprintf(&sb, " WHEN %s THEN (%s)", plan.WhenSQL(b.hop.When, "NEW", phase.QuoteLiteral), b.chainSelect())
+	}
+	sb.WriteString(" END")
+	return sb.String()
+}
+
+// watched are the columns whose change recomputes the value: the foreign
+// key, and a polymorphic table's type column.
+func (t *target) watched() []string {
+	cols := append([]string(nil), t.branches[0].hop.FromColumns...)
+	for _, b := range t.branches {
+		if b.hop.When != nil && !slices.Contains(cols, b.hop.When.Column) {
+			cols = append(cols, b.hop.When.Column)
+		}
+	}
+	return cols
 }
 
 // functionSQL is the trigger function. On INSERT it fills the column when
-// the application left it NULL; on UPDATE of the foreign key it recomputes
-// the value unless the application set one itself.
+// the application left it NULL; on UPDATE of the foreign key (or type) it
+// recomputes the value unless the application set one itself.
 func (t *target) functionSQL() string {
 	col := "NEW." + db.Ident(t.column)
 	body := fmt.Sprintf(`
@@ -113,10 +152,10 @@ BEGIN
   ELSIF %[1]s IS NOT NULL THEN
     RETURN NEW;
   END IF;
-  %[1]s := (%[5]s);
+  %[1]s := %[5]s;
   RETURN NEW;
 END
-`, col, db.Ident(t.column), qcols("NEW", t.hop.FromColumns), qcols("OLD", t.hop.FromColumns), t.chainSelect())
+`, col, db.Ident(t.column), qcols("NEW", t.watched()), qcols("OLD", t.watched()), t.lookup())
 	tag := "$tm$"
 	for i := 0; strings.Contains(body, tag); i++ {
 		tag = fmt.Sprintf("$tm%d$", i)
@@ -127,7 +166,7 @@ END
 // createTriggerSQL creates the trigger (after the function).
 func (t *target) createTriggerSQL() string {
 	return fmt.Sprintf("CREATE TRIGGER %s BEFORE INSERT OR UPDATE OF %s ON %s FOR EACH ROW EXECUTE FUNCTION %s()",
-		db.Ident(t.names.Trigger), db.Idents(t.hop.FromColumns), t.table.Quoted(), t.functionName())
+		db.Ident(t.names.Trigger), db.Idents(t.watched()), t.table.Quoted(), t.functionName())
 }
 
 func (t *target) dropTriggerSQL() []string {
@@ -150,12 +189,32 @@ func (t *target) dropIndexSQL() string {
 }
 
 // orphanSQL classifies every row still without a value, and returns per
-// reason the count and the first $1 keys.
-func (t *target) orphanSQL() string {
-	col := "c." + db.Ident(t.column)
-	nullFK := make([]string, len(t.hop.FromColumns))
-	for i, c := range t.hop.FromColumns {
-		nullFK[i] = "c." + db.Ident(c) + " IS NULL"
+// reason the count and the first samples keys, with its arguments. A
+// polymorphic table joins each type's parent on its type test: a row of a
+// type without one is its own kind of orphan.
+func (t *target) orphanSQL(samples int) (string, []any) {
+	v := phase.Params()
+	v.Args = append(v.Args, samples)
+	first := t.branches[0].hop
+	nullFK := make([]string, 0, len(first.FromColumns)+1)
+	for _, c := range t.watched() {
+		nullFK = append(nullFK, "c."+db.Ident(c)+" IS NULL")
+	}
+	var joins, typed, keys, values []string
+	for i, b := range t.branches {
+		p := fmt.Sprintf("p%d", i)
+		on := joinOn(b.hop, "c", p)
+		if w := plan.WhenSQL(b.hop.When, "c", textValue(v)); w != "" {
+			on += " AND " + w
+			typed = append(typed, fmt.Sprintf("coalesce(%s, false)", plan.WhenSQL(b.hop.When, "c", textValue(v))))
+		}
+		joins = append(joins, fmt.Sprintf("LEFT JOIN %s AS %s ON %s", b.hop.To.Quoted(), p, on))
+		keys = append(keys, p+"."+db.Ident(b.hop.ToColumns[0]))
+		values = append(values, p+"."+db.Ident(b.parentColumn))
+	}
+	unknownType := ""
+	if len(typed) > 0 {
+		unknownType = fmt.Sprintf(" WHEN NOT (%s) THEN '%s'", strings.Join(typed, " OR "), ReasonUnknownType)
 	}
 	keyText := make([]string, len(t.keyCols))
 	keyOrd := make([]string, len(t.keyCols))
@@ -165,17 +224,17 @@ func (t *target) orphanSQL() string {
 		ordNames[i] = fmt.Sprintf("k%d", i)
 		keyOrd[i] = "c." + db.Ident(c) + " AS " + ordNames[i]
 	}
-	reason := fmt.Sprintf(`CASE WHEN %s THEN '%s' WHEN p.%s IS NULL THEN '%s' WHEN p.%s IS NULL THEN '%s' ELSE '%s' END`,
-		strings.Join(nullFK, " OR "), ReasonNullFK, db.Ident(t.hop.ToColumns[0]), ReasonMissingParent,
-		db.Ident(t.parentColumn), ReasonParentOrphan, reasonMissed)
+	reason := fmt.Sprintf(`CASE WHEN %s THEN '%s'%s WHEN coalesce(%s) IS NULL THEN '%s' WHEN coalesce(%s) IS NULL THEN '%s' ELSE '%s' END`,
+		strings.Join(nullFK, " OR "), ReasonNullFK, unknownType, strings.Join(keys, ", "), ReasonMissingParent,
+		strings.Join(values, ", "), ReasonParentOrphan, reasonMissed)
 	return fmt.Sprintf(`SELECT reason, n, key FROM (
   SELECT reason, key, count(*) OVER (PARTITION BY reason) AS n, row_number() OVER (PARTITION BY reason ORDER BY %s) AS rn FROM (
     SELECT %s AS reason, ARRAY[%s] AS key, %s
-    FROM %s AS c LEFT JOIN %s AS p ON %s
-    WHERE %s IS NULL) AS o) AS r
+    FROM %s AS c %s
+    WHERE c.%s IS NULL) AS o) AS r
 WHERE rn <= $1 ORDER BY reason, rn`,
 		strings.Join(ordNames, ", "), reason, strings.Join(keyText, ", "), strings.Join(keyOrd, ", "),
-		t.table.Quoted(), t.hop.To.Quoted(), joinOn(t.hop, "c", "p"), col)
+		t.table.Quoted(), strings.Join(joins, " "), db.Ident(t.column)), v.Args
 }
 
 // reasonMissed marks a NULL whose parent has a value: the backfill missed

@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/phase"
@@ -18,7 +19,17 @@ type target struct {
 	keyType string         // its type: the root key's
 	keyCols []string       // primary key column names, in key order
 	key     []phase.Column // the same with their types
-	hop     plan.Hop
+	// branches are where the value comes from: one, or one per type of a
+	// polymorphic association (each hop with its When).
+	branches    []*branch
+	partitioned bool
+	estimate    int64
+	names       objectNames
+}
+
+// branch is one parent a target copies its value from.
+type branch struct {
+	hop plan.Hop
 	// parentColumn is the parent's tenant column (the root's key when the
 	// parent is the root).
 	parentColumn string
@@ -30,9 +41,30 @@ type target struct {
 	// because a nested parent may not be filled yet when a row arrives.
 	chain       []plan.Hop
 	chainColumn string
-	partitioned bool
-	estimate    int64
-	names       objectNames
+}
+
+// polymorphic reports whether the rows' type column chooses the parent.
+func (t *target) polymorphic() bool { return t.branches[0].hop.When != nil }
+
+// parents are the nested parents whose fill must finish first.
+func (t *target) parents() []*target {
+	var out []*target
+	for _, b := range t.branches {
+		if b.parent != nil {
+			out = append(out, b.parent)
+		}
+	}
+	return out
+}
+
+// parentNames lists the parent tables, for the report.
+func (t *target) parentNames() (tables, columns string) {
+	var ts, cs []string
+	for _, b := range t.branches {
+		ts = append(ts, b.hop.To.String())
+		cs = append(cs, b.parentColumn)
+	}
+	return strings.Join(ts, ", "), strings.Join(cs, ", ")
 }
 
 // targets lists the plan's nested tables in plan order (parents first).
@@ -44,8 +76,10 @@ func targets(p *plan.Plan) ([]*target, error) {
 		if err != nil {
 			return nil, err
 		}
-		if t.parent = byName[t.hop.To]; t.parent == nil && p.Table(t.hop.To).Kind == plan.Nested {
-			return nil, fmt.Errorf("%s: its parent %s is nested but comes later in the plan order", t.name, t.hop.To)
+		for _, b := range t.branches {
+			if b.parent = byName[b.hop.To]; b.parent == nil && p.Table(b.hop.To).Kind == plan.Nested {
+				return nil, fmt.Errorf("%s: its parent %s is nested but comes later in the plan order", t.name, b.hop.To)
+			}
 		}
 		byName[t.table] = t
 		out = append(out, t)
@@ -81,22 +115,42 @@ func newTarget(p *plan.Plan, pt *plan.Table) (*target, error) {
 		t.keyCols = append(t.keyCols, c)
 		t.key = append(t.key, phase.Column{Name: c, Type: col.Type})
 	}
-	t.hop = pt.Path[0]
-	parent := p.Table(t.hop.To)
-	if parent == nil || parent.TenantColumn == "" {
-		return nil, fmt.Errorf("%s: its parent %s has no tenant column in the plan", t.name, t.hop.To)
+	for _, path := range pathsOf(pt) {
+		b, err := newBranch(p, t.name, path)
+		if err != nil {
+			return nil, err
+		}
+		t.branches = append(t.branches, b)
 	}
-	t.parentColumn = parent.TenantColumn
-	for _, h := range pt.Path {
-		t.chain = append(t.chain, h)
+	return t, nil
+}
+
+// pathsOf are the paths a nested table is filled through.
+func pathsOf(pt *plan.Table) [][]plan.Hop {
+	if len(pt.Branches) > 0 {
+		return pt.Branches
+	}
+	return [][]plan.Hop{pt.Path}
+}
+
+// newBranch is the branch of one path of the table called name.
+func newBranch(p *plan.Plan, name string, path []plan.Hop) (*branch, error) {
+	b := &branch{hop: path[0]}
+	parent := p.Table(b.hop.To)
+	if parent == nil || parent.TenantColumn == "" {
+		return nil, fmt.Errorf("%s: its parent %s has no tenant column in the plan", name, b.hop.To)
+	}
+	b.parentColumn = parent.TenantColumn
+	for _, h := range path {
+		b.chain = append(b.chain, h)
 		end := p.Table(h.To)
 		if end == nil {
-			return nil, fmt.Errorf("%s: table %s on its path is not in the plan", t.name, h.To)
+			return nil, fmt.Errorf("%s: table %s on its path is not in the plan", name, h.To)
 		}
 		if end.Kind != plan.Nested {
-			t.chainColumn = end.TenantColumn
-			return t, nil
+			b.chainColumn = end.TenantColumn
+			return b, nil
 		}
 	}
-	return nil, fmt.Errorf("%s: its path never reaches a table that has the tenant value", t.name)
+	return nil, fmt.Errorf("%s: its path never reaches a table that has the tenant value", name)
 }

@@ -154,29 +154,16 @@ LANES="(SELECT min(applied_lsn) AS applied_lsn, min(source_time) AS source_time,
 applied() { q "$DST" -c "SELECT s.inserts + s.updates + s.deletes + coalesce(l.n, 0) FROM tenantmover.streams s, $LANES l WHERE s.name = '$RUN'"; }
 
 # ---- CPU seconds of the servers, from /proc -------------------------------
-TCK=$(getconf CLK_TCK)
-# ticks NODE: utime+stime+cutime+cstime of the postmaster (the cumulative
-# children times keep the ticks of backends that exited) plus utime+stime of
-# its live children.
-ticks() {
-	local pm c sum
-	pm=$(head -1 "$DIR/$1/data/postmaster.pid")
-	sum=$(sed 's/.*) //' "/proc/$pm/stat" | awk '{print $12 + $13 + $14 + $15}')
-	for c in $(ps -o pid= --ppid "$pm"); do
-		sum=$((sum + $(sed 's/.*) //' "/proc/$c/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0)))
-	done
-	echo "$sum"
-}
+# shellcheck source=scripts/lib/cpu.sh
+. "$(dirname "$0")/lib/cpu.sh"
 # proc_ticks PID: utime+stime of one live process (all its threads).
 proc_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-declare -A CPU0
-cpu_start() { local n; for n in "${NODES[@]}"; do CPU0[$n]=$(ticks "$n"); done; }
 # cpu_line PHASE CLIENT_SECONDS: one row of the CPU table (printed at the end).
 CPU_ROWS=()
 cpu_line() {
 	local n row
 	row=$(printf '%-22s' "$1")
-	for n in "${NODES[@]}"; do row+=$(printf ' %11.1f' "$(calc "($(ticks "$n") - ${CPU0[$n]}) / $TCK")"); done
+	for n in "${NODES[@]}"; do row+=$(printf ' %11s' "$(cpu_seconds "$n")"); done
 	CPU_ROWS+=("$row$(printf ' %11s' "$2")")
 }
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }

@@ -144,27 +144,14 @@ sig2() { awk -v x="$1" 'BEGIN { if (x < 100) { printf "%d", (x < 1 ? 1 : x); exi
 stamp() { local l; while IFS= read -r l || [[ -n $l ]]; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done; }
 
 # ---- CPU seconds of the servers, from /proc (as bench-follow.sh) -----------
-TCK=$(getconf CLK_TCK)
-# ticks NODE: utime+stime+cutime+cstime of the postmaster (the cumulative
-# children times keep the ticks of backends that exited) plus utime+stime of
-# its live children.
-ticks() {
-	local pm c sum
-	pm=$(head -1 "$DIR/$1/data/postmaster.pid")
-	sum=$(sed 's/.*) //' "/proc/$pm/stat" | awk '{print $12 + $13 + $14 + $15}')
-	for c in $(ps -o pid= --ppid "$pm"); do
-		sum=$((sum + $(sed 's/.*) //' "/proc/$c/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0)))
-	done
-	echo "$sum"
-}
-declare -A CPU0
-cpu_start() { local n; for n in "${NODES[@]}"; do CPU0[$n]=$(ticks "$n"); done; }
+# shellcheck source=scripts/lib/cpu.sh
+. "$(dirname "$0")/lib/cpu.sh"
 # cpu_line RUN CLIENT_SECONDS: one row of the CPU table (printed at the end).
 CPU_ROWS=()
 cpu_line() {
 	local n row
 	row=$(printf '%-44s' "$1")
-	for n in "${NODES[@]}"; do row+=$(printf ' %11.1f' "$(calc "($(ticks "$n") - ${CPU0[$n]}) / $TCK")"); done
+	for n in "${NODES[@]}"; do row+=$(printf ' %11s' "$(cpu_seconds "$n")"); done
 	CPU_ROWS+=("$row$(printf ' %11.1f' "$2")")
 }
 

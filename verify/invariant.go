@@ -88,8 +88,8 @@ func invariantHops(p *plan.Plan, t *plan.Table) []plan.Hop {
 		return nil
 	}
 	var hops []plan.Hop
-	if t.Kind == plan.Nested && len(t.Path) > 0 {
-		hops = append(hops, t.Path[0])
+	if t.Kind == plan.Nested {
+		hops = append(hops, t.FirstHops()...) // every branch of a polymorphic table
 	}
 	for _, alt := range t.AltPaths {
 		if len(alt) > 0 {
@@ -124,7 +124,8 @@ func invariantHops(p *plan.Plan, t *plan.Table) []plan.Hop {
 }
 
 func sameHop(a, b plan.Hop) bool {
-	return a.To == b.To && slices.Equal(a.FromColumns, b.FromColumns) && slices.Equal(a.ToColumns, b.ToColumns)
+	return a.To == b.To && slices.Equal(a.FromColumns, b.FromColumns) && slices.Equal(a.ToColumns, b.ToColumns) &&
+		(a.When == nil) == (b.When == nil) && (a.When == nil || *a.When == *b.When)
 }
 
 // checkInvariant streams the keys of child rows that have a parent key but
@@ -137,15 +138,22 @@ func (v *verifier) checkInvariant(ctx context.Context, c invariantCheck) ([]Diff
 	}
 	child, parent := "t0."+db.Ident(c.s.t.TenantColumn), "t1."+db.Ident(c.parent.TenantColumn)
 	var where []string
+	var args []any
 	for _, col := range c.hop.FromColumns {
 		where = append(where, "t0."+db.Ident(col)+" IS NOT NULL")
 	}
+	// A polymorphic branch holds only for the rows of its type.
+	if w := plan.WhenSQL(c.hop.When, "t0", func(s string) string {
+		args = append(args, s)
+		return fmt.Sprintf("$%d::text", len(args))
+	}); w != "" {
+		where = append(where, w)
+	}
 	where = append(where, fmt.Sprintf("NOT EXISTS (SELECT FROM %s AS t1 WHERE %s = %s AND %s)",
 		c.parent.Name().Quoted(), parent, child, equalities("t1", c.hop.ToColumns, "t0", c.hop.FromColumns)))
-	var args []any
 	if len(v.cfg.Tenants) > 0 {
-		where = append(where, fmt.Sprintf("%s = ANY($1::text[]::%s[])", child, rel.keyType))
 		args = append(args, v.cfg.Tenants)
+		where = append(where, fmt.Sprintf("%s = ANY($%d::text[]::%s[])", child, len(args), rel.keyType))
 	}
 	sql := fmt.Sprintf("SELECT (%s)::text FROM %s AS t0 WHERE %s", rel.key, c.s.t.Name().Quoted(), strings.Join(where, " AND "))
 	n, keys, err := v.sampleKeys(ctx, c.on, sql, args)

@@ -65,6 +65,9 @@ func tenantPath(p *plan.Plan, t *plan.Table, cols columns) (joins, tenant string
 	if cols.has(t.Name(), t.TenantColumn) {
 		return "", "t0." + db.Ident(t.TenantColumn), nil
 	}
+	if len(t.Branches) > 0 {
+		return "", "", fmt.Errorf("%s: no tenant column %s yet, and its rows reach the tenant through a polymorphic association: run backfill first", t.Name(), db.QuoteIfNeeded(t.TenantColumn))
+	}
 	var b strings.Builder
 	for i, hop := range t.Path {
 		from, alias := fmt.Sprintf("t%d", i), fmt.Sprintf("t%d", i+1)

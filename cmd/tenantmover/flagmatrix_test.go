@@ -156,6 +156,7 @@ var flagSamples = map[string][]string{
 	"tenant-table":    {"store"},
 	"tenant-column":   {"store_id"},
 	"relation":        {"refund.purchase_id=purchase.id"},
+	"via":             {"refund.purchase_id"},
 	"reference":       {"auth_user"},
 	"exclude":         {"refund"},
 	"schema":          {"public"},

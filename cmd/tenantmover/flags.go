@@ -46,7 +46,8 @@ func tenantFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "tenant-table", Usage: "the tenant root table, as in SQL: store, app.store, '\"Sales Ops\".\"Tenant\"'"},
 		&cli.StringFlag{Name: "tenant-column", Usage: "name of the tenant column added to nested tables (default: the most common existing FK column name to the root)"},
-		&cli.StringSliceFlag{Name: "relation", Usage: "a foreign key missing from the catalog: child.col=parent.col (repeatable)"},
+		&cli.StringSliceFlag{Name: "relation", Usage: "a foreign key missing from the catalog: child.col=parent.col; a polymorphic association's branch, one per type: 'comments.commentable_id=posts.id when commentable_type=Post' (Django: '... when content_type_id=blog.post'); the table is filled through its declared keys (repeatable)"},
+		&cli.StringSliceFlag{Name: "via", Usage: "fill this table through this foreign-key column, whatever other paths exist: child.column (the key must be in the catalog or a --relation; repeatable)"},
 		&cli.StringSliceFlag{Name: "reference", Usage: "make this table a reference table (repeatable)"},
 		&cli.StringSliceFlag{Name: "exclude", Usage: "leave this table out (repeatable)"},
 		&cli.StringSliceFlag{Name: "schema", Usage: "only read these schemas (default: every non-system schema; repeatable)"},
@@ -59,6 +60,7 @@ func planConfig(c *cli.Context) (plan.Config, error) {
 		TenantTable:  c.String("tenant-table"),
 		TenantColumn: c.String("tenant-column"),
 		Relations:    c.StringSlice("relation"),
+		Via:          c.StringSlice("via"),
 		References:   c.StringSlice("reference"),
 		Excludes:     c.StringSlice("exclude"),
 		Schemas:      c.StringSlice("schema"),

@@ -42,7 +42,7 @@ func Script(w io.Writer, p *plan.Plan) error {
 	if n := len(p.Blocking()); n > 0 {
 		fmt.Fprintf(&b, "-- WARNING: %d table(s) have blocking problems (marked BLOCKING below); this script will fail or lose data until they are fixed.\n", n)
 	}
-	if n := notCreated(p); n > 0 {
+	if n := p.NotCreated(); n > 0 {
 		fmt.Fprintf(&b, "-- %d schema object(s) of the source are not created here: tenantmover plan lists each with the reason and the remedy.\n", n)
 	}
 	b.WriteString("\nBEGIN;\nSET LOCAL citus.multi_shard_modify_mode TO 'sequential';\nSET LOCAL check_function_bodies TO off;\n")
@@ -87,15 +87,3 @@ func tableComment(t *plan.Table) string {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-// notCreated counts the schema objects the plan reports instead of
-// creating.
-func notCreated(p *plan.Plan) int {
-	n := 0
-	for _, o := range p.Objects {
-		if o.Action != plan.ObjectCreate {
-			n++
-		}
-	}
-	return n
-}

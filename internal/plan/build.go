@@ -31,6 +31,7 @@ func FromCatalog(cat *schema.Catalog, cfg Config) (*Plan, error) {
 		b.resolveRoot,
 		b.applyOverrides,
 		b.markDjangoTables,
+		b.resolvePins,
 		b.classify,
 		b.chooseTenantColumn,
 		b.order,
@@ -52,14 +53,24 @@ type builder struct {
 	plan   *Plan
 	tables []*Table // by name
 	byName map[schema.Name]*Table
+	pins   map[*Table]*pin
 }
 
 // declareRelations adds the user's --relation edges to the catalog copy.
+// Two branches of one polymorphic association may not name the same type.
 func (b *builder) declareRelations() error {
+	types := map[string]string{}
 	for _, raw := range b.cfg.Relations {
 		fk, err := declare(b.cat, raw)
 		if err != nil {
 			return err
+		}
+		if fk.When != nil {
+			k := fk.Table.String() + "\x00" + polymorphicBranchKey(fk) + "\x00" + fk.When.Value
+			if prev, dup := types[k]; dup {
+				return fmt.Errorf("--relation %q: type %s of %s already goes to another table (--relation %q)", raw, fk.When.Value, fk.Table, prev)
+			}
+			types[k] = raw
 		}
 		t := b.cat.Table(fk.Table)
 		t.ForeignKeys = append(t.ForeignKeys, fk)
@@ -166,8 +177,8 @@ func (b *builder) chooseTenantColumn() error {
 func (b *builder) order() error {
 	onPath := map[string]bool{}
 	for _, t := range b.tables {
-		if p, ok := t.Parent(); ok {
-			onPath[hopKey(p)] = true
+		for _, h := range t.FirstHops() {
+			onPath[hopKey(h)] = true
 		}
 	}
 	keep := func(fk schema.ForeignKey) bool { return onPath[hopKey(hopOf(fk))] }
@@ -180,7 +191,11 @@ func (b *builder) order() error {
 }
 
 func hopKey(h Hop) string {
-	return fmt.Sprintf("%s|%q|%s|%q|%s|%v", h.From, h.FromColumns, h.To, h.ToColumns, h.Constraint, h.Declared)
+	when := ""
+	if h.When != nil {
+		when = h.When.Column + "=" + h.When.Value
+	}
+	return fmt.Sprintf("%s|%q|%s|%q|%s|%v|%q", h.From, h.FromColumns, h.To, h.ToColumns, h.Constraint, h.Declared, when)
 }
 
 // problem records a problem on the table.

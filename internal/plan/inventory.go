@@ -76,6 +76,18 @@ func (p *Plan) Creates(kind, name string) bool {
 	return o != nil && o.Action == ObjectCreate
 }
 
+// NotCreated counts the schema objects the target does not get (plan
+// reports each with the reason instead).
+func (p *Plan) NotCreated() int {
+	n := 0
+	for _, o := range p.Objects {
+		if o.Action != ObjectCreate {
+			n++
+		}
+	}
+	return n
+}
+
 // SetTarget decides again, knowing the target: grants and policies to
 // roles it lacks are reported instead of created, and an extension it
 // cannot install is a blocking problem. Calling it again with the same

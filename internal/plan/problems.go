@@ -70,9 +70,20 @@ const (
 	// CodeNullablePath: the tenant path has a nullable key; rows with NULL
 	// there get no tenant (backfill reports them as orphans).
 	CodeNullablePath = "nullable_tenant_path"
-	// CodeAmbiguousPath: several equally short paths lead to the root; one
-	// was chosen, verify checks the others agree.
+	// CodeAmbiguousPath: several equally short paths lead to the root, as
+	// often NULL; one was chosen by name, verify checks the others agree.
 	CodeAmbiguousPath = "ambiguous_path"
+	// CodePinnedPath: --via names a key whose parent never reaches the
+	// tenant.
+	CodePinnedPath = "pinned_path_unreachable"
+	// CodePolymorphicParent: a declared polymorphic branch leads to a table
+	// without a tenant.
+	CodePolymorphicParent = "polymorphic_parent_without_tenant"
+	// CodePolymorphic: a type column next to an id column without a
+	// foreign key (Rails' *_type/*_id, Django's content_type_id/object_id):
+	// the table's rows reach the tenant through it, which plan cannot see
+	// without one --relation per type.
+	CodePolymorphic = "polymorphic_association"
 	// CodeTenantTypeMismatch: a tenant column whose type differs from the
 	// root key's; colocation needs the exact same type.
 	CodeTenantTypeMismatch = "tenant_type_mismatch"
@@ -252,21 +263,6 @@ func nullablePath(t *Table, bad []Hop) Problem {
 		Message: msg,
 		Remedy: fmt.Sprintf("backfill lists those rows as orphans: give them a parent or delete them, then make the column NOT NULL (ALTER TABLE %s ALTER COLUMN %s SET NOT NULL); or name a NOT NULL path with --relation",
 			bad[0].From.Quoted(), db.Ident(bad[0].FromColumns[0])),
-	}
-}
-
-func ambiguousPath(t *Table, hops []Hop) Problem {
-	var alts []string
-	for _, h := range hops[1:] {
-		if h.Nullable == hops[0].Nullable {
-			alts = append(alts, h.String())
-		}
-	}
-	return Problem{
-		Code: CodeAmbiguousPath,
-		Message: fmt.Sprintf("%s reaches the tenant through %s and equally through %s; tenantmover uses the first",
-			t.Name(), hops[0], strings.Join(alts, ", ")),
-		Remedy: "verify checks that every path gives the same tenant; if they may disagree, fix the data or name the path with --relation and --tenant-column",
 	}
 }
 

@@ -2,6 +2,8 @@ package plan
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/tenantmover/tenantmover/internal/db"
@@ -14,11 +16,71 @@ import (
 type relation struct {
 	child, parent         string
 	childCols, parentCols []string
+	// whenColumn and whenValue are the type test of a polymorphic branch
+	// ("... when commentable_type=Post"); "" for a plain relation.
+	whenColumn, whenValue string
 }
 
 // parseRelation reads one --relation value.
 func parseRelation(s string) (relation, error) {
-	left, right, ok := cutOutsideQuotes(s, '=')
+	edge, cond, hasWhen := cutWhen(s)
+	r, err := parseEdge(s, edge)
+	if err != nil || !hasWhen {
+		return r, err
+	}
+	if len(r.childCols) != 1 {
+		return relation{}, fmt.Errorf("--relation %q: a polymorphic branch joins one id column", s)
+	}
+	col, val, ok := cutOutsideQuotes(cond, '=')
+	parts, perr := db.ParseIdentifierPath(strings.TrimSpace(col))
+	if !ok || perr != nil || len(parts) != 1 {
+		return relation{}, fmt.Errorf("--relation %q: expected ... when type_column=Value (for example when commentable_type=Post)", s)
+	}
+	r.whenColumn = parts[0]
+	if r.whenValue, err = parseValue(val); err != nil {
+		return relation{}, fmt.Errorf("--relation %q: %w", s, err)
+	}
+	return r, nil
+}
+
+// cutWhen splits "edge when condition" at the word when (any case,
+// outside quotes).
+func cutWhen(s string) (string, string, bool) {
+	in := byte(0)
+	for i := 0; i < len(s); i++ {
+		switch {
+		case in != 0:
+			if s[i] == in {
+				in = 0
+			}
+		case s[i] == '"' || s[i] == '\'':
+			in = s[i]
+		case i+6 <= len(s) && strings.EqualFold(s[i:i+6], " when "):
+			return s[:i], s[i+6:], true
+		}
+	}
+	return s, "", false
+}
+
+// parseValue reads the value of a type test: bare (Post, Admin::Post,
+// blog.post) or as an SQL string literal ('Post').
+func parseValue(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if strings.HasPrefix(v, "'") {
+		if len(v) < 2 || !strings.HasSuffix(v, "'") {
+			return "", fmt.Errorf("unterminated value %s", v)
+		}
+		v = strings.ReplaceAll(v[1:len(v)-1], "''", "'")
+	}
+	if v == "" {
+		return "", fmt.Errorf("empty type value")
+	}
+	return v, nil
+}
+
+// parseEdge reads child.col=parent.col of the --relation value s.
+func parseEdge(s, edge string) (relation, error) {
+	left, right, ok := cutOutsideQuotes(edge, '=')
 	if !ok {
 		return relation{}, fmt.Errorf("--relation %q: expected child_table.column=parent_table.column", s)
 	}
@@ -109,11 +171,56 @@ func declare(cat *schema.Catalog, raw string) (schema.ForeignKey, error) {
 				raw, child.Name, db.QuoteIfNeeded(c), ct, parent.Name, db.QuoteIfNeeded(r.parentCols[i]), pt)
 		}
 	}
-	return schema.ForeignKey{
+	fk := schema.ForeignKey{
 		Table: child.Name, Columns: r.childCols,
 		RefTable: parent.Name, RefColumns: r.parentCols,
 		OnDelete: "NO ACTION", OnUpdate: "NO ACTION", Declared: true,
-	}, nil
+	}
+	if r.whenColumn != "" {
+		if fk.When, err = condition(cat, child, r); err != nil {
+			return schema.ForeignKey{}, fmt.Errorf("--relation %q: %w", raw, err)
+		}
+	}
+	return fk, nil
+}
+
+// condition is the type test of a polymorphic branch. When the type
+// column references a content-type table (Django), the value must be
+// app_label.model, and one of the table's rows when they were read.
+func condition(cat *schema.Catalog, child *schema.Table, r relation) (*schema.Condition, error) {
+	col := child.Column(r.whenColumn)
+	if col == nil {
+		return nil, fmt.Errorf("table %s has no column %s", child.Name, db.QuoteIfNeeded(r.whenColumn))
+	}
+	c := &schema.Condition{Column: col.Name, Value: r.whenValue}
+	ct := contentTypeKey(cat, child, col.Name)
+	if ct == nil {
+		return c, nil
+	}
+	app, model, ok := strings.Cut(r.whenValue, ".")
+	if !ok || app == "" || model == "" {
+		return nil, fmt.Errorf("%s references the content types in %s: name the type as app_label.model (for example blog.post)", col.Name, ct.Table)
+	}
+	ct.AppLabel, ct.Model = app, model
+	if rows, read := cat.ContentTypes[ct.Table]; read && !slices.Contains(slices.Collect(maps.Values(rows)), r.whenValue) {
+		return nil, fmt.Errorf("%s has no content type %s (app_label %q, model %q)", ct.Table, r.whenValue, app, model)
+	}
+	c.ContentType = ct
+	return c, nil
+}
+
+// contentTypeKey is the content-type table column col of t references
+// (without a row yet), or nil.
+func contentTypeKey(cat *schema.Catalog, t *schema.Table, col string) *schema.ContentType {
+	for _, fk := range t.ForeignKeys {
+		if fk.Declared || len(fk.Columns) != 1 || fk.Columns[0] != col {
+			continue
+		}
+		if p := cat.Table(fk.RefTable); p != nil && schema.IsContentTypeTable(p) {
+			return &schema.ContentType{Table: p.Name, Key: fk.RefColumns[0]}
+		}
+	}
+	return nil
 }
 
 // cutOutsideQuotes splits s at the first sep not inside double quotes.

@@ -25,6 +25,7 @@ func (b *builder) checkRules() error {
 		b.checkManyToMany(t)
 	}
 	b.checkUndeclaredRelations()
+	b.checkPolymorphic()
 	for _, ty := range p.UsedTypes(p.Included()) {
 		if ty.Kind == "other" {
 			for _, t := range TablesUsing(p.Included(), ty) {

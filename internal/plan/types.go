@@ -13,10 +13,14 @@
 //
 // Choices worth knowing:
 //
-//   - Paths are shortest first, NOT NULL keys before nullable ones, ties
-//     broken by parent name, then constraint name; the other NOT NULL routes
-//     are kept as AltPaths for verify. A table with a key to the root's key is
-//     direct even when a longer path exists.
+//   - Paths are shortest first, NOT NULL keys before nullable ones, then
+//     the key with the fewest NULLs on the source, ties broken by parent
+//     name, then constraint name (ambiguous_path); every other route is
+//     kept with why it lost (Alternatives), the NOT NULL ones as AltPaths
+//     for verify. A table with a key to the root's key is direct even when
+//     a longer path exists. --relation and --via pin a path (pins.go); a
+//     polymorphic association declared per type gives one path per type
+//     (Branches).
 //   - Problems the target SQL fixes by itself (keys and foreign keys made
 //     composite, unique partial and expression indexes given the tenant
 //     column in front of their expressions and WHERE clause, unsupported
@@ -71,7 +75,17 @@ type Config struct {
 	TenantColumn string `json:"tenant_column,omitempty"`
 	// Relations are edges the catalog lacks: "child.col=parent.col" (names
 	// may be schema-qualified and quoted; composite as "c.(a,b)=p.(x,y)").
+	// A branch of a polymorphic association adds its type test:
+	// "comments.commentable_id=posts.id when commentable_type=Post", one
+	// per type (Django: "... when content_type_id=blog.post"). A table
+	// with declared relations is filled through them when they reach the
+	// tenant, whatever the catalog's keys.
 	Relations []string `json:"relations,omitempty"`
+	// Via pins the column a table is filled through: "child.column" (or
+	// "child.(a,b)"), naming the columns of a foreign key of the catalog
+	// or of a --relation. The table's path then starts with that key,
+	// even when another is shorter or has fewer NULLs.
+	Via []string `json:"via,omitempty"`
 	// References forces tables to be reference tables.
 	References []string `json:"references,omitempty"`
 	// Excludes leaves tables out of the migration.
@@ -124,6 +138,16 @@ type Table struct {
 	Path []Hop
 	// AltPaths are other non-nullable routes; verify checks they agree.
 	AltPaths [][]Hop
+	// Branches are the paths of a table filled through a polymorphic
+	// association, one per declared type (each first hop has a When);
+	// Path is the first of them. Nil for any other table.
+	Branches [][]Hop
+	// Alternatives are the other candidate paths to the tenant, each with
+	// why it lost to Path, for people choosing --via.
+	Alternatives []Alternative
+	// Pinned names the flag that fixed the path ("--via t.col",
+	// "--relation"), "" when the plan chose it.
+	Pinned   string
 	Problems []Problem
 	// Forced is true when the kind comes from --reference or --exclude
 	// rather than from the foreign keys.
@@ -144,6 +168,19 @@ type Hop struct {
 	Constraint  string // FK name; "" for a declared relation
 	Nullable    bool   // some FromColumns may be NULL
 	Declared    bool   // from --relation
+	// NullFrac is the fraction of From's rows with a NULL in FromColumns
+	// (the largest of the columns'), when NullsKnown.
+	NullFrac   float64
+	NullsKnown bool
+	// When is the type test of a polymorphic branch: only rows of From
+	// whose type column holds that value follow this hop.
+	When *schema.Condition
+}
+
+// Alternative is a candidate path that was not chosen, and why.
+type Alternative struct {
+	Path   []Hop
+	Reason string
 }
 
 // Problem is something that would fail on Citus or lose tenancy, with what
@@ -158,8 +195,25 @@ type Problem struct {
 // Name is the table's name.
 func (t *Table) Name() schema.Name { return t.Source.Name }
 
+// FirstHops are the hops a nested table is filled through: one per branch
+// of a polymorphic association, else the first hop of its path.
+func (t *Table) FirstHops() []Hop {
+	if len(t.Branches) > 0 {
+		out := make([]Hop, len(t.Branches))
+		for i, b := range t.Branches {
+			out[i] = b[0]
+		}
+		return out
+	}
+	if len(t.Path) == 0 {
+		return nil
+	}
+	return []Hop{t.Path[0]}
+}
+
 // Parent is the first hop of the path: where a nested table's tenant value
-// comes from (the parent already has it when filled in plan order).
+// comes from (the parent already has it when filled in plan order). A
+// polymorphic table has one per branch: see FirstHops.
 func (t *Table) Parent() (Hop, bool) {
 	if len(t.Path) == 0 {
 		return Hop{}, false

@@ -34,17 +34,24 @@ type JSON struct {
 
 // JSONTable is one table of the JSON document.
 type JSONTable struct {
-	Name            string         `json:"name"`
-	Kind            plan.Kind      `json:"kind"`
-	TenantColumn    string         `json:"tenant_column"`
-	HasTenantColumn bool           `json:"has_tenant_column"`
-	Forced          bool           `json:"forced,omitempty"`
-	Django          bool           `json:"django,omitempty"` // one of Django's own tables: a problem django_table says why
-	Path            []JSONHop      `json:"path"`
-	AltPaths        [][]JSONHop    `json:"alt_paths,omitempty"`
-	Rows            *int64         `json:"rows"` // null when unknown (never analyzed and too big to count)
-	Bytes           int64          `json:"bytes"`
-	Problems        []plan.Problem `json:"problems"`
+	Name            string      `json:"name"`
+	Kind            plan.Kind   `json:"kind"`
+	TenantColumn    string      `json:"tenant_column"`
+	HasTenantColumn bool        `json:"has_tenant_column"`
+	Forced          bool        `json:"forced,omitempty"`
+	Django          bool        `json:"django,omitempty"` // one of Django's own tables: a problem django_table says why
+	Path            []JSONHop   `json:"path"`
+	AltPaths        [][]JSONHop `json:"alt_paths,omitempty"`
+	// Branches are the paths of a table filled through a polymorphic
+	// association, one per type.
+	Branches [][]JSONHop `json:"branches,omitempty"`
+	// Alternatives are the other routes to the tenant and why each lost.
+	Alternatives []JSONAlternative `json:"alternatives,omitempty"`
+	// Pinned names the flag that fixed the path (--via, --relation).
+	Pinned   string         `json:"pinned,omitempty"`
+	Rows     *int64         `json:"rows"` // null when unknown (never analyzed and too big to count)
+	Bytes    int64          `json:"bytes"`
+	Problems []plan.Problem `json:"problems"`
 }
 
 // JSONHop is one foreign-key step of a path.
@@ -56,6 +63,23 @@ type JSONHop struct {
 	Constraint  string   `json:"constraint,omitempty"`
 	Nullable    bool     `json:"nullable"`
 	Declared    bool     `json:"declared,omitempty"`
+	// NullFraction is the share of rows with a NULL key, when known.
+	NullFraction *float64 `json:"null_fraction,omitempty"`
+	// When is the type test of a polymorphic branch.
+	When *JSONCondition `json:"when,omitempty"`
+}
+
+// JSONCondition is the type test of a polymorphic branch: rows whose
+// column holds value follow the hop.
+type JSONCondition struct {
+	Column string `json:"column"`
+	Value  string `json:"value"`
+}
+
+// JSONAlternative is a route to the tenant that was not chosen.
+type JSONAlternative struct {
+	Path   []JSONHop `json:"path"`
+	Reason string    `json:"reason"`
 }
 
 // JSONCycle is one foreign-key ring.
@@ -75,10 +99,16 @@ func Document(p *plan.Plan) JSON {
 		jt := JSONTable{
 			Name: t.Name().String(), Kind: t.Kind, TenantColumn: t.TenantColumn, HasTenantColumn: t.HasTenantColumn,
 			Forced: t.Forced, Django: t.Django, Path: jsonPath(t.Path), Rows: jsonRows(t), Bytes: t.Source.Bytes,
-			Problems: append([]plan.Problem{}, t.Problems...),
+			Problems: append([]plan.Problem{}, t.Problems...), Pinned: t.Pinned,
 		}
 		for _, alt := range t.AltPaths {
 			jt.AltPaths = append(jt.AltPaths, jsonPath(alt))
+		}
+		for _, br := range t.Branches {
+			jt.Branches = append(jt.Branches, jsonPath(br))
+		}
+		for _, alt := range t.Alternatives {
+			jt.Alternatives = append(jt.Alternatives, JSONAlternative{Path: jsonPath(alt.Path), Reason: alt.Reason})
 		}
 		for _, pr := range t.Problems {
 			if pr.Blocking {
@@ -129,10 +159,18 @@ func textRows(t *plan.Table) string {
 func jsonPath(path []plan.Hop) []JSONHop {
 	out := []JSONHop{}
 	for _, h := range path {
-		out = append(out, JSONHop{
+		jh := JSONHop{
 			From: h.From.String(), FromColumns: h.FromColumns, To: h.To.String(), ToColumns: h.ToColumns,
 			Constraint: h.Constraint, Nullable: h.Nullable, Declared: h.Declared,
-		})
+		}
+		if h.NullsKnown && h.Nullable {
+			f := h.NullFrac
+			jh.NullFraction = &f
+		}
+		if h.When != nil {
+			jh.When = &JSONCondition{Column: h.When.Column, Value: h.When.Value}
+		}
+		out = append(out, jh)
 	}
 	return out
 }
@@ -165,13 +203,10 @@ func RenderText(w io.Writer, p *plan.Plan) error {
 		if t.Django {
 			kind += " (django)"
 		}
-		path := "-"
-		if len(t.Path) > 0 {
-			path = plan.PathString(t.Path)
-		}
-		rows = append(rows, []string{t.Name().String(), kind, col, path, textRows(t), problemSummary(t)})
+		rows = append(rows, []string{t.Name().String(), kind, col, textPath(t), textRows(t), problemSummary(t)})
 	}
 	writeColumns(&b, rows)
+	writeAlternatives(&b, p)
 	blocking, fixed := 0, map[string]int{}
 	for _, t := range p.Tables {
 		for _, pr := range t.Problems {
@@ -203,6 +238,48 @@ func RenderText(w io.Writer, p *plan.Plan) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// textPath is the table's path for people: the chain of tables, each
+// branch of a polymorphic association with its type, and "(pinned)" when
+// a flag fixed it.
+func textPath(t *plan.Table) string {
+	if len(t.Path) == 0 {
+		return "-"
+	}
+	path := plan.PathString(t.Path)
+	if len(t.Branches) > 0 {
+		var parts []string
+		for _, br := range t.Branches {
+			parts = append(parts, br[0].When.Value+": "+plan.PathString(br))
+		}
+		path = strings.Join(parts, " | ")
+	}
+	if t.Pinned != "" {
+		path += " (pinned)"
+	}
+	return path
+}
+
+// writeAlternatives lists the routes that were not chosen, with the
+// reason and the --via that would pin each.
+func writeAlternatives(b *strings.Builder, p *plan.Plan) {
+	rows := [][]string{{"  TABLE", "OTHER PATH", "PIN IT WITH", "NOT CHOSEN BECAUSE"}}
+	for _, t := range p.Tables {
+		for _, alt := range t.Alternatives {
+			h := alt.Path[0]
+			via := "--via " + h.From.String() + "." + strings.Join(h.FromColumns, ",")
+			if len(h.FromColumns) > 1 {
+				via = "--via " + h.From.String() + ".(" + strings.Join(h.FromColumns, ",") + ")"
+			}
+			rows = append(rows, []string{"  " + t.Name().String(), plan.PathString(alt.Path), via, alt.Reason})
+		}
+	}
+	if len(rows) == 1 {
+		return
+	}
+	b.WriteString("\nOther paths to the tenant:\n")
+	writeColumns(b, rows)
 }
 
 // problemSummary lists a table's problem codes once each, blocking ones
@@ -261,16 +338,13 @@ func writeObjects(b *strings.Builder, p *plan.Plan) int {
 		return 0
 	}
 	kinds, count := []string{}, map[string]int{}
-	reported := 0
 	for _, o := range p.Objects {
 		if count[o.Kind] == 0 {
 			kinds = append(kinds, o.Kind)
 		}
 		count[o.Kind]++
-		if o.Action != plan.ObjectCreate {
-			reported++
-		}
 	}
+	reported := p.NotCreated()
 	var parts []string
 	for _, k := range kinds {
 		parts = append(parts, fmt.Sprintf("%d %s(s)", count[k], k))

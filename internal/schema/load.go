@@ -34,14 +34,18 @@ func Load(ctx context.Context, pool *pgxpool.Pool, schemas []string) (*Catalog, 
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 
-	l := &loader{tx: tx, byOID: map[uint32]*Table{}}
+	l := &loader{tx: tx, byOID: map[uint32]*Table{}, readable: map[uint32]bool{}}
 	steps := []loadStep{
 		{"search path", l.searchPath},
 		{"tables", func(ctx context.Context) error { return l.tables(ctx, schemas) }},
 		{"row counts", l.countRows},
 		{"columns", l.columns},
+		{"null fractions", l.nullFractions},
+		{"null counts", l.countNulls},
 		{"constraints", l.constraints},
 		{"indexes", l.indexes},
+		{"type values", l.typeValues},
+		{"content types", l.contentTypes},
 		{"sequences", l.sequences},
 		{"partitions", l.partitions},
 		{"types", func(ctx context.Context) error { return l.types(ctx, schemas) }},
@@ -56,6 +60,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, schemas []string) (*Catalog, 
 	cat.Sequences = l.seqs
 	cat.Types = l.typs
 	cat.Objects = l.objs
+	cat.ContentTypes = l.ctypes
 	return cat, nil
 }
 
@@ -69,6 +74,11 @@ type loader struct {
 	seqs  []*Sequence
 	typs  []*Type
 	objs  Objects
+	// ctypes are the content-type tables' rows (Catalog.ContentTypes).
+	ctypes map[Name]map[string]string
+	// readable are the tables the session may SELECT from: the only ones
+	// Load reads rows of (null counts, type values, content types).
+	readable map[uint32]bool
 	// toCount are the leaves whose missing row estimate countRows fills.
 	toCount []leafCount
 }
@@ -91,7 +101,7 @@ func (l *loader) searchPath(ctx context.Context) error {
 // listed for countRows (small ones) or make the table's estimate unknown.
 func (l *loader) tables(ctx context.Context, schemas []string) error {
 	const q = `
-SELECT c.oid, n.nspname, c.relname, c.relkind = 'p', c.relreplident::text,
+SELECT c.oid, n.nspname, c.relname, c.relkind = 'p', c.relreplident::text, has_table_privilege(c.oid, 'SELECT'),
        r.rows, r.unknown, r.count_schemas, r.count_names,
        CASE WHEN c.relkind = 'p' THEN
             (SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0) FROM pg_partition_tree(c.oid) t WHERE t.isleaf)
@@ -125,7 +135,8 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
 			unknown                bool
 			countSchemas, countNms []string
 		)
-		if err := row.Scan(&t.OID, &t.Name.Schema, &t.Name.Name, &t.Partitioned, &t.ReplicaIdentity,
+		var readable bool
+		if err := row.Scan(&t.OID, &t.Name.Schema, &t.Name.Name, &t.Partitioned, &t.ReplicaIdentity, &readable,
 			&t.EstimatedRows, &unknown, &countSchemas, &countNms, &t.Bytes); err != nil {
 			return err
 		}
@@ -138,6 +149,7 @@ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
 		}
 		l.list = append(l.list, t)
 		l.byOID[t.OID] = t
+		l.readable[t.OID] = readable
 		l.oids = append(l.oids, t.OID)
 		return nil
 	})

@@ -102,5 +102,6 @@ func (c *Catalog) Clone() *Catalog {
 	out.Sequences = c.Sequences // read-only
 	out.Types = c.Types
 	out.Objects = c.Objects // read-only
+	out.ContentTypes = c.ContentTypes
 	return out
 }

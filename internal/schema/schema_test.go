@@ -224,7 +224,7 @@ func TestLoadIsAFewQueries(t *testing.T) {
 	require.Len(t, last.Indexes, 1)
 	require.Len(t, last.Checks, 1)
 
-	pgtest.Exec(t, pool, "DROP SCHEMA public CASCADE; CREATE SCHEMA public; CREATE TABLE a (id int PRIMARY KEY)")
+	pgtest.Exec(t, pool, "DROP SCHEMA public CASCADE; CREATE SCHEMA public; CREATE TABLE a (id int PRIMARY KEY, v text)")
 	counter.n.Store(0)
 	_, err = schema.Load(ctx, pool, nil)
 	require.NoError(t, err)

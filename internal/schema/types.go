@@ -31,7 +31,11 @@ type Catalog struct {
 	// Objects are the other schema objects (extensions, views, functions,
 	// triggers, policies, comments, grants, ...).
 	Objects Objects
-	byName  map[Name]*Table
+	// ContentTypes are the rows of small content-type tables (Django's
+	// django_content_type: id, app_label, model), by table, then by key
+	// as text: "blog.post".
+	ContentTypes map[Name]map[string]string
+	byName       map[Name]*Table
 }
 
 // Type is a user-defined type a column uses.
@@ -152,6 +156,19 @@ type Column struct {
 	// Sequence is the sequence owned by this column (serial or identity),
 	// nil when none.
 	Sequence *Name
+	// NullFrac is the fraction of rows where the column is NULL, when
+	// NullsKnown: 0 for NOT NULL columns, pg_stats.null_frac for analyzed
+	// tables, counted for small never-analyzed ones. Plan breaks ties
+	// between equally short tenant paths with it.
+	NullFrac   float64
+	NullsKnown bool
+	// Values are the distinct values of a column that looks like the type
+	// column of a polymorphic association (text named *_type, or a key to
+	// a content-type table), as text: pg_stats.most_common_vals, or read
+	// from small never-analyzed tables. ValuesComplete says they are all
+	// of them. Plan writes the --relation flags of such pairs from them.
+	Values         []string
+	ValuesComplete bool
 }
 
 // Key is a primary key or a unique constraint/index.
@@ -216,6 +233,33 @@ type ForeignKey struct {
 	InitiallyDeferred  bool
 	Validated          bool
 	Declared           bool // from --relation, not in the catalog
+	// When restricts a declared relation to the rows of one type of a
+	// polymorphic association (nil: every row): Rails' payable_type =
+	// 'Invoice' next to payable_id, Django's content_type_id next to
+	// object_id. Only declared relations have one.
+	When *Condition
+}
+
+// Condition is the type test of one branch of a polymorphic association:
+// rows whose Column holds Value reference this relation's parent.
+type Condition struct {
+	Column string // the type column of the referencing table
+	// Value is what Column holds for this parent: a class name ("Invoice")
+	// or, when ContentType is set, "app_label.model".
+	Value string
+	// ContentType is set when Column references a Django content-type
+	// table: the rows match whose Column is the key of the content type
+	// with that app_label and model (ids differ between databases, so the
+	// name is what the user writes).
+	ContentType *ContentType
+}
+
+// ContentType is a content-type table (Django's django_content_type) and
+// one of its rows by name.
+type ContentType struct {
+	Table           Name
+	Key             string // the column Condition.Column references
+	AppLabel, Model string
 }
 
 // Check is a check constraint.
