@@ -45,6 +45,24 @@ func (e *ErrSchemaMismatch) Error() string {
 	return "target schema does not match the source, nothing copied: " + strings.Join(parts, "; ")
 }
 
+// ErrTargetTriggers: target tables the copy writes have enabled triggers,
+// which would fire on every copied row. Nothing was copied.
+type ErrTargetTriggers struct {
+	Triggers []string // "audit on public.product"
+	Tables   []string // as typed in SQL, once each
+}
+
+func (e *ErrTargetTriggers) Error() string {
+	var disable, enable []string
+	for _, t := range e.Tables {
+		disable = append(disable, "ALTER TABLE "+t+" DISABLE TRIGGER USER;")
+		enable = append(enable, "ALTER TABLE "+t+" ENABLE TRIGGER USER;")
+	}
+	return fmt.Sprintf("target tables have triggers that would fire on every copied row and make the target differ from the source: %s; nothing copied. "+
+		"Disable them for the copy (%s), then enable them again (%s); or drop them: copy creates the source's triggers when it is done ('cutover' with --follow), as it does after 'plan --apply' without --with-triggers",
+		strings.Join(e.Triggers, ", "), strings.Join(disable, " "), strings.Join(enable, " "))
+}
+
 // ForeignRows names a target table holding rows the run's checkpoints do
 // not account for, and the chunks (or tenants) whose range they fall in.
 type ForeignRows struct {

@@ -128,6 +128,9 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 	if err := e.planUnits(ctx); err != nil {
 		return nil, err
 	}
+	if err := checkTriggers(e.jobs, e.target); err != nil {
+		return nil, err
+	}
 	if err := e.guard(ctx); err != nil {
 		return nil, err
 	}

@@ -105,6 +105,48 @@ func check(jobs []*job, target *schema.Catalog) error {
 	return nil
 }
 
+// checkTriggers refuses target tables with enabled user triggers: they
+// would fire on every copied row (a BEFORE trigger stamping a column, an
+// audit trigger adding rows) and the target would no longer match the
+// source. plan --apply leaves them for after the data. Only tables with
+// units left to copy count: a rerun of a finished copy, after copy
+// created the triggers, has nothing to write.
+func checkTriggers(jobs []*job, target *schema.Catalog) error {
+	copied := map[schema.Name]bool{}
+	for _, j := range jobs {
+		copied[j.name] = j.skip == "" && j.unitsLeft()
+	}
+	e := &ErrTargetTriggers{}
+	for _, tr := range target.Objects.Triggers {
+		if copied[tr.Table] && tr.Enabled != "D" && tr.Enabled != "R" {
+			e.Triggers = append(e.Triggers, tr.Identity)
+			e.Tables = appendOnce(e.Tables, tr.Table.String())
+		}
+	}
+	if len(e.Triggers) > 0 {
+		return e
+	}
+	return nil
+}
+
+func (j *job) unitsLeft() bool {
+	for _, u := range j.units {
+		if u.State != checkpoints.Done {
+			return true
+		}
+	}
+	return false
+}
+
+func appendOnce(list []string, s string) []string {
+	for _, v := range list {
+		if v == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
 // compare records how target column tc differs from source column sc.
 func (e *ErrSchemaMismatch) compare(table string, sc schema.Column, tc *schema.Column) {
 	add := func(problem string) {

@@ -44,11 +44,14 @@ type CutoverConfig struct {
 	// follower changed since the snapshot), VerifyAll or VerifyNone.
 	Verify   string
 	Progress func(phase.Event)
-	// Finish, when set, runs once everything is applied and verified, while
-	// the source's writes are still blocked and before it refuses them:
-	// the CLI creates there what would have acted on the follower's
-	// writes (the target's triggers and row-level security).
-	Finish func(ctx context.Context) error
+	// Finish, when set, is called before the source's writes are blocked
+	// and returns what runs once everything is applied and verified, while
+	// they still are and before the source refuses them: the CLI reads the
+	// target's catalog there and creates in the pause what would have
+	// acted on the follower's writes (the target's triggers and row-level
+	// security), so the pause only runs those statements. target is the
+	// cutover's own pool on the target, open until it returns.
+	Finish func(ctx context.Context, target *pgxpool.Pool) (func(context.Context) error, error)
 }
 
 // CutoverReport is what a cutover did.
@@ -64,6 +67,9 @@ type CutoverReport struct {
 	DrainSeconds    float64 `json:"drain_seconds"`
 	SequenceSeconds float64 `json:"sequence_seconds"`
 	VerifySeconds   float64 `json:"verify_seconds"`
+	// FinishSeconds is the pause's creation of the target's triggers and
+	// row-level security (CutoverConfig.Finish).
+	FinishSeconds float64 `json:"finish_seconds"`
 	// VerifyScope is the cutover's --verify.
 	VerifyScope string `json:"verify_scope"`
 	// VerifiedTenants is how many tenants the pause verified (0: every
@@ -149,6 +155,10 @@ func Cutover(ctx context.Context, cfg CutoverConfig) (*CutoverReport, error) {
 	if err := c.verifyEarly(ctx); err != nil {
 		return nil, err
 	}
+	finish, err := c.prepareFinish(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := c.blockWrites(ctx); err != nil {
 		return nil, err
 	}
@@ -159,15 +169,26 @@ func Cutover(ctx context.Context, cfg CutoverConfig) (*CutoverReport, error) {
 	if err := c.settle(ctx); err != nil {
 		return nil, err
 	}
-	if c.cfg.Finish != nil {
-		if err := c.cfg.Finish(ctx); err != nil {
-			return nil, fmt.Errorf("finishing the target: %w", err)
-		}
+	if err := timed(&c.report.FinishSeconds, func() error { return finish(ctx) }); err != nil {
+		return nil, fmt.Errorf("finishing the target: %w", err)
 	}
 	if err := c.refuseWrites(ctx); err != nil {
 		return nil, err
 	}
 	return c.report, c.end(ctx)
+}
+
+// prepareFinish calls CutoverConfig.Finish before the pause; what it
+// returns runs in the pause.
+func (c *cutover) prepareFinish(ctx context.Context) (func(context.Context) error, error) {
+	if c.cfg.Finish == nil {
+		return func(context.Context) error { return nil }, nil
+	}
+	finish, err := c.cfg.Finish(ctx, c.dst)
+	if err != nil {
+		return nil, fmt.Errorf("reading what the target gets in the pause: %w", err)
+	}
+	return finish, nil
 }
 
 func (c *cutover) open(ctx context.Context) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/ddl"
 	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 )
@@ -58,7 +60,7 @@ func runCopy(c *cli.Context) error {
 	if fcfg != nil {
 		return runCopyFollow(c, *fcfg)
 	}
-	format, rep, err := runPhase(c, pgcopy.Name, true, copyConfig, pgcopy.Run)
+	format, rep, err := runPhase(c, pgcopy.Name, true, copyConfig, copyThenAfterData(stderrOf(c)))
 	if errors.Is(err, phase.ErrWindowEnded) && rep != nil {
 		printCopySummary(stderrOf(c), rep) // what this window did; status shows what is left
 	}
@@ -71,6 +73,41 @@ func runCopy(c *cli.Context) error {
 		printCopySummary(stderrOf(c), rep)
 	}
 	return writeJSON(c, format, rep)
+}
+
+// copyThenAfterData runs the copy, then, when it copied every table,
+// creates on the target what plan --apply left for after the data
+// (triggers, row-level security and policies, and any foreign key or
+// materialized view refresh the target lacks): they would have acted on
+// the copied rows. A copy of some tenants leaves them: the others are
+// still to come.
+func copyThenAfterData(w io.Writer) func(context.Context, *phase.Env, pgcopy.Config) (*pgcopy.Report, error) {
+	return func(ctx context.Context, env *phase.Env, cfg pgcopy.Config) (*pgcopy.Report, error) {
+		rep, err := pgcopy.Run(ctx, env, cfg)
+		if err != nil || cfg.DryRun || len(cfg.Tenants) > 0 {
+			return rep, err
+		}
+		return rep, createAfterData(ctx, w, env)
+	}
+}
+
+func createAfterData(ctx context.Context, w io.Writer, env *phase.Env) error {
+	dst, err := db.Open(ctx, env.Target, db.ForProfile(db.ProfileScans))
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	after, err := ddl.PrepareAfterData(ctx, dst, env.Plan)
+	if err != nil {
+		return err
+	}
+	if err := after.Run(ctx, dst); err != nil {
+		return fmt.Errorf("creating what goes in after the data (the data is copied; rerun copy to try again): %w", err)
+	}
+	if n := len(after.Steps()); n > 0 {
+		fmt.Fprintf(w, "after the data: %d statement(s) on the target (%d trigger, row-level security and policy)\n", n, after.ActingOnWrites())
+	}
+	return nil
 }
 
 // copyConfig reads copy's own flags.

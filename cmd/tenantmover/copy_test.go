@@ -98,3 +98,66 @@ func TestCopyCommand(t *testing.T) {
 	require.Equal(t, exitError, code)
 	require.Contains(t, stderr, `the target already holds rows that run "other" did not copy`)
 }
+
+// TestCopyAndTargetTriggers: plan --apply leaves the source's triggers for
+// after the data and copy creates them once it is done, so they never fire
+// on copied rows; a target that has them already is refused, naming them,
+// until they are disabled; a rerun of the finished copy is not refused.
+func TestCopyAndTargetTriggers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srcURL := env.NewDB(t)
+	src := pgtest.Pool(t, srcURL)
+	require.NoError(t, sample.Generate(ctx, src, sample.Params{Stores: 4, Products: 30, Purchases: 100, Refunds: 10,
+		Companies: 2, Users: 6, CampaignsPerCompany: 1, MembershipsPerCompany: 2, Skew: 1, Seed: 0.3}))
+	pgtest.Exec(t, src, `ALTER TABLE purchase ADD COLUMN store_id bigint;
+		UPDATE purchase p SET store_id = pr.store_id FROM product pr WHERE pr.id = p.product_id;
+		ALTER TABLE refund ADD COLUMN store_id bigint;
+		UPDATE refund r SET store_id = p.store_id FROM purchase p WHERE p.id = r.purchase_id;
+		CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.name := upper(NEW.name) || '!'; RETURN NEW; END$$;
+		CREATE TRIGGER product_shout BEFORE INSERT ON product FOR EACH ROW EXECUTE FUNCTION shout();`)
+	tenant := []string{"--source", srcURL, "--tenant-table", "store", "--no-progress"}
+	triggers := func(dst *pgxpool.Pool) int {
+		return pgtest.Scalar[int](t, dst, `SELECT count(*)::int FROM pg_trigger WHERE tgname = 'product_shout' AND tgenabled <> 'D'`)
+	}
+
+	t.Run("created after the data", func(t *testing.T) {
+		dstURL := env.NewDB(t)
+		dst := pgtest.Pool(t, dstURL)
+		code, _, stderr := runCLI(t, append([]string{"plan", "--apply", "--target", dstURL}, tenant...)...)
+		require.Equal(t, exitOK, code, stderr)
+		require.Contains(t, stderr, "wait for the data")
+		require.Equal(t, 0, triggers(dst))
+
+		copyArgs := append([]string{"copy", "--target", dstURL}, tenant...)
+		code, _, stderr = runCLI(t, copyArgs...)
+		require.Equal(t, exitOK, code, stderr)
+		require.Equal(t, 1, triggers(dst))
+		code, _, stderr = runCLI(t, append([]string{"verify", "--checksum", "--target", dstURL}, tenant...)...)
+		require.Equal(t, exitOK, code, stderr)
+
+		code, _, stderr = runCLI(t, copyArgs...)
+		require.Equal(t, exitOK, code, "a rerun of the finished copy: "+stderr)
+	})
+
+	t.Run("already on the target", func(t *testing.T) {
+		dstURL := env.NewDB(t)
+		dst := pgtest.Pool(t, dstURL)
+		code, _, stderr := runCLI(t, append([]string{"plan", "--apply", "--with-triggers", "--target", dstURL}, tenant...)...)
+		require.Equal(t, exitOK, code, stderr)
+		require.Equal(t, 1, triggers(dst))
+
+		copyArgs := append([]string{"copy", "--target", dstURL}, tenant...)
+		code, _, stderr = runCLI(t, copyArgs...)
+		require.Equal(t, exitError, code, stderr)
+		require.Contains(t, stderr, "product_shout on public.product")
+		require.Contains(t, stderr, "ALTER TABLE public.product DISABLE TRIGGER USER;")
+		require.Equal(t, 0, pgtest.Scalar[int](t, dst, `SELECT count(*)::int FROM product`), "nothing copied")
+
+		pgtest.Exec(t, dst, `ALTER TABLE product DISABLE TRIGGER USER`)
+		code, _, stderr = runCLI(t, copyArgs...)
+		require.Equal(t, exitOK, code, stderr)
+		code, _, stderr = runCLI(t, append([]string{"verify", "--checksum", "--target", dstURL}, tenant...)...)
+		require.Equal(t, exitOK, code, stderr)
+	})
+}

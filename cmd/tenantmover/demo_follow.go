@@ -152,7 +152,7 @@ func (d *demo) cutover(ctx context.Context) (*follow.CutoverReport, error) {
 	progress, closeProgress := newProgress(d.c)
 	defer closeProgress()
 	return follow.Cutover(ctx, follow.CutoverConfig{Source: d.srcURL, Target: d.dstURL, Plan: p, Stream: migrate.DefaultRun, Progress: progress,
-		Finish: finishTarget(d.dstURL, p)})
+		Finish: finishTarget(p)})
 }
 
 // checkAcknowledged stops the application and looks up, on the target,

@@ -157,7 +157,7 @@ func runCutover(c *cli.Context) error {
 	}
 	progress, closeProgress := newProgress(c)
 	rep, err := follow.Cutover(c.Context, follow.CutoverConfig{Source: in.source, Target: in.target, Plan: p, Stream: name,
-		Timeout: c.Duration("timeout"), Verify: c.String("verify"), Progress: progress, Finish: finishTarget(in.target, p)})
+		Timeout: c.Duration("timeout"), Verify: c.String("verify"), Progress: progress, Finish: finishTarget(p)})
 	closeProgress()
 	var ve *follow.VerifyError
 	if errors.As(err, &ve) {
@@ -171,25 +171,25 @@ func runCutover(c *cli.Context) error {
 	return writeJSON(c, in.format, rep)
 }
 
-// finishTarget creates on the target, during the cutover's write pause,
-// what migrate --follow leaves out while the follower writes: triggers,
-// row-level security and policies (ddl.WithoutTriggers). What is there
-// already (copy --follow after plan --apply) is left alone.
-func finishTarget(url string, p *plan.Plan) func(context.Context) error {
-	return func(ctx context.Context) error {
-		dst, err := db.Open(ctx, url, db.ForProfile(db.ProfileCatalog))
+// finishTarget reads, before the cutover's write pause, what migrate
+// --follow leaves out while the follower writes (triggers, row-level
+// security and policies: ddl.WithoutTriggers) and the target lacks, and
+// returns its creation, which runs in the pause. What is there already is
+// left alone.
+func finishTarget(p *plan.Plan) func(context.Context, *pgxpool.Pool) (func(context.Context) error, error) {
+	return func(ctx context.Context, dst *pgxpool.Pool) (func(context.Context) error, error) {
+		after, err := ddl.PrepareAfterData(ctx, dst, p)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		defer dst.Close()
-		return ddl.ApplyForeignKeys(ctx, dst, p)
+		return func(ctx context.Context) error { return after.Run(ctx, dst) }, nil
 	}
 }
 
 func printCutover(w io.Writer, r *follow.CutoverReport) {
 	a := r.Applied
-	fmt.Fprintf(w, "cut over stream %q at %s: writes paused %.2fs (last changes %.2fs, sequences %.2fs, verify %.2fs); %d tables on the source now refuse writes (undo: DROP TRIGGER tenantmover_cutover ON <table>)\n",
-		r.Stream, r.Fence, r.PauseSeconds, r.DrainSeconds, r.SequenceSeconds, r.VerifySeconds, len(r.Guarded))
+	fmt.Fprintf(w, "cut over stream %q at %s: writes paused %.2fs (last changes %.2fs, sequences %.2fs, verify %.2fs, target triggers %.2fs); %d tables on the source now refuse writes (undo: DROP TRIGGER tenantmover_cutover ON <table>)\n",
+		r.Stream, r.Fence, r.PauseSeconds, r.DrainSeconds, r.SequenceSeconds, r.VerifySeconds, r.FinishSeconds, len(r.Guarded))
 	fmt.Fprintf(w, "applied since the snapshot: %d inserts, %d updates, %d deletes in %d transactions; %d tenants changed\n",
 		a.Inserts, a.Updates, a.Deletes, a.Transactions, len(r.Tenants))
 	if r.EarlyVerify != nil {

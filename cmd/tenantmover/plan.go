@@ -21,6 +21,7 @@ func planCommand() *cli.Command {
 		&cli.StringFlag{Name: "format", Value: "text", Usage: "output format: text (a table on stderr), json (one document on stdout), sql (the Citus target schema on stdout) or django (model changes, state-only migrations and the ORM checklist of a Django project)"},
 		&cli.StringFlag{Name: "out", Usage: "with --format django: write the files under `DIR` (the project root: migrations go to DIR/<app>/migrations) instead of stdout"},
 		&cli.BoolFlag{Name: "apply", Usage: "create the target schema on --target (Citus, or plain PostgreSQL without the Citus calls); refuses tables that hold rows"},
+		&cli.BoolFlag{Name: "with-triggers", Usage: "with --apply: create the triggers, row-level security and policies now (by default 'copy' creates them once the data is in, and 'cutover' with --follow, so they do not act on copied rows)"},
 	)
 	return &cli.Command{
 		Name:  "plan",
@@ -168,13 +169,16 @@ func blockingError(c *cli.Context, format string, blocking map[schema.Name][]pla
 func applyPlan(c *cli.Context, dst *pgxpool.Pool, p *plan.Plan) error {
 	log := newLogger(c)
 	count := 0
-	err := ddl.Apply(c.Context, dst, p, ddl.WithProgress(func(s ddl.Step) {
+	opts := []ddl.ApplyOption{ddl.WithProgress(func(s ddl.Step) {
 		if s.Kind != ddl.StepSchema && s.Kind != ddl.StepSequence {
 			count++ // those two are IF NOT EXISTS and always run
 		}
 		log.Debug("applying", "kind", s.Kind, "table", s.Table.String(), "object", s.Object)
-	}))
-	if err != nil {
+	})}
+	if !c.Bool("with-triggers") {
+		opts = append(opts, ddl.WithoutTriggers())
+	}
+	if err := ddl.Apply(c.Context, dst, p, opts...); err != nil {
 		return err
 	}
 	w := stderrOf(c)
@@ -183,6 +187,13 @@ func applyPlan(c *cli.Context, dst *pgxpool.Pool, p *plan.Plan) error {
 	} else {
 		fmt.Fprintf(w, "target schema applied: %d statement(s), %d table(s) (%d distributed, %d reference)\n",
 			count, len(p.Distributed())+len(p.OfKind(plan.Reference)), len(p.Distributed()), len(p.OfKind(plan.Reference)))
+	}
+	after, err := ddl.PrepareAfterData(c.Context, dst, p)
+	if err != nil {
+		return err
+	}
+	if n := after.ActingOnWrites(); n > 0 {
+		fmt.Fprintf(w, "%d trigger, row-level security and policy statement(s) wait for the data, since they would act on every copied row: 'copy' runs them when it is done ('cutover' with --follow); --with-triggers runs them now\n", n)
 	}
 	if n := p.NotCreated(); n > 0 {
 		fmt.Fprintf(w, "%d schema object(s) of the source are not on the target: plan lists each with the reason and the remedy\n", n)

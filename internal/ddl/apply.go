@@ -151,7 +151,12 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, opts ...ApplyO
 	if err := state.check(p); err != nil {
 		return err
 	}
-	steps := state.pending(Steps(p), target, cfg.skipFKs)
+	var steps []Step
+	for _, s := range state.pending(Steps(p), target, cfg.skipFKs) {
+		if !(cfg.skipWriters && s.actsOnWrites()) {
+			steps = append(steps, s)
+		}
+	}
 	return run(ctx, pool, steps, target, cfg.progress)
 }
 
@@ -216,25 +221,66 @@ func inspectTarget(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan) (Targe
 // (after Apply WithoutForeignKeys and a data load): the foreign keys, the
 // materialized views' refresh, triggers, row-level security and policies.
 func ApplyForeignKeys(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, opts ...ApplyOption) error {
+	after, err := PrepareAfterData(ctx, pool, p, opts...)
+	if err != nil {
+		return err
+	}
+	return after.Run(ctx, pool)
+}
+
+// AfterData is what the target lacks of what goes in after the data, read
+// from its catalog ahead of the moment it runs: the cutover reads it
+// before it blocks the source's writes, so the pause only runs the
+// statements.
+type AfterData struct {
+	steps    []Step
+	target   Target
+	progress func(Step)
+}
+
+// PrepareAfterData reads the target and lists the after-data steps it
+// lacks (WithoutTriggers leaves out triggers, row-level security and
+// policies).
+func PrepareAfterData(ctx context.Context, pool *pgxpool.Pool, p *plan.Plan, opts ...ApplyOption) (*AfterData, error) {
 	var cfg applyConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
 	target, _, err := Inspect(ctx, pool)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	state, err := readTarget(ctx, pool, p, target)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var after []Step
+	a := &AfterData{target: target, progress: cfg.progress}
 	for _, s := range state.pending(Steps(p), target, false) {
 		if s.AfterData() && !(cfg.skipWriters && s.actsOnWrites()) {
-			after = append(after, s)
+			a.steps = append(a.steps, s)
 		}
 	}
-	return run(ctx, pool, after, target, cfg.progress)
+	return a, nil
+}
+
+// Steps are the statements Run runs, in order.
+func (a *AfterData) Steps() []Step { return a.steps }
+
+// Run runs the steps in one transaction.
+func (a *AfterData) Run(ctx context.Context, pool *pgxpool.Pool) error {
+	return run(ctx, pool, a.steps, a.target, a.progress)
+}
+
+// ActingOnWrites counts the steps WithoutTriggers would leave out: the
+// triggers, row-level security and policies (and their comments).
+func (a *AfterData) ActingOnWrites() int {
+	n := 0
+	for _, s := range a.steps {
+		if s.actsOnWrites() {
+			n++
+		}
+	}
+	return n
 }
 
 // run executes the steps in one transaction. Sequential shard modification
