@@ -194,10 +194,10 @@ func triggerUnsafe(tr *schema.Trigger) Problem {
 		Code: CodeTriggerUnsafe,
 		Message: fmt.Sprintf("trigger %s is on a distributed table, which Citus allows only with citus.enable_unsafe_triggers: it is created with that setting and runs on the worker holding each row's shard. "+
 			"A trigger function that only changes the row (NEW) works as before; one that reads or writes other tables runs on the worker, where Citus warns of \"visibility and deadlock issues\". "+
-			"It would fire for the rows copy and follow write too: migrate creates it after its copy (with --follow, at the cutover, while writes are paused)",
+			"It would fire for the rows copy and follow write too, so it waits for the data: copy creates it when it is done, migrate after its copy, and with --follow the cutover, while writes are paused",
 			tr.Identity),
 		Remedy: fmt.Sprintf("check that %s only changes the row; otherwise move its work into the application and drop the trigger on the target (DROP TRIGGER %s). "+
-			"When copy (or copy --follow) fills the target after plan --apply, which creates it at once, a trigger that sets columns (updated_at) or writes other tables changes the copied data: use migrate, or drop the trigger on the target for the copy and create it again afterwards (SET citus.enable_unsafe_triggers TO on; %s;)",
+			"By hand it is created with SET citus.enable_unsafe_triggers TO on; %s;",
 			tr.Function, tr.Identity, tr.Definition),
 	}
 }
