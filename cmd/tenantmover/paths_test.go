@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -73,4 +74,37 @@ CREATE TABLE comments (id bigint PRIMARY KEY, commentable_type text, commentable
 	require.Equal(t, 0, code)
 	require.Contains(t, stdout, "--via")
 	require.Contains(t, stdout, "when commentable_type=Post")
+}
+
+// TestRailsStructureAppliesOnCitus: the 56-table Rails structure.sql,
+// planned with the flags plan suggests for it, is created on a real Citus
+// cluster by plan --apply: every tenant table distributed and colocated
+// with the tenant, the rest reference tables.
+func TestRailsStructureAppliesOnCitus(t *testing.T) {
+	t.Parallel()
+	ddl, err := os.ReadFile("../../internal/plan/testdata/rails_structure.sql")
+	require.NoError(t, err)
+	srcURL := env.NewDB(t)
+	pgtest.Exec(t, pgtest.Pool(t, srcURL), string(ddl))
+	dst := env.NewCitusDB(t).Coordinator
+
+	args := []string{"plan", "--source", srcURL, "--tenant-table", "accounts", "--no-progress", "--apply", "--target", dst,
+		"--relation", "public.audits.account_id=public.accounts.id",
+		"--relation", "public.import_rows.import_id=public.imports.id",
+		"--relation", "public.comments.commentable_id=public.cards.id when commentable_type=Card",
+		"--relation", "public.comments.commentable_id=public.projects.id when commentable_type=Project",
+		"--relation", "public.active_storage_attachments.record_id=public.cards.id when record_type=Card"}
+	code, _, stderr := runCLI(t, args...)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, "56 table(s) (42 distributed, 14 reference)")
+
+	pool := pgtest.Pool(t, dst)
+	require.Equal(t, 42, pgtest.Scalar[int](t, pool, `SELECT count(*)::int FROM citus_tables WHERE citus_table_type = 'distributed'
+		AND colocation_id = (SELECT colocation_id FROM citus_tables WHERE table_name = 'accounts'::regclass)`))
+	require.Equal(t, 14, pgtest.Scalar[int](t, pool, `SELECT count(*)::int FROM citus_tables WHERE citus_table_type = 'reference'`))
+	require.Equal(t, 56, pgtest.Scalar[int](t, pool, `SELECT count(*)::int FROM pg_tables WHERE schemaname = 'public'`))
+
+	code, _, stderr = runCLI(t, args...)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, "nothing to do")
 }
