@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/tenantmover/tenantmover/internal/plan"
@@ -110,9 +111,11 @@ func (v *verifier) mergeTable(ctx context.Context, s *spec, sum *TableSummary, p
 	if filter {
 		args = []any{v.cfg.Tenants}
 	}
+	srcSQL, srcArgs := s.src.aggregateSQL(checksum, filter, false)
+	dstSQL, dstArgs := s.dst.aggregateSQL(checksum, filter, false)
 	cursors, err := openAll(ctx, []query{
-		{on: v.src, sql: s.src.aggregateSQL(checksum, filter, false), args: args},
-		{on: v.dst, sql: s.dst.aggregateSQL(checksum, filter, false), args: args},
+		{on: v.src, sql: srcSQL, args: append(slices.Clone(args), srcArgs...)},
+		{on: v.dst, sql: dstSQL, args: append(slices.Clone(args), dstArgs...)},
 	})
 	if err != nil {
 		return nil, err
@@ -121,7 +124,7 @@ func (v *verifier) mergeTable(ctx context.Context, s *spec, sum *TableSummary, p
 	sc, dc := cursors[0], cursors[1]
 
 	var diffs []tenantDiff
-	streams := []reader[group]{groupReader("source", sc, checksum, false), groupReader("target", dc, checksum, false)}
+	streams := []reader[group]{groupReader("source", sc, checksum, false, len(s.src.folds)), groupReader("target", dc, checksum, false, len(s.dst.folds))}
 	err = mergeSorted(streams, func(g group) sortKey { return g.key }, func(at []*group) (bool, error) {
 		src, dst := orZero(at[0], at[1]), orZero(at[1], at[0])
 		sum.Tenants++
@@ -130,10 +133,19 @@ func (v *verifier) mergeTable(ctx context.Context, s *spec, sum *TableSummary, p
 		if d, ok := diffGroups(s, src, dst, checksum); ok {
 			diffs = append(diffs, d)
 		}
+		v.foldFound(s.src.folds, src)
+		v.foldFound(s.dst.folds, dst)
 		progress.tick()
 		return false, nil
 	})
 	return diffs, err
+}
+
+// foldFound hands one tenant's violation counts to the folds they count.
+func (v *verifier) foldFound(folds []*fold, g group) {
+	for i, n := range g.violations {
+		folds[i].found(g.key, n, v.cfg.MaxSamples)
+	}
 }
 
 // orZero is g, or an empty group with other's key when g is missing.

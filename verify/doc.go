@@ -12,6 +12,11 @@
 // with strings.Compare and refuses a stream that is not in that order rather
 // than silently pairing the wrong tenants.
 //
+// The tenant invariant is counted in the same scans as the per-tenant
+// counts where it can be (a LEFT JOIN of the child to its parent; see fold),
+// so it costs a join, not another read of the child; a separate anti-join
+// then narrows only the violations it found down to keys.
+//
 // The package never prints: Run reports progress through a callback and
 // returns a Result listing every difference.
 package verify

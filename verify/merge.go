@@ -40,6 +40,9 @@ type group struct {
 	rows int64
 	sum  string // checksum: sum of row hashes, as text
 	hash int32  // worker_hash of the tenant (shard placements only)
+	// violations: per fold of the side's relation, the tenant's rows that
+	// break the invariant.
+	violations []int64
 }
 
 // item is one row on one side while narrowing down: its key and hash.
@@ -122,8 +125,9 @@ func mergeSorted[T any](streams []reader[T], key func(T) sortKey, fn func([]*T) 
 	}
 }
 
-// groupReader reads aggregate rows (k, count[, sum][, hash]) from a cursor.
-func groupReader(name string, c *cursor, checksum, hash bool) reader[group] {
+// groupReader reads aggregate rows (k, count[, sum][, hash], violations of
+// each of folds folds...) from a cursor.
+func groupReader(name string, c *cursor, checksum, hash bool, folds int) reader[group] {
 	return ordered(name, func() (group, bool, error) {
 		var g group
 		if !c.rows.Next() {
@@ -139,6 +143,10 @@ func groupReader(name string, c *cursor, checksum, hash bool) reader[group] {
 		}
 		if hash {
 			dest = append(dest, &g.hash)
+		}
+		g.violations = make([]int64, folds)
+		for i := range g.violations {
+			dest = append(dest, &g.violations[i])
 		}
 		if err := c.rows.Scan(dest...); err != nil {
 			return g, false, fmt.Errorf("%s: %w", name, err)

@@ -27,6 +27,9 @@ type relation struct {
 	// keyType is the tenant key's SQL type, to cast tenant values (bound as
 	// text) so comparisons use the column's own type and indexes.
 	keyType string
+	// folds are the invariant checks the per-tenant aggregate also counts
+	// (see fold); only on the source's and the coordinator's relations.
+	folds []*fold
 }
 
 // buildRelation makes the relation of table t reading base (the quoted
@@ -148,8 +151,9 @@ func (r relation) tenantIs(null bool, n int) string {
 // tenant's rows, in the byte order of the tenant's text form; a reference
 // table gives one row for the whole table, tenant "". With filter, $1 is
 // the tenant list. With hash, each group also carries worker_hash of its
-// tenant (Citus nodes only).
-func (r relation) aggregateSQL(checksum, filter, hash bool) string {
+// tenant (Citus nodes only). Each of r's folds adds its violations' count
+// to each group; args are the bind values of those, after the filter's.
+func (r relation) aggregateSQL(checksum, filter, hash bool) (sql string, args []any) {
 	var b strings.Builder
 	if r.tenant == "" {
 		b.WriteString("SELECT ''::text AS k, count(*)")
@@ -162,15 +166,23 @@ func (r relation) aggregateSQL(checksum, filter, hash bool) string {
 	if hash {
 		fmt.Fprintf(&b, ", pg_catalog.worker_hash(%s)", r.tenant)
 	}
-	fmt.Fprintf(&b, " FROM %s", r.from)
+	first := 1
+	if filter {
+		first = 2
+	}
+	joins, counts, args := r.foldSQL(first)
+	for _, c := range counts {
+		b.WriteString(", " + c)
+	}
+	fmt.Fprintf(&b, " FROM %s%s", r.from, joins)
 	if r.tenant == "" {
-		return b.String()
+		return b.String(), args
 	}
 	if filter {
 		b.WriteString(" WHERE " + r.tenantFilter(1))
 	}
 	fmt.Fprintf(&b, " GROUP BY %s ORDER BY k NULLS FIRST", r.tenant)
-	return b.String()
+	return b.String(), args
 }
 
 // rowsSQL lists the keys (and with checksum the row hashes) of one

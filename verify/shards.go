@@ -165,7 +165,8 @@ func (v *verifier) checkPlacements(ctx context.Context, nodes *nodePools, t shar
 			return nil, err
 		}
 		readers[i] = placementReader{p: p, on: on}
-		queries[i] = query{on: on, sql: rel.aggregateSQL(v.cfg.Checksum, filter, hashed), args: args}
+		sql, _ := rel.aggregateSQL(v.cfg.Checksum, filter, hashed) // a shard's relation has no folds
+		queries[i] = query{on: on, sql: sql, args: args}
 	}
 	cursors, err := openAll(ctx, queries)
 	if err != nil {
@@ -174,7 +175,7 @@ func (v *verifier) checkPlacements(ctx context.Context, nodes *nodePools, t shar
 	defer closeAll(cursors)
 	streams := make([]reader[group], len(readers))
 	for i, c := range cursors {
-		streams[i] = groupReader(readers[i].on.name, c, v.cfg.Checksum, hashed)
+		streams[i] = groupReader(readers[i].on.name, c, v.cfg.Checksum, hashed, 0)
 	}
 	var diffs []tenantDiff
 	err = mergeSorted(streams, func(g group) sortKey { return g.key }, func(at []*group) (bool, error) {

@@ -25,7 +25,7 @@ func CheckSource(ctx context.Context, env *phase.Env, cfg Config) (*Result, erro
 	if env.Target != "" {
 		env = &phase.Env{Source: env.Source, Plan: env.Plan, Progress: env.Progress}
 	}
-	return check(ctx, env, cfg, SourceCheckName, (*verifier).resolve, (*verifier).checkTenantsPresent, (*verifier).checkInvariants)
+	return check(ctx, env, cfg, SourceCheckName, (*verifier).resolve, (*verifier).checkTenantsPresent, (*verifier).planInvariants, (*verifier).checkInvariants)
 }
 
 // SourceCheckName is the name of CheckSource as a phase.

@@ -42,6 +42,8 @@ type verifier struct {
 	sourceOnly bool // CheckSource: the invariants on the source, nothing else
 	srcCols    columns
 	dstCols    columns
+	checks     []invariantCheck // invariant checks run on their own
+	folds      []*fold          // invariant checks folded into the counts
 
 	mu         sync.Mutex
 	diffs      []Difference
@@ -74,8 +76,8 @@ func Run(ctx context.Context, env *phase.Env, cfg Config) (*Result, error) {
 	if env.Target == "" {
 		return nil, errors.New("verify compares a source with a target: no target given")
 	}
-	return check(ctx, env, cfg, Name, (*verifier).detectCitus, (*verifier).resolve, (*verifier).compareTables,
-		(*verifier).checkInvariants, (*verifier).checkShards)
+	return check(ctx, env, cfg, Name, (*verifier).detectCitus, (*verifier).resolve, (*verifier).planInvariants,
+		(*verifier).compareTables, (*verifier).checkInvariants, (*verifier).checkShards)
 }
 
 // check opens a verification of env that reports as the phase called name,

@@ -8,11 +8,18 @@
 // Both are timed in the same run on the same databases, alternately, and
 // the medians are printed with their ratio; verify --checksum is timed too.
 //
-// The databases are the sample monolith (default size large: 5 million
-// purchases) with the tenant column backfilled on the nested tables, and a
-// target made from it with CREATE DATABASE ... TEMPLATE: a plain
-// PostgreSQL target holding the same rows. Without --url a throwaway server
-// is started (internal/localpg) and removed at the end.
+// The source is the sample monolith (default size large: 5 million
+// purchases) with the tenant column backfilled on the nested tables.
+// Without --url, throwaway servers are started (internal/localpg) and
+// removed at the end: the source, and a Citus coordinator with two workers
+// (or, without Citus, one more server); the targets, a plain PostgreSQL
+// database on the coordinator's server and a Citus database, get the
+// plan's schema and the source's rows with tenantmover's own copy. Each
+// step's CPU seconds per server process (source, coordinator, each
+// worker), read from /proc, are printed too: unlike wall time they do not
+// depend on what else the machine runs. With --url the target is a
+// CREATE DATABASE ... TEMPLATE of the source on the same server, and there
+// are no CPU figures.
 package main
 
 import (
@@ -20,12 +27,16 @@ import (
 	"flag"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/db"
+	"github.com/tenantmover/tenantmover/internal/ddl"
+	"github.com/tenantmover/tenantmover/internal/localpg"
 	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
 	"github.com/tenantmover/tenantmover/scripts/benchkit"
@@ -43,33 +54,66 @@ type config struct {
 	workers int
 	// countsOnly leaves out the slower verify variants.
 	countsOnly bool
+	citus      bool
+}
+
+// server is one PostgreSQL server process whose CPU time is read.
+type server struct {
+	name    string
+	dataDir string // "" when not on this machine
+}
+
+// target is a database verify compares the source with.
+type target struct {
+	name    string // postgres, citus
+	url     string
+	servers []server // the source's and the target's servers
 }
 
 func run(ctx context.Context) error {
-	c := config{Flags: benchkit.AddFlags("keep and reuse the databases tm_bench_source/tm_bench_target if they exist")}
+	c := config{Flags: benchkit.AddFlags("keep and reuse the databases tm_bench_source/tm_bench_target if they exist (with --url)")}
 	flag.IntVar(&c.runs, "runs", 3, "timed runs of each (the median is reported), after one warm-up")
 	flag.IntVar(&c.workers, "workers", verify.DefaultWorkers, "verify workers; the baseline runs as many tables at a time")
 	flag.BoolVar(&c.countsOnly, "counts-only", false, "time only the baseline and verify --skip-invariant")
+	flag.BoolVar(&c.citus, "citus", true, "also measure a Citus coordinator with 2 workers as the target (without --url, when Citus is installed)")
 	flag.Parse()
-	srv, err := benchkit.StartServer(ctx, c.URL, map[string]string{"shared_buffers": "'2GB'", "work_mem": "'64MB'"})
+	srv, err := benchkit.StartServer(ctx, c.URL, serverSettings)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 	c.srv = srv
-	if err := prepare(ctx, c); err != nil {
+	if c.URL != "" {
+		if err := prepareTemplate(ctx, c); err != nil {
+			return err
+		}
+		return measure(ctx, c, target{name: "postgres", url: srv.URL(targetDB)})
+	}
+	targets, stop, err := startTargets(ctx, c)
+	defer stop()
+	if err != nil {
 		return err
 	}
-	return measure(ctx, c)
+	for _, t := range targets {
+		if err := measure(ctx, c, t); err != nil {
+			return fmt.Errorf("%s target: %w", t.name, err)
+		}
+	}
+	return nil
 }
+
+// serverSettings are every throwaway server's: room for the tables in
+// memory, so runs read from the cache alike.
+var serverSettings = map[string]string{"shared_buffers": "'2GB'", "work_mem": "'64MB'"}
 
 const (
 	sourceDB = "tm_bench_source"
 	targetDB = "tm_bench_target"
 )
 
-// prepare makes the backfilled source and its copy as the target.
-func prepare(ctx context.Context, c config) error {
+// prepareTemplate makes the backfilled source and its copy as the target
+// on the one server --url names.
+func prepareTemplate(ctx context.Context, c config) error {
 	exists, err := c.srv.Exists(ctx, targetDB)
 	if err != nil {
 		return err
@@ -81,6 +125,19 @@ func prepare(ctx context.Context, c config) error {
 	if err := c.srv.Drop(ctx, targetDB); err != nil {
 		return err
 	}
+	if err := generate(ctx, c); err != nil {
+		return err
+	}
+	took, err := benchkit.Time(func() error { return c.srv.Create(ctx, targetDB, sourceDB) })
+	if err != nil {
+		return err
+	}
+	prog.Logf("target copied in %s", took.Round(time.Second))
+	return nil
+}
+
+// generate makes the source: the sample monolith, backfilled.
+func generate(ctx context.Context, c config) error {
 	p, took, err := c.srv.Generate(ctx, sourceDB, c.Size)
 	if err != nil {
 		return err
@@ -90,11 +147,90 @@ func prepare(ctx context.Context, c config) error {
 		return err
 	}
 	prog.Logf("backfilled in %s", took.Round(time.Second))
-	if took, err = benchkit.Time(func() error { return c.srv.Create(ctx, targetDB, sourceDB) }); err != nil {
+	return nil
+}
+
+// startTargets generates the source on the throwaway server and starts
+// the targets' servers: a Citus coordinator and two workers when Citus is
+// installed (the plain target is a database on the coordinator's server),
+// else one plain server. stop stops them.
+func startTargets(ctx context.Context, c config) (targets []target, stop func(), err error) {
+	stop = func() {}
+	if err := generate(ctx, c); err != nil {
+		return nil, stop, err
+	}
+	src := server{name: "source", dataDir: c.srv.DataDir()}
+	var cluster *localpg.Cluster
+	if c.citus {
+		cluster, err = localpg.StartCluster(localpg.ClusterOptions{Workers: 2})
+		if localpg.IsCitusMissing(err) {
+			prog.Logf("no Citus target: %v", err)
+			cluster, err = nil, nil
+		}
+		if err != nil {
+			return nil, stop, err
+		}
+	}
+	var plainServer *localpg.Server
+	if cluster != nil {
+		stop = cluster.Close
+		plainServer = cluster.Coordinator
+	} else {
+		if plainServer, err = localpg.Start(localpg.Options{Settings: serverSettings}); err != nil {
+			return nil, stop, err
+		}
+		stop = func() { _ = plainServer.Close() }
+	}
+	if err := plainServer.CreateDatabase(ctx, targetDB); err != nil {
+		return nil, stop, err
+	}
+	targets = append(targets, target{name: "postgres", url: plainServer.URL(targetDB),
+		servers: []server{src, {name: "target", dataDir: plainServer.DataDir()}}})
+	if cluster != nil {
+		d, err := cluster.CreateDatabase(ctx, "tm_bench_citus")
+		if err != nil {
+			return nil, stop, err
+		}
+		t := target{name: "citus", url: d.Coordinator, servers: []server{src, {name: "coordinator", dataDir: cluster.Coordinator.DataDir()}}}
+		for i, w := range cluster.Workers {
+			t.servers = append(t.servers, server{name: fmt.Sprintf("worker%d", i+1), dataDir: w.DataDir()})
+		}
+		targets = append(targets, t)
+	}
+	for _, t := range targets {
+		took, err := benchkit.Time(func() error { return load(ctx, c.srv.URL(sourceDB), t.url) })
+		if err != nil {
+			return nil, stop, fmt.Errorf("loading the %s target: %w", t.name, err)
+		}
+		prog.Logf("%s target loaded in %s", t.name, took.Round(time.Second))
+	}
+	return targets, stop, nil
+}
+
+// load creates the plan's schema on the target and copies the source into
+// it with tenantmover's copy.
+func load(ctx context.Context, srcURL, dstURL string) error {
+	src, err := db.Open(ctx, srcURL, db.Options{MaxConns: 2})
+	if err != nil {
 		return err
 	}
-	prog.Logf("target copied in %s", took.Round(time.Second))
-	return nil
+	defer src.Close()
+	dst, err := db.Open(ctx, dstURL, db.Options{MaxConns: 2})
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	p, err := plan.Build(ctx, src, plan.Config{TenantTable: "store"})
+	if err != nil {
+		return err
+	}
+	if err := ddl.Apply(ctx, dst, p); err != nil {
+		return err
+	}
+	if _, err := pgcopy.Run(ctx, &phase.Env{Source: srcURL, Target: dstURL, Plan: p, Run: "bench"}, pgcopy.Config{}); err != nil {
+		return err
+	}
+	return benchkit.Exec(ctx, dst, "VACUUM ANALYZE")
 }
 
 // backfillSource does on the source what backfill leaves there: the tenant
@@ -114,8 +250,18 @@ func backfillSource(ctx context.Context, c config) error {
 	)
 }
 
-// measure times baseline, verify and verify --checksum alternately.
-func measure(ctx context.Context, c config) error {
+// step is one thing timed: its runs' wall times and the CPU seconds each
+// server spent in them.
+type step struct {
+	name  string
+	fn    func() error
+	times []time.Duration
+	cpu   []float64 // per server of the target, summed over the runs
+}
+
+// measure times, on one target, the baseline and the verify variants
+// alternately, and prints their medians, ratios and CPU seconds.
+func measure(ctx context.Context, c config, t target) error {
 	opts := db.ForProfile(db.ProfileScans)
 	opts.Settings = verify.SessionSettings()
 	opts.MaxConns = int32(c.workers + 1)
@@ -124,7 +270,7 @@ func measure(ctx context.Context, c config) error {
 		return err
 	}
 	defer src.Close()
-	dst, err := db.Open(ctx, c.srv.URL(targetDB), opts)
+	dst, err := db.Open(ctx, t.url, opts)
 	if err != nil {
 		return err
 	}
@@ -134,48 +280,113 @@ func measure(ctx context.Context, c config) error {
 		return err
 	}
 	var rows int64
-	steps := []struct {
-		name  string
-		fn    func() error
-		times []time.Duration
-	}{
-		{name: "baseline GROUP BY", fn: func() error { return baseline(ctx, src, dst, p, c.workers) }},
-		{name: "verify --skip-invariant", fn: func() error {
-			res, err := verify.Run(ctx, envOf(src, dst, p), verify.Config{Workers: c.workers, SkipInvariant: true})
-			if err == nil {
-				rows = totalRows(res)
-				err = matched(res)
+	verifying := func(cfg verify.Config) func() error {
+		return func() error {
+			cfg.Workers = c.workers
+			res, err := verify.Run(ctx, envOf(src, dst, p), cfg)
+			if err != nil {
+				return err
 			}
-			return err
-		}},
-		{name: "verify", fn: func() error { return verifyWith(ctx, src, dst, c, p, verify.Config{}) }},
-		{name: "verify --checksum --skip-invariant", fn: func() error {
-			return verifyWith(ctx, src, dst, c, p, verify.Config{Checksum: true, SkipInvariant: true})
-		}},
+			rows = totalRows(res)
+			return matched(res)
+		}
+	}
+	steps := []*step{
+		{name: "baseline GROUP BY", fn: func() error { return baseline(ctx, src, dst, p, c.workers) }},
+		{name: "verify --skip-invariant", fn: verifying(verify.Config{SkipInvariant: true})},
+		{name: "verify", fn: verifying(verify.Config{})},
+		{name: "verify --checksum", fn: verifying(verify.Config{Checksum: true})},
 	}
 	if c.countsOnly {
 		steps = steps[:2]
 	}
 	for r := 0; r <= c.runs; r++ {
-		for i := range steps {
-			took, err := benchkit.Time(steps[i].fn)
+		for _, s := range steps {
+			took, cpu, err := timed(t.servers, s.fn)
 			if err != nil {
-				return fmt.Errorf("%s: %w", steps[i].name, err)
+				return fmt.Errorf("%s: %w", s.name, err)
 			}
 			if r == 0 {
-				prog.Logf("warm-up %s: %s", steps[i].name, took.Round(time.Millisecond))
+				prog.Logf("%s warm-up %s: %s", t.name, s.name, took.Round(time.Millisecond))
 				continue
 			}
-			steps[i].times = append(steps[i].times, took)
+			s.times = append(s.times, took)
+			if s.cpu == nil {
+				s.cpu = make([]float64, len(cpu))
+			}
+			for i := range cpu {
+				s.cpu[i] += cpu[i]
+			}
 		}
 	}
+	report(c, t, rows, steps)
+	return nil
+}
+
+// timed runs fn and returns its wall time and the CPU seconds each server
+// used meanwhile (nil when the servers are not on this machine).
+func timed(servers []server, fn func() error) (time.Duration, []float64, error) {
+	before, err := cpuSeconds(servers)
+	if err != nil {
+		return 0, nil, err
+	}
+	took, err := benchkit.Time(fn)
+	if err != nil || before == nil {
+		return took, nil, err
+	}
+	after, err := cpuSeconds(servers)
+	for i := range after {
+		after[i] -= before[i]
+	}
+	return took, after, err
+}
+
+// cpuSeconds reads each server's CPU seconds; nil when one is remote.
+func cpuSeconds(servers []server) ([]float64, error) {
+	out := make([]float64, len(servers))
+	for i, s := range servers {
+		if s.dataDir == "" {
+			return nil, nil
+		}
+		var err error
+		if out[i], err = benchkit.CPUSeconds(s.dataDir); err != nil {
+			return nil, fmt.Errorf("CPU time of the %s server: %w", s.name, err)
+		}
+	}
+	return out, nil
+}
+
+// report prints one target's figures: each step's median wall time and
+// its ratio to the baseline's, then the mean CPU seconds of each server per
+// run and the ratio of their total to the baseline's.
+func report(c config, t target, rows int64, steps []*step) {
 	base := upperMedian(steps[0].times)
-	fmt.Printf("verify benchmark: monolith %s, %d rows per side, %d workers, median of %d runs\n", c.Size, rows, c.workers, c.runs)
+	var baseCPU float64
+	for _, x := range steps[0].cpu {
+		baseCPU += x
+	}
+	fmt.Printf("verify benchmark, %s target: monolith %s, %d rows per side, %d workers, median of %d runs\n", t.name, c.Size, rows, c.workers, c.runs)
 	for _, s := range steps {
 		m := upperMedian(s.times)
-		fmt.Printf("  %-36s %9s  %.2fx baseline  (runs: %v)\n", s.name, m.Round(time.Millisecond), benchkit.Ratio(m, base), rounded(s.times))
+		fmt.Printf("  %-26s %9s  %.2fx baseline  (runs: %v)\n", s.name, m.Round(time.Millisecond), benchkit.Ratio(m, base), rounded(s.times))
 	}
-	return nil
+	if steps[0].cpu == nil {
+		return
+	}
+	names := make([]string, len(t.servers))
+	for i, s := range t.servers {
+		names[i] = s.name
+	}
+	fmt.Printf("  CPU seconds per run        %s  total  vs baseline\n", strings.Join(names, "  "))
+	for _, s := range steps {
+		var total float64
+		cols := make([]string, len(s.cpu))
+		for i, x := range s.cpu {
+			cols[i] = fmt.Sprintf("%*.2f", len(names[i]), x/float64(c.runs))
+			total += x
+		}
+		fmt.Printf("  %-26s %s  %5.2f  %.2fx\n", s.name, strings.Join(cols, "  "), total/float64(c.runs), total/baseCPU)
+	}
 }
 
 // baseline runs, for every table verify compares, the plain per-tenant
@@ -224,15 +435,6 @@ func drain(ctx context.Context, pool *pgxpool.Pool, sql string) error {
 // of pools src and dst.
 func envOf(src, dst *pgxpool.Pool, p *plan.Plan) *phase.Env {
 	return &phase.Env{Source: src.Config().ConnString(), Target: dst.Config().ConnString(), Plan: p}
-}
-
-func verifyWith(ctx context.Context, src, dst *pgxpool.Pool, c config, p *plan.Plan, cfg verify.Config) error {
-	cfg.Workers = c.workers
-	res, err := verify.Run(ctx, envOf(src, dst, p), cfg)
-	if err != nil {
-		return err
-	}
-	return matched(res)
 }
 
 func matched(res *verify.Result) error {

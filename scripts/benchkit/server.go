@@ -63,6 +63,15 @@ func (s *Server) Close() {
 	}
 }
 
+// DataDir is the data directory of the throwaway server, "" when --url
+// named the server (its processes may not be on this machine).
+func (s *Server) DataDir() string {
+	if s.local == nil {
+		return ""
+	}
+	return s.local.DataDir()
+}
+
 // URL is a superuser's connection URL for database dbname.
 func (s *Server) URL(dbname string) string { return s.url(dbname) }
 
