@@ -257,6 +257,8 @@ type want struct {
 var matrixExpect = map[string]want{
 	"plan --apply":                                          {exitError, []string{"--apply needs --target"}},
 	"plan --format sql --apply":                             {exitError, []string{"--apply needs --target"}},
+	"plan --with-triggers":                                  {exitError, []string{"--with-triggers is for --apply"}},
+	"plan --apply --with-triggers":                          {exitError, []string{"--apply needs --target"}},
 	"plan --out {dir}":                                      {exitError, []string{"--out is for --format django"}},
 	"plan --format json --out {dir}":                        {exitError, []string{"--out is for --format django"}},
 	"backfill --set-not-null":                               {exitError, []string{"--set-not-null needs --keep-triggers"}},

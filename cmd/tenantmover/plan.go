@@ -82,6 +82,9 @@ func runPlan(c *cli.Context) error {
 	if c.String("out") != "" && format != "django" {
 		return usageError("--out is for --format django: the other formats write to stdout or stderr")
 	}
+	if c.Bool("with-triggers") && !c.Bool("apply") {
+		return usageError("--with-triggers is for --apply: it creates the triggers with the schema")
+	}
 	if c.Bool("apply") && c.String("target") == "" {
 		return usageError("--apply needs --target (or TENANTMOVER_TARGET): the database to create the schema on")
 	}

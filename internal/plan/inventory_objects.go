@@ -2,6 +2,7 @@ package plan
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/tenantmover/tenantmover/internal/db"
@@ -134,6 +135,9 @@ func (inv *inventory) view(v *schema.View) *Object {
 	if pr, ok := inv.missingDependency(kind, v.Identity, v.DependsOn); ok {
 		return inv.add(kind, v.Identity, nil, true, pr)
 	}
+	if ts := inv.groupedByChangedKeys(v.DependsOn); len(ts) > 0 {
+		return inv.add(kind, v.Identity, nil, true, viewGroupsByKey(kind, v, ts))
+	}
 	var notes []Problem
 	if v.Materialized {
 		notes = append(notes, matViewLocal(v))
@@ -144,6 +148,35 @@ func (inv *inventory) view(v *schema.View) *Object {
 		notes = append(notes, localOnly(kind, v.Identity, "type "+ty, "range types"))
 	}
 	return inv.add(kind, v.Identity, nil, false, notes...)
+}
+
+// groupedByChangedKeys finds, among a view's dependencies, the primary
+// keys of tables whose key becomes composite with the tenant column (a
+// view depends on a key constraint only when its GROUP BY relies on the
+// key determining the other columns), and returns those tables.
+func (inv *inventory) groupedByChangedKeys(deps []schema.ObjectRef) []*Table {
+	var out []*Table
+	for _, d := range deps {
+		if d.Type != "table constraint" {
+			continue
+		}
+		con, table, ok := strings.Cut(d.Identity, " on ")
+		if !ok {
+			continue
+		}
+		n, err := db.ParseQualifiedName(table, "public")
+		if err != nil {
+			continue
+		}
+		t := inv.table(n)
+		if t == nil || !t.Kind.Distributed() || t.Source.PrimaryKey == nil || t.Source.PrimaryKey.Name != con {
+			continue
+		}
+		if !slices.Contains(t.Source.PrimaryKey.Columns, t.TenantColumn) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // matViewDependency names the materialized view among deps, directly or

@@ -50,6 +50,13 @@ const (
 	// local table on the coordinator that REFRESH fills from the
 	// distributed tables.
 	CodeMatViewLocal = "materialized_view_local"
+	// CodeViewGroupsByKey: a view groups by a table's primary key and
+	// selects its other columns, which PostgreSQL allows because the key
+	// determines them (the view depends on the key constraint). On the
+	// target that key is composite with the tenant column, so the view's
+	// GROUP BY no longer covers it and CREATE VIEW fails ("must appear in
+	// the GROUP BY clause").
+	CodeViewGroupsByKey = "view_groups_by_key"
 	// CodeTriggerUnsafe: a trigger on a distributed table; Citus refuses it
 	// ("triggers are not supported on distributed tables",
 	// commands/trigger.c ErrorOutForTriggerIfNotSupported) unless
@@ -176,6 +183,20 @@ func localOnly(kind, name, dep, what string) Problem {
 		Code:    CodeLocalOnly,
 		Message: fmt.Sprintf("%s %s uses %s, and Citus does not propagate %s: the coordinator alone has it (Citus warns that it \"will be created only locally\")", kind, name, dep, what),
 		Remedy:  "nothing to do when the application queries through the coordinator",
+	}
+}
+
+func viewGroupsByKey(kind string, v *schema.View, tables []*Table) Problem {
+	var names, cols []string
+	for _, t := range tables {
+		names = append(names, t.Name().String())
+		cols = append(cols, t.Name().String()+"."+db.QuoteIfNeeded(t.TenantColumn))
+	}
+	return Problem{
+		Code: CodeViewGroupsByKey,
+		Message: fmt.Sprintf("%s %s groups by the primary key of %s and selects other columns, which PostgreSQL allows because the key determines them; on the target the key also has the tenant column, so the same GROUP BY no longer covers it and Citus would refuse the view (\"must appear in the GROUP BY clause\"): it is not created",
+			kind, v.Identity, strings.Join(names, " and ")),
+		Remedy: fmt.Sprintf("add %s to the view's GROUP BY (the groups stay the same, since the old key is unique): CREATE OR REPLACE VIEW on the source, then rerun plan; or create it so on the target by hand", strings.Join(cols, " and ")),
 	}
 }
 

@@ -144,3 +144,37 @@ CREATE FUNCTION stores() RETURNS SETOF store LANGUAGE sql BEGIN ATOMIC SELECT * 
 	require.NoError(t, ddl.Apply(ctx, target, p))
 	require.Equal(t, 0, pgtest.Scalar[int](t, target, `SELECT count(*) FROM a_view`))
 }
+
+// TestViewGroupedByKey: a view that groups by a table's primary key and
+// selects its other columns (allowed because the key determines them)
+// cannot be created once that key has the tenant column: it is reported
+// with the column to add, and so is a view over it; views grouping by the
+// tenant's own key, or by every column they select, are created, and the
+// schema applies.
+func TestViewGroupedByKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := build(t, `
+CREATE TABLE store (id bigint PRIMARY KEY, name text);
+CREATE TABLE product (id bigint PRIMARY KEY, store_id bigint NOT NULL REFERENCES store, name text);
+CREATE TABLE purchase (id bigint PRIMARY KEY, product_id bigint NOT NULL REFERENCES product);
+CREATE VIEW store_sales AS SELECT s.id, s.name, count(u.id) FROM store s JOIN product p ON p.store_id = s.id JOIN purchase u ON u.product_id = p.id GROUP BY s.id;
+CREATE VIEW product_sales AS SELECT p.id, p.name, count(u.id) FROM product p JOIN purchase u ON u.product_id = p.id GROUP BY p.id;
+CREATE VIEW top_products AS SELECT * FROM product_sales WHERE count > 10;
+CREATE VIEW product_sales_named AS SELECT p.id, p.name, count(u.id) FROM product p JOIN purchase u ON u.product_id = p.id GROUP BY p.id, p.name;
+`, plan.Config{TenantTable: "store"})
+	require.Equal(t, map[string]string{
+		"view public.product_sales": "report view_groups_by_key",
+		"view public.top_products":  "report depends_on_missing",
+	}, objectCodes(p))
+	pr := p.Object(plan.ObjView, "public.product_sales").Problems[0]
+	require.Contains(t, pr.Message, "groups by the primary key of public.product")
+	require.Contains(t, pr.Remedy, "add public.product.store_id to the view's GROUP BY")
+	require.True(t, p.Creates(plan.ObjView, "public.store_sales"))
+	require.True(t, p.Creates(plan.ObjView, "public.product_sales_named"))
+
+	target := pgtest.Pool(t, env.NewDB(t))
+	require.NoError(t, ddl.Apply(ctx, target, p), "the composite keys hold on a plain target too")
+	require.Equal(t, 0, pgtest.Scalar[int](t, target, `SELECT count(*) FROM store_sales`))
+	require.Equal(t, 0, pgtest.Scalar[int](t, target, `SELECT count(*) FROM pg_views WHERE viewname IN ('product_sales', 'top_products')`))
+}

@@ -55,7 +55,7 @@ func refs(from, where string) string {
         CASE WHEN ty.typrelid <> 0 THEN ty.typrelid WHEN ty.typcategory = 'A' AND ty.typelem <> 0 THEN ty.typelem ELSE d.refobjid END,
         0) o
     WHERE ` + where + ` AND d.deptype = 'n'
-      AND d.refclassid IN ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_type'::regclass)
+      AND d.refclassid IN ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_type'::regclass, 'pg_constraint'::regclass)
       AND o.schema IS DISTINCT FROM 'pg_catalog'), '{}')`
 }
 
