@@ -16,18 +16,23 @@ import (
 // schema 'plan --apply' created.
 func copyFixture(t *testing.T) (srcURL, dstURL string, dst *pgxpool.Pool) {
 	t.Helper()
-	ctx := context.Background()
 	srcURL, dstURL = env.NewDB(t), env.NewDB(t)
-	src := pgtest.Pool(t, srcURL)
-	require.NoError(t, sample.Generate(ctx, src, sample.Params{Stores: 6, Products: 40, Purchases: 300, Refunds: 40,
-		Companies: 3, Users: 12, CampaignsPerCompany: 2, MembershipsPerCompany: 3, Skew: 1, Seed: 0.42}))
+	filledShop(t, pgtest.Pool(t, srcURL), sample.Params{Stores: 6, Products: 40, Purchases: 300, Refunds: 40,
+		Companies: 3, Users: 12, CampaignsPerCompany: 2, MembershipsPerCompany: 3, Skew: 1, Seed: 0.42})
+	code, _, stderr := runCLI(t, "plan", "--source", srcURL, "--target", dstURL, "--tenant-table", "store", "--apply")
+	require.Equal(t, exitOK, code, stderr)
+	return srcURL, dstURL, pgtest.Pool(t, dstURL)
+}
+
+// filledShop generates the sample shop into src and fills the nested
+// tables' tenant column by hand, as backfill would.
+func filledShop(t *testing.T, src *pgxpool.Pool, params sample.Params) {
+	t.Helper()
+	require.NoError(t, sample.Generate(context.Background(), src, params))
 	pgtest.Exec(t, src, `ALTER TABLE purchase ADD COLUMN store_id bigint;
 		UPDATE purchase p SET store_id = pr.store_id FROM product pr WHERE pr.id = p.product_id;
 		ALTER TABLE refund ADD COLUMN store_id bigint;
 		UPDATE refund r SET store_id = p.store_id FROM purchase p WHERE p.id = r.purchase_id`)
-	code, _, stderr := runCLI(t, "plan", "--source", srcURL, "--target", dstURL, "--tenant-table", "store", "--apply")
-	require.Equal(t, exitOK, code, stderr)
-	return srcURL, dstURL, pgtest.Pool(t, dstURL)
 }
 
 // copyJSON is the part of copy's JSON report scripts rely on.
@@ -105,16 +110,11 @@ func TestCopyCommand(t *testing.T) {
 // until they are disabled; a rerun of the finished copy is not refused.
 func TestCopyAndTargetTriggers(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	srcURL := env.NewDB(t)
 	src := pgtest.Pool(t, srcURL)
-	require.NoError(t, sample.Generate(ctx, src, sample.Params{Stores: 4, Products: 30, Purchases: 100, Refunds: 10,
-		Companies: 2, Users: 6, CampaignsPerCompany: 1, MembershipsPerCompany: 2, Skew: 1, Seed: 0.3}))
-	pgtest.Exec(t, src, `ALTER TABLE purchase ADD COLUMN store_id bigint;
-		UPDATE purchase p SET store_id = pr.store_id FROM product pr WHERE pr.id = p.product_id;
-		ALTER TABLE refund ADD COLUMN store_id bigint;
-		UPDATE refund r SET store_id = p.store_id FROM purchase p WHERE p.id = r.purchase_id;
-		CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.name := upper(NEW.name) || '!'; RETURN NEW; END$$;
+	filledShop(t, src, sample.Params{Stores: 4, Products: 30, Purchases: 100, Refunds: 10,
+		Companies: 2, Users: 6, CampaignsPerCompany: 1, MembershipsPerCompany: 2, Skew: 1, Seed: 0.3})
+	pgtest.Exec(t, src, `CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.name := upper(NEW.name) || '!'; RETURN NEW; END$$;
 		CREATE TRIGGER product_shout BEFORE INSERT ON product FOR EACH ROW EXECUTE FUNCTION shout();`)
 	tenant := []string{"--source", srcURL, "--tenant-table", "store", "--no-progress"}
 	triggers := func(dst *pgxpool.Pool) int {
