@@ -20,7 +20,7 @@ import (
 func TestInterruptedMoveIsReportedAsFailed(t *testing.T) {
 	t.Parallel()
 	pgtest.RequireCitus(t)
-	cluster, err := pgtest.StartCluster(pgtest.ClusterOptions{Workers: 2})
+	cluster, err := pgtest.StartCluster(pgtest.ClusterOptions{Workers: 2, ShardCount: pgtest.TestShardCount})
 	require.NoError(t, err)
 	t.Cleanup(cluster.Close)
 	cdb := cluster.NewDB(t, "interrupted")

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,6 +17,11 @@ import (
 type ClusterOptions struct {
 	// Workers is the number of worker nodes. Default 2.
 	Workers int
+	// ShardCount, when set, is the coordinator's citus.shard_count: the
+	// shards a distributed table gets when its creator names none. Tests
+	// use fewer than Citus's 32, since every shard is a table on a worker
+	// that each DDL statement creates, indexes and constrains.
+	ShardCount int
 }
 
 // Cluster is a Citus coordinator and its workers. Databases are created on
@@ -76,7 +83,7 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 	}
 	c := &Cluster{}
 	nodeOpts := CitusNodeOptions(bindir)
-	if c.Coordinator, err = Start(nodeOpts); err != nil {
+	if c.Coordinator, err = Start(coordinatorOptions(nodeOpts, opts)); err != nil {
 		return nil, fmt.Errorf("starting Citus coordinator: %w", err)
 	}
 	for i := 0; i < opts.Workers; i++ {
@@ -88,6 +95,17 @@ func StartCluster(opts ClusterOptions) (*Cluster, error) {
 		c.Workers = append(c.Workers, w)
 	}
 	return c, nil
+}
+
+// coordinatorOptions are a node's settings plus the cluster's own.
+func coordinatorOptions(node Options, opts ClusterOptions) Options {
+	if opts.ShardCount == 0 {
+		return node
+	}
+	settings := maps.Clone(node.Settings)
+	settings["citus.shard_count"] = strconv.Itoa(opts.ShardCount)
+	node.Settings = settings
+	return node
 }
 
 // StartNode starts one more server configured as a Citus node, for adding a

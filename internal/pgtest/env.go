@@ -69,8 +69,14 @@ func (e *Env) run(m *testing.M, cfg envConfig) int {
 	return m.Run()
 }
 
+// TestShardCount is citus.shard_count on the test clusters: enough shards
+// that tenants spread over both workers and several shards per node, a
+// quarter of Citus's default so that each test's DDL creates a quarter of
+// the shard tables.
+const TestShardCount = 8
+
 func (e *Env) startCitus() {
-	c, err := StartCluster(ClusterOptions{Workers: 2})
+	c, err := StartCluster(ClusterOptions{Workers: 2, ShardCount: TestShardCount})
 	if err != nil {
 		e.citusSkip = err.Error()
 		if !IsCitusMissing(err) {
