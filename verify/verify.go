@@ -42,6 +42,7 @@ type verifier struct {
 	sourceOnly bool // CheckSource: the invariants on the source, nothing else
 	srcCols    columns
 	dstCols    columns
+	nodes      *nodePools       // on a Citus target: the nodes, opened on first use
 	checks     []invariantCheck // invariant checks run on their own
 	folds      []*fold          // invariant checks folded into the counts
 
@@ -132,6 +133,9 @@ func open(ctx context.Context, env *phase.Env, cfg Config, name string) (*verifi
 
 // close closes the verification's pools.
 func (v *verifier) close() {
+	if v.nodes != nil {
+		v.nodes.close()
+	}
 	v.src.pool.Close()
 	if !v.sourceOnly {
 		v.dst.pool.Close()
@@ -161,6 +165,7 @@ func (v *verifier) detectCitus(ctx context.Context) error {
 		return err
 	}
 	v.dst.citus = true
+	v.nodes = newNodePools(v.dst, v.targetURL, v.cfg.Workers)
 	// A copy unit whose commit a crash left in doubt is invisible until
 	// Citus resolves it (within a minute on its own): resolve it now
 	// rather than report its rows missing.
