@@ -21,6 +21,9 @@ type invariantCheck struct {
 	parent *plan.Table
 	on     side
 	cols   columns
+	// entry is what the result reports of the check; each side's check
+	// has its own, written only by the goroutine that runs it.
+	entry *InvariantCheck
 }
 
 // planInvariants lists the invariant checks: that every nested table's
@@ -51,6 +54,7 @@ func (v *verifier) planInvariants(ctx context.Context) error {
 				c.on, c.cols = v.src, v.srcCols
 			}
 			if c.possible() {
+				c.entry = v.addInvariant(c, len(v.invariants))
 				checks = append(checks, c)
 			}
 		}
@@ -62,6 +66,48 @@ func (v *verifier) planInvariants(ctx context.Context) error {
 	var err error
 	v.checks, err = v.planFolds(ctx, checks)
 	return err
+}
+
+// addInvariant adds the result's entry of check c, planned as the seq-th.
+func (v *verifier) addInvariant(c invariantCheck, seq int) *InvariantCheck {
+	e := &InvariantCheck{Table: c.s.name, Parent: c.parent.Name().String(), Columns: c.hop.FromColumns, ParentColumns: c.hop.ToColumns,
+		When: whenText(c.hop), Side: c.on.name, seq: seq}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.invariants = append(v.invariants, e)
+	return e
+}
+
+// onSource is check c on the source, with an entry of its own; false
+// when the source lacks a tenant column it needs.
+func (v *verifier) onSource(c invariantCheck) (invariantCheck, bool) {
+	seq := c.entry.seq
+	c.on, c.cols = v.src, v.srcCols
+	if !c.possible() {
+		return c, false
+	}
+	c.entry = v.addInvariant(c, seq)
+	return c, true
+}
+
+// ran records in c's entry that it ran and found the violations diffs
+// count (its own: the first difference, if any).
+func (c invariantCheck) ran(diffs []Difference) {
+	c.entry.Checked = true
+	if len(diffs) > 0 {
+		c.entry.Violations = diffs[0].Source + diffs[0].Target
+	}
+}
+
+// whenText is a polymorphic hop's type test as the result shows it.
+func whenText(h plan.Hop) string {
+	switch {
+	case h.When == nil:
+		return ""
+	case h.When.ContentType != nil:
+		return fmt.Sprintf("%s = content type %s", h.When.Column, h.When.Value)
+	}
+	return h.When.Column + " = " + h.When.Value
 }
 
 // checkInvariants runs the checks that are not folded and narrows the
@@ -85,11 +131,17 @@ func (v *verifier) checkInvariants(ctx context.Context) error {
 	}
 	return fanOut(ctx, v.win, v.cfg.Workers, v.checks, func(ctx context.Context, c invariantCheck) error {
 		diffs, err := v.checkInvariant(ctx, c)
+		if err == nil {
+			c.ran(diffs)
+		}
 		if err == nil && len(diffs) > 0 && !v.sourceOnly && c.on.name == v.dst.name {
-			c.on, c.cols = v.src, v.srcCols
-			if c.possible() {
+			if sc, ok := v.onSource(c); ok {
+				c = sc
 				var more []Difference
 				more, err = v.checkInvariant(ctx, c)
+				if err == nil {
+					c.ran(more)
+				}
 				diffs = append(diffs, more...)
 			}
 		}

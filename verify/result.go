@@ -65,6 +65,25 @@ type Overview struct {
 	Tables     []TableSummary `json:"tables"`
 }
 
+// InvariantCheck is one tenant invariant check (every row of Table whose
+// Columns are all set has a row of Parent with those ParentColumns and the
+// same tenant) on one side, and the Violations it found (each also a
+// Difference of kind invariant).
+type InvariantCheck struct {
+	Table         string   `json:"table"`
+	Parent        string   `json:"parent"`
+	Columns       []string `json:"columns"`        // of Table
+	ParentColumns []string `json:"parent_columns"` // of Parent, pairwise
+	// When is a polymorphic branch's type test ("commentable_type = Post"):
+	// only those rows are checked against Parent.
+	When       string `json:"when,omitempty"`
+	Side       string `json:"side"` // source or target
+	Checked    bool   `json:"checked"`
+	Violations int64  `json:"violations"`
+
+	seq int // the planned check's position, for a stable order
+}
+
 // Result is the outcome of Run: Match is true when there is no difference.
 // Its phase summary's Rows are the source rows compared.
 type Result struct {
@@ -72,4 +91,7 @@ type Result struct {
 	Match       bool         `json:"match"`
 	Differences []Difference `json:"differences"`
 	Overview    Overview     `json:"summary"`
+	// Invariants lists every tenant invariant check in plan order (empty
+	// with SkipInvariant).
+	Invariants []InvariantCheck `json:"invariants"`
 }

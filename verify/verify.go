@@ -45,6 +45,7 @@ type verifier struct {
 	nodes      *nodePools       // on a Citus target: the nodes, opened on first use
 	checks     []invariantCheck // invariant checks run on their own
 	folds      []*fold          // invariant checks folded into the counts
+	invariants []*InvariantCheck
 
 	mu         sync.Mutex
 	diffs      []Difference
@@ -300,6 +301,11 @@ func (v *verifier) result(name string, started time.Time) *Result {
 	}
 	res.Differences = append([]Difference{}, diffs...)
 	res.Match = len(diffs) == 0
+	sort.SliceStable(v.invariants, func(i, j int) bool { return v.invariants[i].seq < v.invariants[j].seq })
+	res.Invariants = make([]InvariantCheck, 0, len(v.invariants))
+	for _, e := range v.invariants {
+		res.Invariants = append(res.Invariants, *e)
+	}
 	return res
 }
 
