@@ -23,6 +23,10 @@ CREATE TABLE review (id bigint PRIMARY KEY, purchase_id bigint REFERENCES purcha
 CREATE TABLE posts (id bigint PRIMARY KEY, store_id bigint NOT NULL REFERENCES store);
 CREATE TABLE photos (id bigint PRIMARY KEY, store_id bigint NOT NULL REFERENCES store);
 CREATE TABLE comments (id bigint PRIMARY KEY, commentable_type text, commentable_id bigint, store_id bigint);
+` + foldRows
+
+// foldRows are foldSchema's rows.
+const foldRows = `
 INSERT INTO store VALUES (1), (2), (3);
 INSERT INTO product VALUES (10, 1), (11, 1), (20, 2), (30, 3);
 INSERT INTO purchase VALUES (100, 10, 1), (101, 11, 1), (102, 20, 2), (103, 20, 2), (104, 30, 3);

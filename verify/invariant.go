@@ -35,9 +35,11 @@ type invariantCheck struct {
 //
 // A check runs on the target, which is what the application will use; on
 // the source where the target cannot be checked, and there too where the
-// target shows violations (to tell a backfill bug from a copy bug). When
-// there is a target, checks are folded into the count queries where they
-// can be (see fold); the rest, and every check of CheckSource, is an
+// target shows violations (to tell a backfill bug from a copy bug). A
+// check on the target that a foreign key of the target holds (see heldBy)
+// is not run at all, only reported, unless RecheckForeignKeys. When there
+// is a target, the rest are folded into the count queries where they can
+// be (see fold); the others, and every check of CheckSource, are an
 // anti-join of a table with its parent.
 func (v *verifier) planInvariants(ctx context.Context) error {
 	if v.cfg.SkipInvariant {
@@ -59,11 +61,30 @@ func (v *verifier) planInvariants(ctx context.Context) error {
 			}
 		}
 	}
+	held, err := v.heldBy(ctx, checks)
+	if err != nil {
+		return err
+	}
+	rest := checks[:0]
+	for i, c := range checks {
+		h := held[i]
+		switch {
+		case h.name != "" && !v.cfg.RecheckForeignKeys:
+			c.entry.HeldBy, c.entry.Note = h.name, h.note
+			v.held++
+			continue
+		case h.name != "":
+			c.entry.Note = fmt.Sprintf("held by foreign key %s (%s), rechecked: --recheck-foreign-keys", h.name, h.note)
+		default:
+			c.entry.Note = h.note
+		}
+		rest = append(rest, c)
+	}
+	checks = rest
 	if v.sourceOnly {
 		v.checks = checks
 		return nil
 	}
-	var err error
 	v.checks, err = v.planFolds(ctx, checks)
 	return err
 }
@@ -111,12 +132,14 @@ func whenText(h plan.Hop) string {
 }
 
 // checkInvariants runs the checks that are not folded and narrows the
-// folded ones that found violations down to keys.
+// folded ones that found violations down to keys. Checks held by foreign
+// keys count as done at once.
 func (v *verifier) checkInvariants(ctx context.Context) error {
 	if v.cfg.SkipInvariant {
 		return nil
 	}
-	tr := newTracker(v.emit, StepInvariant, int64(len(v.checks)+len(v.folds)))
+	tr := newTracker(v.emit, StepInvariant, int64(v.held+len(v.checks)+len(v.folds)))
+	tr.add(int64(v.held))
 	err := fanOut(ctx, v.win, v.cfg.Workers, v.folds, func(ctx context.Context, f *fold) error {
 		diffs, err := v.reportFold(ctx, f)
 		if err != nil {
