@@ -74,7 +74,7 @@ func (v *verifier) planInvariants(ctx context.Context) error {
 			v.held++
 			continue
 		case h.name != "":
-			c.entry.Note = fmt.Sprintf("held by foreign key %s (%s), rechecked: --recheck-foreign-keys", h.name, h.note)
+			c.entry.Note = fmt.Sprintf("foreign key %s holds it (%s), rescanned for --recheck-foreign-keys", h.name, h.note)
 		default:
 			c.entry.Note = h.note
 		}
