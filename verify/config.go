@@ -17,8 +17,18 @@ type Config struct {
 	Checksum bool
 	// SkipInvariant skips the tenant invariant check (a nested row's tenant
 	// equals its parent's), which joins every nested table with its parent
-	// on the target.
+	// on the target where no foreign key holds it.
 	SkipInvariant bool
+	// RecheckForeignKeys runs the invariant checks that a foreign key of the
+	// target holds, too. By default such a check is not run: a validated
+	// composite foreign key (tenant column and key) whose triggers are
+	// enabled, on a NOT NULL tenant column (and, on Citus, on every shard
+	// placement), means the database refused every row that would break
+	// it. The catalog shows the key enforced now, not that it always was:
+	// rows written under session_replication_role = replica (which skips
+	// the foreign keys' triggers), or while its triggers were disabled and
+	// enabled again, were never checked. This flag scans them anyway.
+	RecheckForeignKeys bool
 	// Tenants limits the comparison to these tenants (tenant key values as
 	// text). Empty means every tenant. Reference tables are compared whole
 	// regardless.

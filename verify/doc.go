@@ -15,7 +15,12 @@
 // The tenant invariant is counted in the same scans as the per-tenant
 // counts where it can be (a LEFT JOIN of the child to its parent; see fold),
 // so it costs a join, not another read of the child; a separate anti-join
-// then narrows only the violations it found down to keys.
+// then narrows only the violations it found down to keys. A check on the
+// target that a validated, enforced composite foreign key of the target
+// already holds (on Citus, on every shard placement too) is not run at all:
+// the database refused every row that would break it. Result.Invariants
+// lists every check, held or run (see heldBy; Config.RecheckForeignKeys
+// runs them all).
 //
 // The package never prints: Run reports progress through a callback and
 // returns a Result listing every difference.

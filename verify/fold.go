@@ -128,6 +128,7 @@ func (f *fold) found(tenant sortKey, rows int64, samples int) {
 // checks are.
 func (v *verifier) reportFold(ctx context.Context, f *fold) ([]Difference, error) {
 	if f.rows == 0 {
+		f.check.ran(nil)
 		return nil, nil
 	}
 	diffs, err := v.checkInvariant(ctx, f.check)
@@ -138,15 +139,15 @@ func (v *verifier) reportFold(ctx context.Context, f *fold) ([]Difference, error
 		// The rows changed since the count: report what the count saw.
 		diffs = []Difference{v.invariantDifference(f.check, f.rows, nil)}
 	}
+	f.check.ran(diffs)
 	diffs[0].Detail += fmt.Sprintf(" in tenants %s", tenantList(f.tenants, f.ntenants > len(f.tenants)))
-	c := f.check
-	if c.on.name == v.dst.name {
-		c.on, c.cols = v.src, v.srcCols
-		if c.possible() {
+	if f.check.on.name == v.dst.name {
+		if c, ok := v.onSource(f.check); ok {
 			more, err := v.checkInvariant(ctx, c)
 			if err != nil {
 				return nil, fmt.Errorf("checking the tenant of %s against %s on the %s: %w", c.s.name, c.parent.Name(), c.on.name, err)
 			}
+			c.ran(more)
 			diffs = append(diffs, more...)
 		}
 	}

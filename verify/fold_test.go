@@ -23,6 +23,10 @@ CREATE TABLE review (id bigint PRIMARY KEY, purchase_id bigint REFERENCES purcha
 CREATE TABLE posts (id bigint PRIMARY KEY, store_id bigint NOT NULL REFERENCES store);
 CREATE TABLE photos (id bigint PRIMARY KEY, store_id bigint NOT NULL REFERENCES store);
 CREATE TABLE comments (id bigint PRIMARY KEY, commentable_type text, commentable_id bigint, store_id bigint);
+` + foldRows
+
+// foldRows are foldSchema's rows.
+const foldRows = `
 INSERT INTO store VALUES (1), (2), (3);
 INSERT INTO product VALUES (10, 1), (11, 1), (20, 2), (30, 3);
 INSERT INTO purchase VALUES (100, 10, 1), (101, 11, 1), (102, 20, 2), (103, 20, 2), (104, 30, 3);
@@ -64,6 +68,16 @@ func TestFoldedInvariantMatches(t *testing.T) {
 	for _, s := range res.Overview.Tables {
 		require.Equal(t, s.SourceRows, s.TargetRows, s.Table)
 	}
+	// Every check is listed, in plan order, as run on the target.
+	var checks []string
+	for _, c := range res.Invariants {
+		require.Equal(t, "target", c.Side, "%+v", c)
+		require.True(t, c.Checked, "%+v", c)
+		require.Zero(t, c.Violations, "%+v", c)
+		checks = append(checks, c.Table+" → "+c.Parent+" "+c.When)
+	}
+	require.Equal(t, []string{"public.comments → public.photos commentable_type = Photo", "public.comments → public.posts commentable_type = Post",
+		"public.purchase → public.product ", "public.review → public.purchase "}, checks)
 }
 
 // Each kind of violation on the target, with every tenant's count kept:
@@ -84,6 +98,19 @@ func TestFoldedInvariantNamesEveryViolation(t *testing.T) {
 	res := run(t, src, dst, "", p, verify.Config{})
 	got := invariantsOf(t, &verify.Result{Differences: filter(res.Differences, verify.KindInvariant)})
 	require.Len(t, got, 3, "%+v", res.Differences)
+	// Each check that found violations on the target ran on the source
+	// too, and found none there.
+	violations := map[string]int64{}
+	for _, c := range res.Invariants {
+		require.True(t, c.Checked, "%+v", c)
+		violations[c.Table+" → "+c.Parent+" "+c.Side] = c.Violations
+	}
+	require.Equal(t, map[string]int64{
+		"public.purchase → public.product target": 1, "public.purchase → public.product source": 0,
+		"public.review → public.purchase target": 2, "public.review → public.purchase source": 0,
+		"public.comments → public.posts target": 1, "public.comments → public.posts source": 0,
+		"public.comments → public.photos target": 0,
+	}, violations)
 
 	d := got["public.purchase"]
 	require.Equal(t, int64(1), d.Target)

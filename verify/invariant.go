@@ -21,6 +21,9 @@ type invariantCheck struct {
 	parent *plan.Table
 	on     side
 	cols   columns
+	// entry is what the result reports of the check; each side's check
+	// has its own, written only by the goroutine that runs it.
+	entry *InvariantCheck
 }
 
 // planInvariants lists the invariant checks: that every nested table's
@@ -32,9 +35,11 @@ type invariantCheck struct {
 //
 // A check runs on the target, which is what the application will use; on
 // the source where the target cannot be checked, and there too where the
-// target shows violations (to tell a backfill bug from a copy bug). When
-// there is a target, checks are folded into the count queries where they
-// can be (see fold); the rest, and every check of CheckSource, is an
+// target shows violations (to tell a backfill bug from a copy bug). A
+// check on the target that a foreign key of the target holds (see heldBy)
+// is not run at all, only reported, unless RecheckForeignKeys. When there
+// is a target, the rest are folded into the count queries where they can
+// be (see fold); the others, and every check of CheckSource, are an
 // anti-join of a table with its parent.
 func (v *verifier) planInvariants(ctx context.Context) error {
 	if v.cfg.SkipInvariant {
@@ -51,26 +56,90 @@ func (v *verifier) planInvariants(ctx context.Context) error {
 				c.on, c.cols = v.src, v.srcCols
 			}
 			if c.possible() {
+				c.entry = v.addInvariant(c, len(v.invariants))
 				checks = append(checks, c)
 			}
 		}
 	}
+	held, err := v.heldBy(ctx, checks)
+	if err != nil {
+		return err
+	}
+	rest := checks[:0]
+	for i, c := range checks {
+		h := held[i]
+		switch {
+		case h.name != "" && !v.cfg.RecheckForeignKeys:
+			c.entry.HeldBy, c.entry.Note = h.name, h.note
+			v.held++
+			continue
+		case h.name != "":
+			c.entry.Note = fmt.Sprintf("foreign key %s holds it (%s), rescanned for --recheck-foreign-keys", h.name, h.note)
+		default:
+			c.entry.Note = h.note
+		}
+		rest = append(rest, c)
+	}
+	checks = rest
 	if v.sourceOnly {
 		v.checks = checks
 		return nil
 	}
-	var err error
 	v.checks, err = v.planFolds(ctx, checks)
 	return err
 }
 
+// addInvariant adds the result's entry of check c, planned as the seq-th.
+func (v *verifier) addInvariant(c invariantCheck, seq int) *InvariantCheck {
+	e := &InvariantCheck{Table: c.s.name, Parent: c.parent.Name().String(), Columns: c.hop.FromColumns, ParentColumns: c.hop.ToColumns,
+		When: whenText(c.hop), Side: c.on.name, seq: seq}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.invariants = append(v.invariants, e)
+	return e
+}
+
+// onSource is check c on the source, with an entry of its own; false
+// when the source lacks a tenant column it needs.
+func (v *verifier) onSource(c invariantCheck) (invariantCheck, bool) {
+	seq := c.entry.seq
+	c.on, c.cols = v.src, v.srcCols
+	if !c.possible() {
+		return c, false
+	}
+	c.entry = v.addInvariant(c, seq)
+	return c, true
+}
+
+// ran records in c's entry that it ran and found the violations diffs
+// count (its own: the first difference, if any).
+func (c invariantCheck) ran(diffs []Difference) {
+	c.entry.Checked = true
+	if len(diffs) > 0 {
+		c.entry.Violations = diffs[0].Source + diffs[0].Target
+	}
+}
+
+// whenText is a polymorphic hop's type test as the result shows it.
+func whenText(h plan.Hop) string {
+	switch {
+	case h.When == nil:
+		return ""
+	case h.When.ContentType != nil:
+		return fmt.Sprintf("%s = content type %s", h.When.Column, h.When.Value)
+	}
+	return h.When.Column + " = " + h.When.Value
+}
+
 // checkInvariants runs the checks that are not folded and narrows the
-// folded ones that found violations down to keys.
+// folded ones that found violations down to keys. Checks held by foreign
+// keys count as done at once.
 func (v *verifier) checkInvariants(ctx context.Context) error {
 	if v.cfg.SkipInvariant {
 		return nil
 	}
-	tr := newTracker(v.emit, StepInvariant, int64(len(v.checks)+len(v.folds)))
+	tr := newTracker(v.emit, StepInvariant, int64(v.held+len(v.checks)+len(v.folds)))
+	tr.add(int64(v.held))
 	err := fanOut(ctx, v.win, v.cfg.Workers, v.folds, func(ctx context.Context, f *fold) error {
 		diffs, err := v.reportFold(ctx, f)
 		if err != nil {
@@ -85,11 +154,17 @@ func (v *verifier) checkInvariants(ctx context.Context) error {
 	}
 	return fanOut(ctx, v.win, v.cfg.Workers, v.checks, func(ctx context.Context, c invariantCheck) error {
 		diffs, err := v.checkInvariant(ctx, c)
+		if err == nil {
+			c.ran(diffs)
+		}
 		if err == nil && len(diffs) > 0 && !v.sourceOnly && c.on.name == v.dst.name {
-			c.on, c.cols = v.src, v.srcCols
-			if c.possible() {
+			if sc, ok := v.onSource(c); ok {
+				c = sc
 				var more []Difference
 				more, err = v.checkInvariant(ctx, c)
+				if err == nil {
+					c.ran(more)
+				}
 				diffs = append(diffs, more...)
 			}
 		}

@@ -65,6 +65,35 @@ type Overview struct {
 	Tables     []TableSummary `json:"tables"`
 }
 
+// InvariantCheck is one tenant invariant check (every row of Table whose
+// Columns are all set has a row of Parent with those ParentColumns and the
+// same tenant) on one side, and what became of it: either Checked, with
+// the Violations it found (each also a Difference of kind invariant), or
+// held by a foreign key of the target that the database enforces (HeldBy,
+// its name), and not read at all.
+type InvariantCheck struct {
+	Table         string   `json:"table"`
+	Parent        string   `json:"parent"`
+	Columns       []string `json:"columns"`        // of Table
+	ParentColumns []string `json:"parent_columns"` // of Parent, pairwise
+	// When is a polymorphic branch's type test ("commentable_type = Post"):
+	// only those rows are checked against Parent.
+	When string `json:"when,omitempty"`
+	Side string `json:"side"` // source or target
+	// HeldBy is the target's foreign key that holds the invariant (and
+	// makes the scan needless); "" when the check ran.
+	HeldBy     string `json:"held_by"`
+	Checked    bool   `json:"checked"`
+	Violations int64  `json:"violations"`
+	// Note says why a check ran although the target has a foreign key
+	// between the two tables (NOT VALID, its triggers disabled, a
+	// nullable tenant column, a shard lacking it, --recheck-foreign-keys),
+	// or, for a held check, what the evidence was.
+	Note string `json:"note,omitempty"`
+
+	seq int // the planned check's position, for a stable order
+}
+
 // Result is the outcome of Run: Match is true when there is no difference.
 // Its phase summary's Rows are the source rows compared.
 type Result struct {
@@ -72,4 +101,19 @@ type Result struct {
 	Match       bool         `json:"match"`
 	Differences []Difference `json:"differences"`
 	Overview    Overview     `json:"summary"`
+	// Invariants lists every tenant invariant check, held or checked, in
+	// plan order (empty with SkipInvariant).
+	Invariants []InvariantCheck `json:"invariants"`
+}
+
+// HeldInvariants is how many invariant checks foreign keys of the target
+// held, so that they were not run.
+func (r *Result) HeldInvariants() int {
+	n := 0
+	for _, c := range r.Invariants {
+		if c.HeldBy != "" {
+			n++
+		}
+	}
+	return n
 }

@@ -38,11 +38,9 @@ func (v *verifier) checkShards(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	nodes := newNodePools(v.dst, v.targetURL, v.cfg.Workers)
-	defer nodes.close()
 	tr := newTracker(v.emit, StepShards, int64(len(tasks)))
 	return fanOut(ctx, v.win, v.cfg.Workers, tasks, func(ctx context.Context, t shardTask) error {
-		if err := v.checkShard(ctx, nodes, t, 0); err != nil {
+		if err := v.checkShard(ctx, v.nodes, t, 0); err != nil {
 			return fmt.Errorf("checking shard %d of %s: %w", t.shard.ShardID, t.s.name, err)
 		}
 		tr.add(1)

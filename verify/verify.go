@@ -42,8 +42,11 @@ type verifier struct {
 	sourceOnly bool // CheckSource: the invariants on the source, nothing else
 	srcCols    columns
 	dstCols    columns
+	nodes      *nodePools       // on a Citus target: the nodes, opened on first use
 	checks     []invariantCheck // invariant checks run on their own
 	folds      []*fold          // invariant checks folded into the counts
+	held       int              // invariant checks held by foreign keys, not run
+	invariants []*InvariantCheck
 
 	mu         sync.Mutex
 	diffs      []Difference
@@ -60,7 +63,11 @@ const Name = "verify"
 // errors (see Result.Match).
 func New(cfg Config) (phase.Phase, error) {
 	return phase.Of(Name, phase.EveryRun, cfg, Config.withDefaults, Run, func(res *Result, err error) (phase.Result, error) {
-		return phase.Result{Summary: res.Summary, Note: fmt.Sprintf("%d differences", len(res.Differences)), Report: res}, err
+		note := fmt.Sprintf("%d differences", len(res.Differences))
+		if n := res.HeldInvariants(); n > 0 {
+			note += fmt.Sprintf("; %d tenant invariant checks held by foreign keys, not rescanned", n)
+		}
+		return phase.Result{Summary: res.Summary, Note: note, Report: res}, err
 	})
 }
 
@@ -132,6 +139,9 @@ func open(ctx context.Context, env *phase.Env, cfg Config, name string) (*verifi
 
 // close closes the verification's pools.
 func (v *verifier) close() {
+	if v.nodes != nil {
+		v.nodes.close()
+	}
 	v.src.pool.Close()
 	if !v.sourceOnly {
 		v.dst.pool.Close()
@@ -161,6 +171,7 @@ func (v *verifier) detectCitus(ctx context.Context) error {
 		return err
 	}
 	v.dst.citus = true
+	v.nodes = newNodePools(v.dst, v.targetURL, v.cfg.Workers)
 	// A copy unit whose commit a crash left in doubt is invisible until
 	// Citus resolves it (within a minute on its own): resolve it now
 	// rather than report its rows missing.
@@ -295,6 +306,11 @@ func (v *verifier) result(name string, started time.Time) *Result {
 	}
 	res.Differences = append([]Difference{}, diffs...)
 	res.Match = len(diffs) == 0
+	sort.SliceStable(v.invariants, func(i, j int) bool { return v.invariants[i].seq < v.invariants[j].seq })
+	res.Invariants = make([]InvariantCheck, 0, len(v.invariants))
+	for _, e := range v.invariants {
+		res.Invariants = append(res.Invariants, *e)
+	}
 	return res
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/ddl"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
@@ -203,4 +204,78 @@ func TestVerifyAfterCopyOnCitus(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(stdout), &doc), stdout)
 	require.True(t, doc.Match)
 	require.Len(t, doc.Summary.Tables, 8)
+}
+
+// On a plain target migrated as tenantmover does it (plan's schema with
+// its composite foreign keys, then copy), the tenant invariant of purchase
+// and refund is held by those keys: verify says so, in text and JSON, and
+// does not rescan them; --recheck-foreign-keys does, and finds a row
+// written where the keys' triggers do not fire.
+func TestVerifyCommandHeldForeignKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srcURL, dstURL := env.NewDB(t), env.NewDB(t)
+	verifytest.Source(t, srcURL)
+	verifytest.Backfill(t, srcURL)
+	p, err := plan.Build(ctx, pgtest.Pool(t, srcURL), plan.Config{TenantTable: "store"})
+	require.NoError(t, err)
+	dst := pgtest.Pool(t, dstURL)
+	require.NoError(t, ddl.Apply(ctx, dst, p))
+	_, err = pgcopy.Run(ctx, &phase.Env{Source: srcURL, Target: dstURL, Plan: p, Run: "copy"}, pgcopy.Config{})
+	require.NoError(t, err)
+	base := []string{"verify", "--source", srcURL, "--target", dstURL, "--tenant-table", "store", "--no-progress"}
+
+	code, _, stderr := runCLI(t, base...)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, "tenant of public.purchase → public.product held by foreign key purchase_product_id_fkey on the target (validated, enforced): not rescanned")
+	require.Contains(t, stderr, "tenant of public.refund → public.purchase held by foreign key refund_purchase_id_fkey on the target (validated, enforced): not rescanned")
+
+	type invariants struct {
+		Invariants []struct {
+			Table      string   `json:"table"`
+			Parent     string   `json:"parent"`
+			Columns    []string `json:"columns"`
+			Side       string   `json:"side"`
+			HeldBy     string   `json:"held_by"`
+			Checked    bool     `json:"checked"`
+			Violations int64    `json:"violations"`
+		} `json:"invariants"`
+	}
+	code, stdout, stderr := runCLI(t, append(base, "--format", "json")...)
+	require.Equal(t, exitOK, code, stderr)
+	var doc invariants
+	require.NoError(t, json.Unmarshal([]byte(stdout), &doc), stdout)
+	require.Len(t, doc.Invariants, 2, stdout)
+	for _, c := range doc.Invariants {
+		require.Equal(t, "target", c.Side)
+		require.NotEmpty(t, c.HeldBy, "%+v", c)
+		require.False(t, c.Checked, "%+v", c)
+	}
+	require.Equal(t, "public.purchase", doc.Invariants[0].Table)
+	require.Equal(t, "public.product", doc.Invariants[0].Parent)
+	require.Equal(t, []string{"product_id"}, doc.Invariants[0].Columns)
+
+	var id string
+	pgtest.Exec(t, dst, `SET session_replication_role = replica;
+		UPDATE refund SET purchase_id = purchase_id + 100000000 WHERE id = (SELECT min(id) FROM refund);
+		RESET session_replication_role`)
+	require.NoError(t, dst.QueryRow(ctx, `SELECT min(id)::text FROM refund`).Scan(&id))
+	code, _, stderr = runCLI(t, base...)
+	require.Equal(t, exitOK, code, "held checks are not rescanned: %s", stderr)
+
+	code, stdout, stderr = runCLI(t, append(base, "--recheck-foreign-keys", "--format", "json")...)
+	require.Equal(t, exitDifferences, code, stderr)
+	var diffs verifyJSON
+	require.NoError(t, json.Unmarshal([]byte(stdout), &diffs), stdout)
+	require.Len(t, diffs.Differences, 1, stdout)
+	require.Equal(t, "invariant", diffs.Differences[0].Kind)
+	require.Equal(t, "public.refund", diffs.Differences[0].Table)
+	require.Equal(t, []string{id}, diffs.Differences[0].Keys)
+	doc = invariants{}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &doc), stdout)
+	for _, c := range doc.Invariants {
+		require.True(t, c.Checked, "%+v", c)
+		require.Empty(t, c.HeldBy, "%+v", c)
+	}
+	require.Contains(t, stderr, "checked on the target: foreign key refund_purchase_id_fkey holds it (validated, enforced), rescanned for --recheck-foreign-keys")
 }
