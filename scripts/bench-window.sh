@@ -37,8 +37,9 @@
 #
 # Estimate figures, per run (baselines too): the first "estimate: N left at
 # R/s, ..." note the phase prints after its 15 s calibration, stamped when
-# the line reached this script; predicted remaining N / R against actual
-# remaining (the command's exit minus that stamp), error in percent, PASS
+# the line reached this script; the time left it predicts ("in 1m7s": rows
+# left over rows per second, or for copy bytes left over bytes per second)
+# against the actual (the command's exit minus that stamp), error in percent, PASS
 # within 30%; n/a when the command ended within 5 s of the note (too short
 # to judge); none when no note came (a phase shorter than the calibration,
 # or no progress event after it while work was left). On the medium sample
@@ -258,9 +259,14 @@ limited_line() {
 	fi
 }
 
+# go_seconds reads a Go duration ("1h2m3s", "44s") and prints its seconds.
+go_seconds() {
+	awk '{ s = 0; d = $0; while (match(d, /^[0-9.]+[hms]/)) { n = substr(d, 1, RLENGTH - 1); u = substr(d, RLENGTH, 1); s += n * (u == "h" ? 3600 : u == "m" ? 60 : 1); d = substr(d, RLENGTH + 1) } print s }'
+}
+
 # estimate_line NAME: the first estimate note of a run against the run's end.
 estimate_line() {
-	local name=$1 line ts left rate note at pred actual err v wall
+	local name=$1 line ts note at pred actual err v wall
 	wall=$(calc "$T1 - $T0")
 	line=$(grep -m1 -E 'estimate: [0-9]+ left at [0-9.]+/s' "$WORK/$name.err" || true)
 	if [[ -z $line ]]; then
@@ -274,9 +280,10 @@ estimate_line() {
 	fi
 	ts=${line%% *}
 	note=$(grep -oE 'estimate: [^"]*' <<<"$line")
-	read -r left rate < <(sed -E 's/^estimate: ([0-9]+) left at ([0-9.]+)\/s.*/\1 \2/' <<<"$note")
 	at=$(calc "$ts - $T0")
-	pred=$(calc "$left / $rate")
+	# The time left the note predicts, "(in 1m7s)": rows left over rows per
+	# second, or (copy) bytes left over bytes per second.
+	pred=$(sed -E 's/.*\(in ([0-9hms.]+)\).*/\1/' <<<"$note" | go_seconds)
 	actual=$(calc "$T1 - $ts")
 	err=$(calc "($pred - $actual) * 100 / $actual")
 	if awk -v a="$actual" -v m="$MIN_LEFT" 'BEGIN { exit !(a < m) }'; then

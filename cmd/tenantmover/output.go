@@ -9,6 +9,8 @@ import (
 	"unicode"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
 // Output helpers shared by the commands. Human output goes to stderr
@@ -72,18 +74,7 @@ func oneLineCell(s string) string {
 	return strings.ReplaceAll(q[1:len(q)-1], `\"`, `"`)
 }
 
-func fmtBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
-}
+func fmtBytes(n int64) string { return phase.FormatBytes(n) }
 
 func dashIfEmpty(s string) string {
 	if s == "" {

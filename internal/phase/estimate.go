@@ -15,6 +15,14 @@ import (
 // of someone watching. It counts what each phase counts (rows for backfill
 // and copy, a step's units for verify), from Planned totals minus what
 // earlier runs did, so a resumed run estimates what is left.
+//
+// Where a phase's events also count bytes (copy), the time left is bytes
+// left over bytes per second: each table's rows left weighed by the bytes
+// per row it has shown so far (a table not started yet, by the average),
+// since tables differ in row width and a copy costs by the byte (and a
+// --max-bytes-per-second limit binds bytes, not rows). Rows per second
+// alone would take a calibration spent on wide rows for the rate of the
+// narrow ones left.
 type Estimator struct {
 	// Window, when it has a deadline, is what the estimate is measured
 	// against.
@@ -35,6 +43,9 @@ type Estimator struct {
 type progressOf struct {
 	total, before map[string]int64 // by table or step: planned work, done by earlier runs
 	done          int64            // done in this process
+	bytes         int64            // bytes of that work, when the events count them
+	rowsOf        map[string]int64 // done in this process, by table or step
+	bytesOf       map[string]int64 // their bytes
 	started       time.Time        // first event of this process
 	noted         time.Time        // last estimate emitted
 }
@@ -44,7 +55,9 @@ type Estimate struct {
 	Phase      string
 	Left       int64   // work left (rows, or a step's units)
 	Rate       float64 // work per second in this process so far
-	SecondsTo  float64 // to the end at Rate
+	LeftBytes  float64 // bytes left, when the phase counts bytes (else 0)
+	ByteRate   float64 // bytes per second in this process so far
+	SecondsTo  float64 // to the end: at ByteRate when bytes are counted, else at Rate
 	Finish     time.Time
 	Fits       bool // the window's end is after Finish (or there is none)
 	Windows    int  // windows of this length the work left needs at Rate
@@ -90,6 +103,9 @@ func (e *Estimator) observe(ev Event) (Estimate, bool) {
 		return Estimate{}, false
 	case Advanced:
 		p.done += ev.Done
+		p.bytes += max(ev.Bytes, 0)
+		p.rowsOf[key] += ev.Done
+		p.bytesOf[key] += max(ev.Bytes, 0)
 	}
 	return e.due(ev.Phase, p)
 }
@@ -100,7 +116,7 @@ func (e *Estimator) progress(name string) *progressOf {
 	}
 	p := e.phases[name]
 	if p == nil {
-		p = &progressOf{total: map[string]int64{}, before: map[string]int64{}, started: e.now()}
+		p = &progressOf{total: map[string]int64{}, before: map[string]int64{}, rowsOf: map[string]int64{}, bytesOf: map[string]int64{}, started: e.now()}
 		e.phases[name] = p
 	}
 	return p
@@ -132,6 +148,10 @@ func (e *Estimator) due(name string, p *progressOf) (Estimate, bool) {
 	p.noted = now
 	est := Estimate{Phase: name, Left: left, Rate: float64(p.done) / elapsed.Seconds(), Fits: true}
 	est.SecondsTo = float64(left) / est.Rate
+	if p.bytes > 0 {
+		est.LeftBytes, est.ByteRate = p.bytesLeft(), float64(p.bytes)/elapsed.Seconds()
+		est.SecondsTo = est.LeftBytes / est.ByteRate
+	}
 	est.Finish = now.Add(time.Duration(est.SecondsTo * float64(time.Second)))
 	if w := e.Window; w != nil && !w.Deadline.IsZero() {
 		est.Fits = !est.Finish.After(w.Deadline)
@@ -145,8 +165,31 @@ func (e *Estimator) due(name string, p *progressOf) (Estimate, bool) {
 	return est, true
 }
 
+// bytesLeft weighs each table's rows left by its bytes per row so far, or
+// by the phase's average for a table with none done in this process.
+func (p *progressOf) bytesLeft() float64 {
+	avg := float64(p.bytes) / float64(p.done)
+	var left float64
+	for k, t := range p.total {
+		rows := t - p.before[k] - p.rowsOf[k]
+		if rows <= 0 {
+			continue
+		}
+		perRow := avg
+		if p.rowsOf[k] > 0 {
+			perRow = float64(p.bytesOf[k]) / float64(p.rowsOf[k])
+		}
+		left += float64(rows) * perRow
+	}
+	return left
+}
+
 func (est Estimate) String() string {
-	s := fmt.Sprintf("estimate: %d left at %.0f/s, ends about %s (in %s)", est.Left, est.Rate,
+	rate := fmt.Sprintf("%.0f/s", est.Rate)
+	if est.ByteRate > 0 {
+		rate += fmt.Sprintf(" (~%s left at %s/s)", FormatBytes(int64(est.LeftBytes)), FormatBytes(int64(est.ByteRate)))
+	}
+	s := fmt.Sprintf("estimate: %d left at %s, ends about %s (in %s)", est.Left, rate,
 		est.Finish.Format("15:04"), roundDuration(time.Duration(est.SecondsTo*float64(time.Second))))
 	switch {
 	case est.WindowSize == 0:
@@ -156,6 +199,20 @@ func (est Estimate) String() string {
 		s += fmt.Sprintf("; WARNING: it does not fit in the window: at this rate it needs %d windows of %s", est.Windows, roundDuration(est.WindowSize))
 	}
 	return s
+}
+
+// FormatBytes is n in binary units, to one decimal ("60.1 MiB").
+func FormatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
 }
 
 // roundDuration rounds d to the minute, or the second below ten minutes.

@@ -108,3 +108,31 @@ func TestEstimator(t *testing.T) {
 	progress(Event{Phase: "copy", Kind: Advanced, Table: "a", Done: 10})
 	require.Len(t, notes, 1, "the next estimate waits RepeatEvery")
 }
+
+// Where the events count bytes, the time left is each table's rows left at
+// the bytes per row it showed, over the bytes per second: a calibration
+// spent on wide rows does not set the pace of the narrow ones left.
+func TestEstimatorWeighsRowsByTheirBytes(t *testing.T) {
+	start := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
+	now := start
+	e := &Estimator{CalibrateFor: 10 * time.Second, Now: func() time.Time { return now }}
+	var notes []string
+	progress := e.Wrap(func(ev Event) {
+		if ev.Kind == Note {
+			notes = append(notes, ev.Message)
+		}
+	})
+	progress(Event{Phase: "copy", Kind: Planned, Table: "wide", Total: 10_000})
+	progress(Event{Phase: "copy", Kind: Planned, Table: "narrow", Total: 100_000})
+	progress(Event{Phase: "copy", Kind: Planned, Table: "later", Total: 6_000})
+	now = start.Add(5 * time.Second)
+	progress(Event{Phase: "copy", Kind: Advanced, Table: "wide", Done: 5_000, Bytes: 5_000_000})
+	now = start.Add(10 * time.Second)
+	progress(Event{Phase: "copy", Kind: Advanced, Table: "narrow", Done: 10_000, Bytes: 1_000_000})
+	require.Len(t, notes, 1)
+	// 6 MB in 10 s; left: wide 5,000 rows x 1,000 B, narrow 90,000 x 100 B,
+	// later (not started) 6,000 x the average 400 B: 16.4 MB, 27.3 s. By
+	// rows alone (1,500/s for 101,000) it would say 67 s.
+	require.Contains(t, notes[0], "101000 left at 1500/s (~15.6 MiB left at 585.9 KiB/s)")
+	require.Contains(t, notes[0], "(in 27s)")
+}
