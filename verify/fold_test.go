@@ -38,9 +38,16 @@ INSERT INTO comments VALUES (1, 'Post', 1, 1), (2, 'Photo', 1, 2), (3, 'Post', 2
 // foldPair is a source and a plain target holding foldSchema, and its plan.
 func foldPair(t *testing.T) (src, dst *pgxpool.Pool, p *plan.Plan) {
 	t.Helper()
+	return pairWith(t, foldSchema)
+}
+
+// pairWith is a source holding foldSchema, a plain target made by
+// targetSQL, and the source's plan.
+func pairWith(t *testing.T, targetSQL string) (src, dst *pgxpool.Pool, p *plan.Plan) {
+	t.Helper()
 	src, dst = open(t, env.NewDB(t)), open(t, env.NewDB(t))
 	pgtest.Exec(t, src, foldSchema)
-	pgtest.Exec(t, dst, foldSchema)
+	pgtest.Exec(t, dst, targetSQL)
 	p, err := plan.Build(context.Background(), src, plan.Config{TenantTable: "store", Relations: []string{
 		"comments.commentable_id=posts.id when commentable_type=Post", "comments.commentable_id=photos.id when commentable_type=Photo"}})
 	require.NoError(t, err)

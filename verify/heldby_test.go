@@ -40,13 +40,7 @@ CREATE TABLE comments (id bigint PRIMARY KEY, commentable_type text, commentable
 // on a plain target, and the plan.
 func heldPair(t *testing.T) (src, dst *pgxpool.Pool, p *plan.Plan) {
 	t.Helper()
-	src, dst = open(t, env.NewDB(t)), open(t, env.NewDB(t))
-	pgtest.Exec(t, src, foldSchema)
-	pgtest.Exec(t, dst, heldTables+foldRows)
-	p, err := plan.Build(context.Background(), src, plan.Config{TenantTable: "store", Relations: []string{
-		"comments.commentable_id=posts.id when commentable_type=Post", "comments.commentable_id=photos.id when commentable_type=Photo"}})
-	require.NoError(t, err)
-	return src, dst, p
+	return pairWith(t, heldTables+foldRows)
 }
 
 // invariantEntries returns the result's invariant checks by "table →
