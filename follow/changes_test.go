@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tenantmover/tenantmover/checkpoints"
@@ -206,4 +207,47 @@ func TestRedescribedRelationKeepsOrder(t *testing.T) {
 	f.sync(t)
 	require.Equal(t, 16, pgtest.Scalar[int](t, f.dst, `SELECT qty FROM product WHERE sku = 'sku-1'`), "the last update wins")
 	f.requireSame(t)
+}
+
+// A target trigger made while the follower was stopped would fire on every
+// replayed change: the restarted follower stops at the first change of its
+// table, naming the trigger, and applies nothing of it; with the trigger
+// disabled the rerun applies the change as the source made it.
+func TestTargetTriggerStopsTheFollower(t *testing.T) {
+	t.Parallel()
+	f := startFollowing(t, classSchema, storePlan, follow.Config{})
+	f.stop(t)
+	unsafeTriggers(t, f.dst, `CREATE FUNCTION bump_n() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.n := NEW.n + 1000; RETURN NEW; END$$`,
+		`CREATE TRIGGER bump BEFORE INSERT OR UPDATE ON line FOR EACH ROW EXECUTE FUNCTION bump_n()`)
+	pgtest.Exec(t, f.src, `INSERT INTO line (sku, n) VALUES ('sku-7', 5000)`)
+
+	f.start(t, follow.Config{})
+	var te *follow.TriggerError
+	err := f.failure(t)
+	require.ErrorAs(t, err, &te, "%v", err)
+	require.Equal(t, "public.line", te.Table)
+	require.Equal(t, []string{"bump on public.line"}, te.Triggers)
+	require.ErrorContains(t, err, "ALTER TABLE public.line DISABLE TRIGGER USER")
+	require.Zero(t, pgtest.Scalar[int](t, f.dst, `SELECT count(*)::int FROM line WHERE n IN (5000, 6000)`))
+
+	unsafeTriggers(t, f.dst, `ALTER TABLE line DISABLE TRIGGER USER`)
+	f.start(t, follow.Config{})
+	waitFollowing(t, f.dst, migrate.DefaultRun, f.ended)
+	f.sync(t)
+	f.requireSame(t)
+	require.Equal(t, 1, pgtest.Scalar[int](t, f.dst, `SELECT count(*)::int FROM line WHERE n = 5000`))
+}
+
+// unsafeTriggers runs statements on one target connection with
+// citus.enable_unsafe_triggers on, which Citus requires for triggers on
+// distributed tables.
+func unsafeTriggers(t *testing.T, dst *pgxpool.Pool, statements ...string) {
+	t.Helper()
+	conn, err := dst.Acquire(context.Background())
+	require.NoError(t, err)
+	defer conn.Release()
+	for _, s := range append([]string{`SET citus.enable_unsafe_triggers TO on`}, statements...) {
+		pgtest.Exec(t, conn, s)
+	}
+	pgtest.Exec(t, conn, `RESET citus.enable_unsafe_triggers`)
 }

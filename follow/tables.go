@@ -64,6 +64,37 @@ func (e *DDLError) Error() string {
 		e.Table, db.QuoteIfNeeded(e.Column), e.Problem, e.Table)
 }
 
+// TriggerError: a target table the follower writes has enabled triggers,
+// which would fire on every replayed change (an audit trigger would log
+// each twice, a counter trigger would count each again) and make the
+// target differ from the source.
+type TriggerError struct {
+	Table    string
+	Triggers []string
+}
+
+func (e *TriggerError) Error() string {
+	return fmt.Sprintf("target table %s has triggers that would fire on every replayed change: %s; nothing of this batch was applied. "+
+		"Disable them while following (ALTER TABLE %s DISABLE TRIGGER USER) and rerun to continue; cutover creates the source's triggers in its write pause, "+
+		"as plan --apply without --with-triggers leaves them for it",
+		e.Table, strings.Join(e.Triggers, ", "), e.Table)
+}
+
+// enabledTriggers refuses a target table with enabled user triggers
+// (internal ones, such as foreign keys' and Citus's, are not listed).
+func enabledTriggers(target *schema.Catalog, name schema.Name) error {
+	var names []string
+	for _, tr := range target.Objects.Triggers {
+		if tr.Table == name && tr.Enabled != "D" && tr.Enabled != "R" {
+			names = append(names, tr.Identity)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return &TriggerError{Table: name.String(), Triggers: names}
+}
+
 // resolve maps a relation message to the target table it feeds. dist
 // names the target's hash-distributed tables with their distribution
 // column (nil when the target is not Citus).
@@ -79,6 +110,9 @@ func resolve(rel *pglogrepl.RelationMessage, p *plan.Plan, target *schema.Catalo
 	tt := target.Table(name)
 	if pt == nil || tt == nil {
 		return nil, fmt.Errorf("the source sent changes of %s, which the plan or the target lacks: was it added to the publication by hand?", name)
+	}
+	if err := enabledTriggers(target, name); err != nil {
+		return nil, err
 	}
 	t := &table{name: name, order: order, tenant: -1, desc: description(rel)}
 	sent := map[string]bool{}
