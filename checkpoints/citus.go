@@ -10,7 +10,7 @@ import (
 )
 
 // checkpointTables are the checkpoint tables, referenced before referencing.
-var checkpointTables = []string{"tenantmover.runs", "tenantmover.units", "tenantmover.tables", "tenantmover.phases", "tenantmover.streams", "tenantmover.stream_tenants", "tenantmover.stream_lanes"}
+var checkpointTables = []string{"tenantmover.runs", "tenantmover.units", "tenantmover.tables", "tenantmover.phases", "tenantmover.streams", "tenantmover.stream_tenants", "tenantmover.stream_lanes", "tenantmover.parts"}
 
 // onCitus makes the checkpoint tables Citus reference tables when the
 // database is a Citus coordinator. That is what makes a unit exactly once
