@@ -66,7 +66,9 @@ func Open(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
 		return nil, fmt.Errorf("reading checkpoint schema tenantmover: %w", err)
 	}
 	if current == nil || *current != layout {
-		if _, err := pool.Exec(ctx, schemaSQL); err != nil {
+		// One process at a time (parts of a run start together): the
+		// lock ends with the implicit transaction of the statements.
+		if _, err := pool.Exec(ctx, fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, 0);\n", lockSpace)+schemaSQL); err != nil {
 			return nil, fmt.Errorf("creating checkpoint schema tenantmover: %w", err)
 		}
 	}
@@ -247,6 +249,13 @@ func (r *Run) Phase(ctx context.Context) (string, error) {
 	var p string
 	err := r.store.pool.QueryRow(ctx, `SELECT phase FROM tenantmover.runs WHERE name = $1`, r.Name).Scan(&p)
 	return p, err
+}
+
+// Status returns the run's recorded status (running, done, ...).
+func (r *Run) Status(ctx context.Context) (string, error) {
+	var s string
+	err := r.store.pool.QueryRow(ctx, `SELECT status FROM tenantmover.runs WHERE name = $1`, r.Name).Scan(&s)
+	return s, err
 }
 
 // Finish marks the run finished (status "done") or failed.
