@@ -1,9 +1,14 @@
 package pgcopy_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	osexec "os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +18,7 @@ import (
 
 	"github.com/tenantmover/tenantmover/checkpoints"
 	pgcopy "github.com/tenantmover/tenantmover/copy"
+	"github.com/tenantmover/tenantmover/internal/ddl"
 	"github.com/tenantmover/tenantmover/internal/pgtest"
 	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/internal/plan"
@@ -209,4 +215,118 @@ func TestSamePartTwiceRefused(t *testing.T) {
 	require.NoError(t, g.Wait())
 	requireSame(t, src, dst, p)
 	requirePartsCoverRun(t, src, dst, reps)
+}
+
+// The issue's test: three parts in three processes copy one run into a
+// target whose foreign keys come after the copy. Part 2 is killed with
+// SIGKILL once it committed a chunk; parts 1 and 3 finish, exit 0 and say
+// part 2 still has chunks; status shows part 2 not done and not held; part
+// 2 rerun alone completes the run (sequences, foreign keys), and verify
+// --checksum finds the target equal to the source.
+func TestPartsKillOneThenRerunIt(t *testing.T) {
+	t.Parallel()
+	bin := buildTool(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	srcURL, src := monolithSource(t, sample.Small())
+	p := storePlan(t, src)
+	dstURL := env.NewDB(t)
+	dst := pgtest.Pool(t, dstURL)
+	require.NoError(t, ddl.Apply(ctx, dst, p, ddl.WithoutForeignKeys()))
+	args := func(part string) []string {
+		return []string{"copy", "--source", srcURL, "--target", dstURL, "--tenant-table", "store",
+			"--chunk-rows", "200", "--workers", "1", "--no-progress", "--part", part}
+	}
+	type proc struct {
+		cmd    *osexec.Cmd
+		stderr *bytes.Buffer
+	}
+	procs := make([]proc, 3)
+	for k := 1; k <= 3; k++ {
+		cmd := osexec.Command(bin, args(fmt.Sprintf("%d/3", k))...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Start())
+		procs[k-1] = proc{cmd, &stderr}
+	}
+	// Kill part 2 once one of its chunks committed.
+	victim := procs[1]
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		rows, err := dst.Query(ctx, `SELECT table_name, unit FROM tenantmover.units WHERE state = 'done'`)
+		if err == nil {
+			for rows.Next() {
+				var table string
+				var id int
+				require.NoError(t, rows.Scan(&table, &id))
+				done = done || checkpoints.PartOf(table, id, 3) == 2
+			}
+			rows.Close()
+		}
+		if done {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("part 2 committed no chunk\n%s", victim.stderr)
+		case <-tick.C:
+		}
+	}
+	require.NoError(t, victim.cmd.Process.Signal(syscall.SIGKILL))
+	err := victim.cmd.Wait()
+	var exit *osexec.ExitError
+	require.ErrorAs(t, err, &exit, "part 2 must die by the kill, not finish\n%s", victim.stderr)
+	require.Equal(t, syscall.SIGKILL, exit.Sys().(syscall.WaitStatus).Signal())
+
+	for _, k := range []int{0, 2} {
+		require.NoError(t, procs[k].cmd.Wait(), "part %d/3\n%s", k+1, procs[k].stderr)
+		out := procs[k].stderr.String()
+		require.Contains(t, out, fmt.Sprintf("part %d/3 is done; the other parts are still copying:", k+1), out)
+		require.Contains(t, out, "  part 2/3: ", out)
+	}
+	left := pgtest.Scalar[int64](t, dst, `SELECT count(*) FROM tenantmover.units WHERE state <> 'done'`)
+	require.Positive(t, left, "part 2 was killed with chunks left")
+	require.Zero(t, pgtest.Scalar[int64](t, dst, `SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace`),
+		"no foreign key before the run is complete")
+
+	out, err := osexec.Command(bin, "status", "--target", dstURL, "--format", "json").Output()
+	require.NoError(t, err)
+	var status struct {
+		Target []checkpoints.RunStatus `json:"target"`
+	}
+	require.NoError(t, json.Unmarshal(out, &status))
+	require.Len(t, status.Target, 1)
+	parts := status.Target[0].Parts
+	require.Len(t, parts, 3)
+	for i, ps := range parts {
+		require.False(t, ps.Locked, "part %d: no process holds it", i+1)
+		if i == 1 {
+			require.Equal(t, checkpoints.Running, ps.State, "killed: its last record is running")
+			require.Less(t, ps.UnitsDone, ps.Units)
+			require.Positive(t, ps.UnitsDone)
+		} else {
+			require.Equal(t, checkpoints.Done, ps.State)
+			require.Equal(t, ps.Units, ps.UnitsDone)
+		}
+	}
+	text, err := osexec.Command(bin, "status", "--target", dstURL).CombinedOutput()
+	require.NoError(t, err, "%s", text)
+	require.Regexp(t, `copy 2/3\s+running\s+\d+/\d+\s+no`, string(text))
+
+	var rerun bytes.Buffer
+	cmd := osexec.Command(bin, args("2/3")...)
+	cmd.Stderr = &rerun
+	require.NoError(t, cmd.Run(), "%s", rerun.String())
+	require.Contains(t, rerun.String(), "part 2/3 completed the run: every part is done", rerun.String())
+	require.Contains(t, rerun.String(), "after the data:", rerun.String())
+	require.Positive(t, pgtest.Scalar[int64](t, dst, `SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace`),
+		"the part completing the run added the foreign keys")
+
+	verifyOut, err := osexec.Command(bin, "verify", "--source", srcURL, "--target", dstURL, "--tenant-table", "store", "--checksum", "--no-progress").CombinedOutput()
+	require.NoError(t, err, "verify --checksum: %s", verifyOut)
+	requireSame(t, src, dst, p)
+	pgtest.Exec(t, dst, "INSERT INTO store (name) VALUES ('after the copy')")
+	require.EqualValues(t, 51, pgtest.Scalar[int64](t, dst, "SELECT max(id) FROM store"), "sequence set past the copied ids")
+	require.Equal(t, checkpoints.Done, pgtest.Scalar[string](t, dst, "SELECT status FROM tenantmover.runs WHERE name = 'copy'"))
 }

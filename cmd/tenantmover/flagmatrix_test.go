@@ -284,7 +284,7 @@ var matrixExpect = map[string]want{
 	"migrate --until 23:59:59 --for 1h":                     {exitError, []string{"--until and --for both set the window's end: give one"}},
 	"migrate --lanes 2":                                     {exitError, []string{"--lanes needs --follow"}},
 	"copy --dry-run --lanes 2":                              {exitError, []string{"--lanes needs --follow"}},
-	"copy --part 1/1 --tenants 1,2":                         {exitError, []string{"--part cannot be used with --tenants"}},
+	"copy --tenants 1,2 --part 1/1":                         {exitError, []string{"--part cannot be used with --tenants"}},
 	"copy --part 1/1":                                       {exitOK, []string{"part 1/1 completed the run"}},
 }
 
