@@ -60,19 +60,32 @@ const layout = "tenantmover checkpoints, layout 7"
 // would wait for the locks of other runs' units in flight (and queue their
 // checkpoints behind it).
 func Open(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
+	// One process at a time (the parts of a run start together): two
+	// creating the schema, or making its tables Citus reference tables,
+	// would collide (a duplicate schema, a distributed deadlock).
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		// Destroying the connection releases the lock even if ctx is done.
+		_ = conn.Conn().Close(context.Background())
+		conn.Release()
+	}()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, 0)`, lockSpace); err != nil {
+		return nil, fmt.Errorf("locking checkpoint schema tenantmover: %w", err)
+	}
 	var current *string
-	err := pool.QueryRow(ctx, `SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = 'tenantmover'`).Scan(&current)
+	err = conn.QueryRow(ctx, `SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = 'tenantmover'`).Scan(&current)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("reading checkpoint schema tenantmover: %w", err)
 	}
 	if current == nil || *current != layout {
-		// One process at a time (parts of a run start together): the
-		// lock ends with the implicit transaction of the statements.
-		if _, err := pool.Exec(ctx, fmt.Sprintf("SELECT pg_advisory_xact_lock(%d, 0);\n", lockSpace)+schemaSQL); err != nil {
+		if _, err := conn.Exec(ctx, schemaSQL); err != nil {
 			return nil, fmt.Errorf("creating checkpoint schema tenantmover: %w", err)
 		}
 	}
-	if err := onCitus(ctx, pool); err != nil {
+	if err := onCitus(ctx, conn); err != nil {
 		return nil, err
 	}
 	return &Store{pool: pool}, nil

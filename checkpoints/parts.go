@@ -80,10 +80,12 @@ func (s *Store) LockPlan(ctx context.Context, run string) (unlock func(), err er
 	return s.lock(ctx, planLockKey(run), 0, &ErrRunLocked{Run: run})
 }
 
-// StartPart records that part p of the run is running.
+// StartPart records that part p of the run is running. (The times come
+// from the inserted row's defaults: on Citus the checkpoint tables are
+// reference tables, whose upserts take only immutable functions.)
 func (r *Run) StartPart(ctx context.Context, phase string, p Part) error {
 	_, err := r.store.pool.Exec(ctx, `INSERT INTO tenantmover.parts (run, phase, part, parts) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (run, phase, part) DO UPDATE SET parts = EXCLUDED.parts, state = 'running', started_at = now(), updated_at = now(), finished_at = NULL`,
+		ON CONFLICT (run, phase, part) DO UPDATE SET parts = EXCLUDED.parts, state = 'running', started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at, finished_at = NULL`,
 		r.Name, phase, p.K, p.N)
 	if err != nil {
 		return fmt.Errorf("recording the start of part %s: %w", p, err)
