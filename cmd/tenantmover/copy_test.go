@@ -185,4 +185,18 @@ func TestCopyPartUsage(t *testing.T) {
 		require.Contains(t, stderr, c.msg, "%v", c.args)
 		require.NotContains(t, stderr, "connect", "%v: refused before connecting", c.args)
 	}
+	// migrate passes --part to its copy, with the same refusals.
+	base[0] = "migrate"
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--part", "4/3"}, "--part 4/3: K must be between 1 and N"},
+		{[]string{"--part", "1/2", "--follow"}, "--part cannot be used with --follow"},
+		{[]string{"--part", "1/2", "--restart"}, "--restart cannot be used with --part"},
+	} {
+		code, _, stderr := runCLI(t, append(append([]string{}, base...), c.args...)...)
+		require.Equal(t, exitError, code, "migrate %v: %s", c.args, stderr)
+		require.Contains(t, stderr, c.msg, "migrate %v", c.args)
+	}
 }
