@@ -91,6 +91,9 @@ func requirePartsCoverRun(t *testing.T, src, dst *pgxpool.Pool, reps []*pgcopy.R
 		}
 	}
 	require.Equal(t, total, copied, "the parts copied every unit of the run once between them")
+	for _, rep := range reps {
+		t.Logf("part %s: %d chunks, %d rows; completed the run: %v", rep.Part, rep.ChunksCopied, rep.Rows, rep.CompletedRun)
+	}
 	require.Equal(t, 1, completed, "exactly one part completes the run")
 	require.Zero(t, pgtest.Scalar[int64](t, dst, "SELECT count(*) FROM tenantmover.units WHERE state <> 'done'"))
 	for _, table := range []string{"store", "product", "purchase", "refund"} {
@@ -318,6 +321,7 @@ func TestPartsKillOneThenRerunIt(t *testing.T) {
 	cmd := osexec.Command(bin, args("2/3")...)
 	cmd.Stderr = &rerun
 	require.NoError(t, cmd.Run(), "%s", rerun.String())
+	t.Logf("parts 1 and 3 left %d chunks to part 2; its rerun:\n%s\nstatus before it:\n%s", left, rerun.String(), text)
 	require.Contains(t, rerun.String(), "part 2/3 completed the run: every part is done", rerun.String())
 	require.Contains(t, rerun.String(), "after the data:", rerun.String())
 	require.Positive(t, pgtest.Scalar[int64](t, dst, `SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = 'public'::regnamespace`),
