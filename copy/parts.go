@@ -202,7 +202,7 @@ func (e *engine) partReady(ctx context.Context, wg *sync.WaitGroup, j *job, inRu
 						// others'.
 						noted[p] = true
 						e.emit.Emit(phase.Event{Kind: phase.Note, Table: j.key, Message: fmt.Sprintf(
-							"part %s: %s waits for %s, which other parts are still copying (%d chunks left)", e.cfg.Part, j.key, p.key, n)})
+							"part %s: %s waits for %s, which other parts are still copying (%d left; a part that died waits for its rerun: tenantmover status shows every part)", e.cfg.Part, j.key, p.key, n)})
 					}
 					break
 				}
