@@ -53,24 +53,39 @@ type Store struct {
 
 // layout is the comment schema.sql ends by setting on the schema: a store
 // that has it needs no DDL.
-const layout = "tenantmover checkpoints, layout 6"
+const layout = "tenantmover checkpoints, layout 7"
 
 // Open creates the tenantmover schema, or brings an older layout up to
 // date, and returns a Store. A current schema is left untouched: its DDL
 // would wait for the locks of other runs' units in flight (and queue their
 // checkpoints behind it).
 func Open(ctx context.Context, pool *pgxpool.Pool) (*Store, error) {
+	// One process at a time (the parts of a run start together): two
+	// creating the schema, or making its tables Citus reference tables,
+	// would collide (a duplicate schema, a distributed deadlock).
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		// Destroying the connection releases the lock even if ctx is done.
+		_ = conn.Conn().Close(context.Background())
+		conn.Release()
+	}()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, 0)`, lockSpace); err != nil {
+		return nil, fmt.Errorf("locking checkpoint schema tenantmover: %w", err)
+	}
 	var current *string
-	err := pool.QueryRow(ctx, `SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = 'tenantmover'`).Scan(&current)
+	err = conn.QueryRow(ctx, `SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = 'tenantmover'`).Scan(&current)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("reading checkpoint schema tenantmover: %w", err)
 	}
 	if current == nil || *current != layout {
-		if _, err := pool.Exec(ctx, schemaSQL); err != nil {
+		if _, err := conn.Exec(ctx, schemaSQL); err != nil {
 			return nil, fmt.Errorf("creating checkpoint schema tenantmover: %w", err)
 		}
 	}
-	if err := onCitus(ctx, pool); err != nil {
+	if err := onCitus(ctx, conn); err != nil {
 		return nil, err
 	}
 	return &Store{pool: pool}, nil
@@ -96,6 +111,8 @@ func (e *ErrOptionsChanged) Error() string {
 // ErrRunLocked is returned when another process holds the run.
 type ErrRunLocked struct {
 	Run string
+	// Part is the part held ("2/3"), for a run copied in parts.
+	Part string
 	// Holder describes the session holding the lock (pid, application,
 	// client, since when), when it could be read.
 	Holder string
@@ -104,6 +121,9 @@ type ErrRunLocked struct {
 
 func (e *ErrRunLocked) Error() string {
 	msg := fmt.Sprintf("run %q is being worked on by another tenantmover process", e.Run)
+	if e.Part != "" {
+		msg = fmt.Sprintf("part %s of run %q is being worked on by another tenantmover process", e.Part, e.Run)
+	}
 	if e.Holder != "" {
 		msg += " (" + e.Holder + ")"
 	}
@@ -173,11 +193,18 @@ func sameJSON(a, b []byte) bool {
 // holder that is going away (the session of a process killed a moment ago
 // ends asynchronously), then fails with ErrRunLocked naming the holder.
 func (s *Store) Lock(ctx context.Context, name string) (unlock func(), err error) {
+	return s.lock(ctx, name, LockWait, &ErrRunLocked{Run: name})
+}
+
+// lock takes the advisory lock of key on a dedicated connection, waiting
+// up to wait (0: until ctx ends); locked is the error when another session
+// holds it.
+func (s *Store) lock(ctx context.Context, key string, wait time.Duration, locked *ErrRunLocked) (unlock func(), err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitAdvisoryLock(ctx, conn.Conn(), name); err != nil {
+	if err := waitAdvisoryLock(ctx, conn.Conn(), key, wait, locked); err != nil {
 		conn.Release()
 		return nil, err
 	}
@@ -191,23 +218,22 @@ func (s *Store) Lock(ctx context.Context, name string) (unlock func(), err error
 // LockWait is how long Lock waits for another holder to let go.
 const LockWait = 5 * time.Second
 
-func waitAdvisoryLock(ctx context.Context, conn *pgx.Conn, name string) error {
-	_, err := conn.Exec(ctx, `SELECT set_config('lock_timeout', $1, false)`, fmt.Sprint(LockWait.Milliseconds()))
+func waitAdvisoryLock(ctx context.Context, conn *pgx.Conn, key string, wait time.Duration, locked *ErrRunLocked) error {
+	_, err := conn.Exec(ctx, `SELECT set_config('lock_timeout', $1, false)`, fmt.Sprint(wait.Milliseconds()))
 	if err == nil {
-		_, err = conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, lockSpace, lockKey(name))
+		_, err = conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, lockSpace, lockKey(key))
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == pgerrcode.LockNotAvailable {
-		locked := &ErrRunLocked{Run: name}
 		_ = conn.QueryRow(ctx, `SELECT a.pid, format('pid %s, %s from %s, since %s', a.pid, a.application_name, coalesce(a.client_addr::text, 'local'), date_trunc('second', a.backend_start))
 			FROM pg_locks l JOIN pg_stat_activity a USING (pid)
 			WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::int::oid AND l.objid = $2::int::oid
 			  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1`,
-			lockSpace, lockKey(name)).Scan(&locked.PID, &locked.Holder)
+			lockSpace, lockKey(key)).Scan(&locked.PID, &locked.Holder)
 		return locked
 	}
 	if err != nil {
-		return fmt.Errorf("locking run %q: %w", name, err)
+		return fmt.Errorf("locking run %q: %w", locked.Run, err)
 	}
 	// Back to the connection's own lock_timeout.
 	_, err = conn.Exec(ctx, `RESET lock_timeout`)
@@ -236,6 +262,13 @@ func (r *Run) Phase(ctx context.Context) (string, error) {
 	var p string
 	err := r.store.pool.QueryRow(ctx, `SELECT phase FROM tenantmover.runs WHERE name = $1`, r.Name).Scan(&p)
 	return p, err
+}
+
+// Status returns the run's recorded status (running, done, ...).
+func (r *Run) Status(ctx context.Context) (string, error) {
+	var s string
+	err := r.store.pool.QueryRow(ctx, `SELECT status FROM tenantmover.runs WHERE name = $1`, r.Name).Scan(&s)
+	return s, err
 }
 
 // Finish marks the run finished (status "done") or failed.

@@ -289,5 +289,5 @@ func TestOpenUpgradesAnOlderLayout(t *testing.T) {
 	_, err = run.PlanUnits(ctx, "copy", "t", checkpoints.TablePlan{Ceiling: []string{"1"}}, []checkpoints.Unit{{ID: 0, Tenant: "1"}})
 	require.NoError(t, err)
 	require.NoError(t, run.StartPhase(ctx, "copy"))
-	require.Equal(t, "tenantmover checkpoints, layout 6", pgtest.Scalar[string](t, pool, `SELECT obj_description('tenantmover'::regnamespace, 'pg_namespace')`))
+	require.Equal(t, "tenantmover checkpoints, layout 7", pgtest.Scalar[string](t, pool, `SELECT obj_description('tenantmover'::regnamespace, 'pg_namespace')`))
 }

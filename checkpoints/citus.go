@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/tenantmover/tenantmover/internal/citus"
 )
 
 // checkpointTables are the checkpoint tables, referenced before referencing.
-var checkpointTables = []string{"tenantmover.runs", "tenantmover.units", "tenantmover.tables", "tenantmover.phases", "tenantmover.streams", "tenantmover.stream_tenants", "tenantmover.stream_lanes"}
+var checkpointTables = []string{"tenantmover.runs", "tenantmover.units", "tenantmover.tables", "tenantmover.phases", "tenantmover.streams", "tenantmover.stream_tenants", "tenantmover.stream_lanes", "tenantmover.parts"}
 
 // onCitus makes the checkpoint tables Citus reference tables when the
 // database is a Citus coordinator. That is what makes a unit exactly once
@@ -25,7 +23,7 @@ var checkpointTables = []string{"tenantmover.runs", "tenantmover.units", "tenant
 // Citus commits with two-phase commit: data and checkpoint commit or
 // roll back together, and a crash in between is resolved by Citus's
 // recovery (see citus.RecoverPrepared).
-func onCitus(ctx context.Context, pool *pgxpool.Pool) error {
+func onCitus(ctx context.Context, pool Querier) error {
 	v, err := citus.Detect(ctx, pool)
 	if err != nil || v == "" {
 		return err
@@ -45,7 +43,7 @@ func onCitus(ctx context.Context, pool *pgxpool.Pool) error {
 // store that is already on Citus) is made a reference table too: a Citus
 // local table lives on the coordinator alone, which would bring back the
 // single-node commit that reference tables avoid.
-func referenceTable(ctx context.Context, pool *pgxpool.Pool, table string) error {
+func referenceTable(ctx context.Context, pool Querier, table string) error {
 	const known = `SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::regclass
 		AND partmethod = 'n' AND repmodel = 't')`
 	var done bool

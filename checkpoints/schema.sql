@@ -147,4 +147,20 @@ ALTER TABLE tenantmover.runs ADD COLUMN IF NOT EXISTS resumed_at timestamptz NOT
 -- blocked only those changed since then.
 ALTER TABLE tenantmover.stream_tenants ADD COLUMN IF NOT EXISTS changed_lsn pg_lsn;
 
-COMMENT ON SCHEMA tenantmover IS 'tenantmover checkpoints, layout 6';
+-- Layout 7: the parts of a run that several processes copy together (copy
+-- --part K/N): one row per part, its state (running, done, failed,
+-- interrupted, paused) and when it last started and ended. Which units are a
+-- part's is computed (checkpoints.Part.Owns), not stored.
+CREATE TABLE IF NOT EXISTS tenantmover.parts (
+    run         text NOT NULL REFERENCES tenantmover.runs (name) ON DELETE CASCADE,
+    phase       text NOT NULL,
+    part        int NOT NULL,
+    parts       int NOT NULL,
+    state       text NOT NULL DEFAULT 'running',
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    PRIMARY KEY (run, phase, part)
+);
+
+COMMENT ON SCHEMA tenantmover IS 'tenantmover checkpoints, layout 7';

@@ -24,6 +24,9 @@ type RunStatus struct {
 	// Phases are the phases of an orchestrated run (migrate), in the
 	// order they ran.
 	Phases []PhaseRecord `json:"phases,omitempty"`
+	// Parts are the parts of a run copied by several processes (copy
+	// --part K/N): each one's state, units and whether a process holds it.
+	Parts []PartStatus `json:"parts,omitempty"`
 	// Windows is how many time windows (--until, --for) the run used up:
 	// each ended with work left.
 	Windows   int       `json:"windows"`
@@ -78,6 +81,10 @@ func (s *Store) Status(ctx context.Context, name string) ([]RunStatus, error) {
 		}
 		// A store of an older layout has no phases table.
 		if runs[i].Phases, err = s.phases(ctx, runs[i].Name); err != nil && !isMissing(err) {
+			return nil, err
+		}
+		// A store of an older layout has no parts table.
+		if runs[i].Parts, err = s.parts(ctx, runs[i].Name); err != nil && !isMissing(err) {
 			return nil, err
 		}
 		if runs[i].Left, err = s.left(ctx, &runs[i]); err != nil {

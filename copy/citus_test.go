@@ -82,3 +82,17 @@ func TestRestartOnCitus(t *testing.T) {
 	require.Len(t, rep.Truncated, 8)
 	requireSame(t, src, dst, p)
 }
+
+// Three parts of one copy, together into Citus (its foreign keys in
+// place, so child tables wait for the parts copying their parents): every
+// table arrives equal, each unit copied once by the part that owns it, and
+// no two-phase commit is left in doubt.
+func TestThreePartsIntoCitus(t *testing.T) {
+	t.Parallel()
+	srcURL, dstURL, p := citusPair(t, sample.Small())
+	src, dst := pgtest.Pool(t, srcURL), pgtest.Pool(t, dstURL)
+	reps, _ := copyParts(t, srcURL, dstURL, p, 3, pgcopy.Config{ChunkRows: 2000, Workers: 2})
+	requireSame(t, src, dst, p)
+	requirePartsCoverRun(t, src, dst, reps)
+	require.EqualValues(t, 0, pgtest.Scalar[int64](t, dst, "SELECT count(*) FROM pg_prepared_xacts"), "no 2PC left in doubt")
+}

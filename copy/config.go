@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tenantmover/tenantmover/checkpoints"
 	"github.com/tenantmover/tenantmover/internal/phase"
 )
 
@@ -60,6 +61,17 @@ type Config struct {
 	// where the snapshot ends): every chunk reads it instead of one the
 	// copy exports. Its exporter must hold it until Run returns.
 	Snapshot string
+	// Part, when set (K of N), makes this process copy one share of the
+	// run's chunks, so N processes (on N machines) copy one run together,
+	// each with a lock of its own. The chunks are planned once, by the
+	// first part to arrive, and every part takes the ones
+	// checkpoints.Part.Owns gives it. A table starts only when every table
+	// it references on the target is complete, whichever part copied it;
+	// the part that completes the run sets the sequences. Each part reads a
+	// snapshot of its own, so the parts copy as of different moments: Part
+	// refuses Snapshot (--follow) and Tenants, and is for a quiet source,
+	// or a target whose foreign keys are added after the copy.
+	Part checkpoints.Part
 
 	hooks hooks
 }
@@ -99,6 +111,17 @@ func NewConfig(c Config) (Config, error) {
 	if c.Replace && len(c.Tenants) == 0 {
 		errs = append(errs, errors.New("--replace needs --tenants: it replaces the listed tenants' rows (to start a whole copy over, use --restart)"))
 	}
+	if !c.Part.Whole() {
+		if err := c.Part.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if len(c.Tenants) > 0 {
+			errs = append(errs, errors.New("--part cannot be used with --tenants: parts share the chunks of a whole copy (copy a few tenants in one process)"))
+		}
+		if c.Snapshot != "" {
+			errs = append(errs, errors.New("--part cannot be used with --follow: a followed copy reads the one snapshot of its replication slot, and each part reads a snapshot of its own"))
+		}
+	}
 	seen := map[string]bool{}
 	for _, t := range c.Tenants {
 		if strings.TrimSpace(t) == "" {
@@ -126,7 +149,10 @@ type runOptions struct {
 	Excludes     []string `json:"excludes,omitempty"`
 	Tenants      []string `json:"tenants,omitempty"`
 	Replace      bool     `json:"replace,omitempty"`
-	Layout       int      `json:"layout"`
+	// Parts is N of a run copied in parts (--part K/N): every part must
+	// agree on it, and a run started whole is not resumed in parts.
+	Parts  int `json:"parts,omitempty"`
+	Layout int `json:"layout"`
 }
 
 // unitLayout is the meaning of the units' bounds: half-open ranges, or a

@@ -34,6 +34,26 @@
 // target is complete. Up to Config.Workers chunks are in flight at a time,
 // biggest tables first, so the run does not end with one long tail.
 //
+// # Parts
+//
+// With Config.Part (copy --part K/N) N processes, on N machines, copy one
+// run together. The first part to arrive plans every table's units under
+// the run's plan lock (checkpoints.Store.LockPlan) and the others read
+// them: the units are the run's, never recomputed per part. A part copies
+// the units checkpoints.Part.Owns gives it (a table's unit IDs round-robin
+// over the parts, from a part the table's name hashes to), holds a lock of
+// its own (checkpoints.Store.LockPart: the same part twice refuses, other
+// parts run together), and must agree with the run's options, N included.
+// A table's units start only when every table it references on the target
+// is complete in every part: the part polls the checkpoints with a backoff
+// (phase.Group.Ready, which holds no worker), noting which table it waits
+// for. Each part reads a snapshot of its own, so the parts copy as of
+// different moments; Part refuses Tenants and Snapshot (--follow). When a
+// part's units are done it looks, under the plan lock, at what the others
+// have left: nothing, and it sets the sequences and completes the run
+// (Report.CompletedRun); otherwise Report.PartsLeft lists their units. A
+// part that died is rerun alone and resumes its own units.
+//
 // # Tenants
 //
 // With Config.Tenants only those tenants' rows are copied: one unit per

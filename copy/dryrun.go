@@ -24,6 +24,10 @@ func (e *engine) dryRun(ctx context.Context) (*Report, error) {
 			}
 		}
 		j.units = units
+		if !e.cfg.Part.Whole() {
+			e.ownUnits1(j)
+			units = j.units
+		}
 		j.report.Chunks = len(units)
 		j.report.Skipped = j.skip
 		for _, u := range units {

@@ -21,6 +21,16 @@ type Report struct {
 
 	ChunksCopied  int `json:"chunks_copied"`
 	ChunksSkipped int `json:"chunks_skipped"`
+
+	// Part is this process's part of the run ("2/3", Config.Part); its
+	// tables and counts are the part's chunks only.
+	Part string `json:"part,omitempty"`
+	// PartsLeft: the parts with chunks left when this part ended (its own
+	// done): the run is complete when the last one ends.
+	PartsLeft []PartLeft `json:"parts_left,omitempty"`
+	// CompletedRun: this part found every part done and completed the run
+	// (sequences set, run done).
+	CompletedRun bool `json:"completed_run,omitempty"`
 }
 
 // TableReport is one table's part of a run.

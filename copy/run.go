@@ -2,6 +2,7 @@ package pgcopy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -79,6 +80,9 @@ func Run(ctx context.Context, env *phase.Env, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !cfg.Part.Whole() && env.Restart {
+		return nil, errors.New("--restart cannot be used with --part: one part would empty the tables the others are copying into; start the parts over under a new --run name into an empty target, or restart the run in one process without --part")
+	}
 	// Source: a connection per worker, one holding the run's snapshot, one
 	// for planning and sequences.
 	src, err := openPool(ctx, env.Source, cfg.Workers+2, nil)
@@ -119,6 +123,9 @@ func (e *engine) execute(ctx context.Context) (*Report, error) {
 	}
 	if e.cfg.DryRun {
 		return e.dryRun(ctx)
+	}
+	if !e.cfg.Part.Whole() {
+		return e.executePart(ctx, started)
 	}
 	unlock, err := e.begin(ctx)
 	if err != nil {
@@ -229,7 +236,7 @@ func (e *engine) recoverInDoubt(ctx context.Context) error {
 func (e *engine) options() runOptions {
 	c := e.plan.Config
 	return runOptions{TenantTable: c.TenantTable, TenantColumn: e.plan.TenantColumn, Relations: c.Relations,
-		References: c.References, Excludes: c.Excludes, Tenants: e.cfg.Tenants, Replace: e.cfg.Replace, Layout: unitLayout}
+		References: c.References, Excludes: c.Excludes, Tenants: e.cfg.Tenants, Replace: e.cfg.Replace, Parts: e.cfg.Part.N, Layout: unitLayout}
 }
 
 // announce emits a Planned event for every table.
@@ -261,4 +268,23 @@ func (e *engine) finishReport(started time.Time) *Report {
 	}
 	e.report.finish(started)
 	return e.report
+}
+
+// copyPending runs the steps every copy shares once its units are planned:
+// the trigger check, the guard, the announcement, the snapshot and the
+// chunks.
+func (e *engine) copyPending(ctx context.Context) error {
+	if err := checkTriggers(e.jobs, e.target); err != nil {
+		return err
+	}
+	if err := e.guard(ctx); err != nil {
+		return err
+	}
+	e.announce()
+	var err error
+	if e.snap, err = e.takeSnapshot(ctx); err != nil {
+		return err
+	}
+	defer e.snap.release()
+	return e.copyAll(ctx)
 }

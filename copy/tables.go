@@ -34,6 +34,9 @@ type job struct {
 	skip    string // why the table is not copied at all
 	report  *TableReport
 	started time.Time
+	// ownDone: this process's units of the table are done (guarded by
+	// engine.mu; a part waits for the other parts' units after that).
+	ownDone bool
 }
 
 // reference reports whether the job is a reference table.

@@ -66,6 +66,8 @@ type options struct {
 	Plan     plan.Config `json:"plan"`
 	Checksum bool        `json:"checksum"`
 	Follow   bool        `json:"follow,omitempty"`
+	// Parts: N of a migration whose copy N processes share (Copy.Part).
+	Parts int `json:"parts,omitempty"`
 }
 
 // migration is one Run.
@@ -73,6 +75,7 @@ type migration struct {
 	cfg      Config
 	src, dst *pgxpool.Pool // catalog reads and the run record
 	plan     *plan.Plan
+	store    *checkpoints.Store
 	run      *checkpoints.Run
 	report   *Report
 	progress func(phase.Event)
@@ -83,6 +86,9 @@ type migration struct {
 // for a command: the report's Match says whether verify found differences.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	started := time.Now()
+	if !cfg.Copy.Part.Whole() && (cfg.Restart || cfg.Follow != nil) {
+		return nil, errors.New("a migration copied in parts (--part) cannot --restart or --follow: each part reads a snapshot of its own, and one part would empty what the others copy")
+	}
 	m, err := open(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -103,7 +109,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	err = cfg.Window.Explain(wctx, m.runPhases(wctx))
 	m.report.Paused = errors.Is(err, phase.ErrWindowEnded)
 	m.report.Seconds = time.Since(started).Seconds()
-	m.run.RecordEnd(wctx, err)
+	if !m.report.OthersCopying {
+		m.run.RecordEnd(wctx, err)
+	}
 	return m.report, err
 }
 
@@ -195,12 +203,30 @@ func (m *migration) begin(ctx context.Context) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := store.Lock(ctx, "migrate:"+m.cfg.Run)
+	m.store = store
+	part := m.cfg.Copy.Part
+	var unlock func()
+	if part.Whole() {
+		unlock, err = store.Lock(ctx, "migrate:"+m.cfg.Run)
+	} else {
+		// Each part holds its own lock; they start the run one at a time.
+		m.report.Part = part.String()
+		unlock, err = store.LockPart(ctx, "migrate:"+m.cfg.Run, part)
+	}
 	if err != nil {
 		return nil, err
 	}
-	opts := options{Plan: m.cfg.Plan, Checksum: m.cfg.Verify.Checksum, Follow: m.cfg.Follow != nil}
-	if m.run, err = store.Begin(ctx, m.cfg.Run, "migrate", opts, m.cfg.Restart); err != nil {
+	opts := options{Plan: m.cfg.Plan, Checksum: m.cfg.Verify.Checksum, Follow: m.cfg.Follow != nil, Parts: part.N}
+	unlockPlan := func() {}
+	if !part.Whole() {
+		if unlockPlan, err = store.LockPlan(ctx, "migrate:"+m.cfg.Run); err != nil {
+			unlock()
+			return nil, err
+		}
+	}
+	m.run, err = store.Begin(ctx, m.cfg.Run, "migrate", opts, m.cfg.Restart)
+	unlockPlan()
+	if err != nil {
 		unlock()
 		return nil, err
 	}
@@ -239,13 +265,40 @@ func (m *migration) runPhases(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The parts of a run take the phases before the copy one at a time,
+	// under the run's plan lock: the first does them, the others find them
+	// done (or, for the ones run every time, do them again after it).
+	part := m.cfg.Copy.Part
+	unlockPre := func() {}
+	if !part.Whole() {
+		if unlockPre, err = m.store.LockPlan(ctx, "migrate:"+m.cfg.Run); err != nil {
+			return err
+		}
+		if recs, err = m.run.Phases(ctx); err != nil {
+			unlockPre()
+			return err
+		}
+		// The part that held the lock before may have backfilled the
+		// source since this one planned.
+		if err = m.replan(ctx); err != nil {
+			unlockPre()
+			return err
+		}
+	}
+	defer func() { unlockPre() }()
 	for _, ph := range list {
+		if ph.Name() == pgcopy.Name {
+			unlockPre()
+			unlockPre = func() {}
+		}
 		rec := recs[ph.Name()]
 		if why := m.skipped(ph.Name()); why != "" {
 			m.report.add(ph.Name(), PhaseReport{Status: StatusSkipped, Note: why})
 			continue
 		}
-		if ph.Mode() == phase.Once && rec.State == checkpoints.Done && !rec.Restart {
+		// A part's copy always runs: another part may have recorded the
+		// phase while this part's chunks were left (a part killed).
+		if ph.Mode() == phase.Once && rec.State == checkpoints.Done && !rec.Restart && (part.Whole() || ph.Name() != pgcopy.Name) {
 			m.report.add(ph.Name(), PhaseReport{Status: StatusSkipped, Note: "done by an earlier run"})
 			continue
 		}
@@ -254,6 +307,9 @@ func (m *migration) runPhases(ctx context.Context) error {
 		}
 		if err := m.runPhase(ctx, ph, rec.Restart); err != nil {
 			return fmt.Errorf("%s: %w", ph.Name(), err)
+		}
+		if m.report.OthersCopying {
+			return nil // the part completing the copy goes on
 		}
 	}
 	m.report.Finished = true
@@ -275,6 +331,11 @@ func (m *migration) runPhase(ctx context.Context, ph phase.Phase, restart bool) 
 		res.Seconds = time.Since(started).Seconds()
 	}
 	state := checkpoints.EndState(ctx, err)
+	if rep, ok := res.Report.(*pgcopy.Report); ok && err == nil && rep != nil && rep.Part != "" && !rep.CompletedRun {
+		// This part's share is done, not the copy.
+		state = checkpoints.Running
+		m.report.OthersCopying, m.report.PartsLeft = true, rep.PartsLeft
+	}
 	m.report.add(name, PhaseReport{Status: state, Summary: res.Summary, Note: res.Note})
 	m.collect(res, err)
 	// Recorded also when ctx ended (Ctrl-C, the window's grace).

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"github.com/tenantmover/tenantmover/checkpoints"
+	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/follow"
 	"github.com/tenantmover/tenantmover/internal/phase"
 	"github.com/tenantmover/tenantmover/verify"
@@ -35,6 +36,15 @@ type Report struct {
 	Finished bool    `json:"finished"`
 	// Paused: the run stopped at its time window's end, with work left.
 	Paused bool `json:"paused,omitempty"`
+	// Part is this process's part of the copy (Config.Copy.Part, "2/3").
+	Part string `json:"part,omitempty"`
+	// OthersCopying: this part's share of the copy is done while the run's
+	// copy is not complete (or another part completed it): this process
+	// stopped after the copy, and the part completing the copy goes on
+	// with the foreign keys and verify. PartsLeft lists what the others
+	// had left.
+	OthersCopying bool              `json:"others_copying,omitempty"`
+	PartsLeft     []pgcopy.PartLeft `json:"parts_left,omitempty"`
 }
 
 // PhaseReport is one phase's line of the report: its summary (Phase is

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/tenantmover/tenantmover/checkpoints"
 	pgcopy "github.com/tenantmover/tenantmover/copy"
 	"github.com/tenantmover/tenantmover/internal/db"
 	"github.com/tenantmover/tenantmover/internal/ddl"
@@ -25,6 +26,7 @@ func copyCommand() *cli.Command {
 		&cli.Int64Flag{Name: "chunk-rows", Value: pgcopy.DefaultChunkRows, Usage: "rows per chunk (fixed when a run first plans a table)"},
 		&cli.BoolFlag{Name: "restart", Usage: "forget the run's checkpoints and empty the target tables it copies into (only the tenants' rows with --tenants)"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "check everything and list the chunks and their SQL, writing nothing"},
+		&cli.StringFlag{Name: "part", Usage: "copy part K of N of the run (K/N, e.g. 2/3): N processes, on N machines, copy one run together; each part reads a source snapshot of its own, so not with --follow or --tenants"},
 	)
 	return &cli.Command{
 		Name:  "copy",
@@ -46,7 +48,20 @@ logical replication slot it creates on the source (wal_level = logical), then
 applies every change made since, through the coordinator, until
 'tenantmover cutover' switches the application over (Ctrl-C pauses; a rerun
 resumes from the last applied change). 'tenantmover cleanup' ends an
-abandoned one.`,
+abandoned one.
+
+With --part K/N, N processes (on N machines, all with the same flags but K)
+copy one run together, each holding a lock of its own: the first to arrive
+plans the chunks, and each copies the chunks that are its share (a table's
+chunks go round-robin over the parts). A table starts once every table it
+references on the target is complete, whichever part copied it: a part
+waits for the others, saying so. Each part reads a snapshot of its own, so
+the parts copy as of different moments: use --part on a quiet source (or a
+target whose foreign keys are added after the copy), not with --follow or
+--tenants. A part that ends while others copy says what they have left and
+exits 0; the last one sets the sequences and creates what goes in after the
+data. A part that died is rerun alone (same command). 'tenantmover status'
+shows every part.`,
 		Flags:  append(append(append(flags, followFlags()...), windowFlags(true)...), tenantFlags()...),
 		Action: runCopy,
 	}
@@ -58,6 +73,9 @@ func runCopy(c *cli.Context) error {
 		return err
 	}
 	if fcfg != nil {
+		if c.IsSet("part") {
+			return usageError("--part cannot be used with --follow: a followed copy reads the one snapshot of its replication slot, and each part reads a snapshot of its own")
+		}
 		return runCopyFollow(c, *fcfg)
 	}
 	format, rep, err := runPhase(c, pgcopy.Name, true, copyConfig, copyThenAfterData(stderrOf(c)))
@@ -86,6 +104,9 @@ func copyThenAfterData(w io.Writer) func(context.Context, *phase.Env, pgcopy.Con
 		rep, err := pgcopy.Run(ctx, env, cfg)
 		if err != nil || cfg.DryRun || len(cfg.Tenants) > 0 {
 			return rep, err
+		}
+		if !cfg.Part.Whole() && !rep.CompletedRun {
+			return rep, nil // other parts are still copying: the last one does it
 		}
 		return rep, createAfterData(ctx, w, env)
 	}
@@ -122,6 +143,14 @@ func copyConfig(c *cli.Context) (pgcopy.Config, error) {
 	var err error
 	if cfg.Tenants, err = withTenantsFile(c, cfg.Tenants); err != nil {
 		return cfg, err
+	}
+	if c.IsSet("part") {
+		if cfg.Part, err = checkpoints.ParsePart(c.String("part")); err != nil {
+			return cfg, usageError(err.Error())
+		}
+		if c.Bool("restart") {
+			return cfg, usageError("--restart cannot be used with --part: one part would empty the tables the others copy into; restart the run in one process without --part, or start the parts under a new --run name into an empty target")
+		}
 	}
 	if cfg, err = pgcopy.NewConfig(cfg); err != nil {
 		return cfg, usageError(err.Error())
@@ -176,6 +205,25 @@ func printCopySummary(w io.Writer, r *pgcopy.Report) {
 			seqs = append(seqs, fmt.Sprintf("%s=%d", s.Sequence, s.Value))
 		}
 		fmt.Fprintf(w, "sequences set past the copied values: %s\n", strings.Join(seqs, ", "))
+	}
+	printPartEnd(w, r)
+}
+
+// printPartEnd says, for a part of a run, whether the run is complete and
+// what the other parts have left.
+func printPartEnd(w io.Writer, r *pgcopy.Report) {
+	switch {
+	case r.Part == "" || r.DryRun:
+	case len(r.PartsLeft) > 0:
+		fmt.Fprintf(w, "part %s is done; the other parts are still copying:\n", r.Part)
+		for _, l := range r.PartsLeft {
+			fmt.Fprintf(w, "  %s\n", l.Describe())
+		}
+		fmt.Fprintln(w, "the part that ends last sets the sequences and creates what goes in after the data; 'tenantmover status' shows every part")
+	case r.CompletedRun:
+		fmt.Fprintf(w, "part %s completed the run: every part is done\n", r.Part)
+	default:
+		fmt.Fprintf(w, "part %s is done; every part is done and another part completed the run\n", r.Part)
 	}
 }
 

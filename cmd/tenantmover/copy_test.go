@@ -161,3 +161,42 @@ func TestCopyAndTargetTriggers(t *testing.T) {
 		require.Equal(t, exitOK, code, stderr)
 	})
 }
+
+// --part takes K/N with 1 <= K <= N, and refuses what parts cannot do
+// (--follow, --tenants, --restart): usage errors, before any connection
+// (the URLs name no server).
+func TestCopyPartUsage(t *testing.T) {
+	t.Parallel()
+	base := []string{"copy", "--source", "postgres://nobody@127.0.0.1:1/none", "--target", "postgres://nobody@127.0.0.1:1/none", "--tenant-table", "store"}
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--part", "0/2"}, "--part 0/2: K must be between 1 and N"},
+		{[]string{"--part", "3/2"}, "--part 3/2: K must be between 1 and N"},
+		{[]string{"--part", "1/0"}, "--part 1/0: K must be between 1 and N, and N at least 1"},
+		{[]string{"--part", "two"}, `--part "two": give K/N`},
+		{[]string{"--part", "1/2", "--follow"}, "--part cannot be used with --follow"},
+		{[]string{"--part", "1/2", "--tenants", "1"}, "--part cannot be used with --tenants"},
+		{[]string{"--part", "1/2", "--restart"}, "--restart cannot be used with --part"},
+	} {
+		code, _, stderr := runCLI(t, append(append([]string{}, base...), c.args...)...)
+		require.Equal(t, exitError, code, "%v: %s", c.args, stderr)
+		require.Contains(t, stderr, c.msg, "%v", c.args)
+		require.NotContains(t, stderr, "connect", "%v: refused before connecting", c.args)
+	}
+	// migrate passes --part to its copy, with the same refusals.
+	base[0] = "migrate"
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--part", "4/3"}, "--part 4/3: K must be between 1 and N"},
+		{[]string{"--part", "1/2", "--follow"}, "--part cannot be used with --follow"},
+		{[]string{"--part", "1/2", "--restart"}, "--restart cannot be used with --part"},
+	} {
+		code, _, stderr := runCLI(t, append(append([]string{}, base...), c.args...)...)
+		require.Equal(t, exitError, code, "migrate %v: %s", c.args, stderr)
+		require.Contains(t, stderr, c.msg, "migrate %v", c.args)
+	}
+}

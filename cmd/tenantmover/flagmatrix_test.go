@@ -187,6 +187,7 @@ var flagSamples = map[string][]string{
 	"size":                            {"small"},
 	"on-truncate":                     {"apply"},
 	"lanes":                           {"2"},
+	"part":                            {"1/1"},
 	"until":                           {"23:59:59"},
 	"for":                             {"1h"},
 	"grace":                           {"5s"},
@@ -225,6 +226,9 @@ var badSamples = map[string][]badSample{
 	"tenants":       {{value: "abc", msg: []string{`"abc"`, "bigint", "nothing was done"}}},
 	"tenant":        {{value: "abc", msg: []string{`"abc"`, "bigint", "nothing was done"}}},
 	"tenants-file":  {{value: "{dir}/no-such-file", msg: []string{"--tenants-file", "no-such-file"}, early: true}},
+	"part": {{value: "0/3", msg: []string{"--part 0/3", "K must be between 1 and N"}, early: true},
+		{value: "4/3", msg: []string{"--part 4/3", "K must be between 1 and N"}, early: true},
+		{value: "2", msg: []string{`--part "2"`, "give K/N"}, early: true}},
 }
 
 // extraCombos are combinations the help does not spell out but users make
@@ -280,6 +284,8 @@ var matrixExpect = map[string]want{
 	"migrate --until 23:59:59 --for 1h":                     {exitError, []string{"--until and --for both set the window's end: give one"}},
 	"migrate --lanes 2":                                     {exitError, []string{"--lanes needs --follow"}},
 	"copy --dry-run --lanes 2":                              {exitError, []string{"--lanes needs --follow"}},
+	"copy --tenants 1,2 --part 1/1":                         {exitError, []string{"--part cannot be used with --tenants"}},
+	"copy --part 1/1":                                       {exitOK, []string{"part 1/1 completed the run"}},
 }
 
 // ---- the matrix ----

@@ -27,6 +27,14 @@ func printMigrateReport(w io.Writer, r *migrate.Report) {
 	}
 	tabular(w, []string{"PHASE", "STATUS", "TIME", "ROWS", "THROUGHPUT", "NOTE"}, rows)
 	switch {
+	case r.OthersCopying && len(r.PartsLeft) == 0:
+		fmt.Fprintf(w, "part %s copied its share; another part completed the copy, and adds the foreign keys and verifies\n", r.Part)
+	case r.OthersCopying:
+		fmt.Fprintf(w, "part %s copied its share; the other parts are still copying:\n", r.Part)
+		for _, l := range r.PartsLeft {
+			fmt.Fprintf(w, "  %s\n", l.Describe())
+		}
+		fmt.Fprintln(w, "the part that completes the copy adds the foreign keys and verifies; 'tenantmover status' shows every part")
 	case !r.Finished && r.Paused:
 		fmt.Fprintln(w, "paused at the window's end: what is done is kept (tenantmover status shows what is left); rerun the same command, in the next window, to continue")
 	case !r.Finished:

@@ -99,6 +99,7 @@ func printStatus(c *cli.Context, out map[string][]checkpoints.RunStatus) {
 			fmt.Fprintf(w, "%s: run %q (%s) phase=%s status=%s started %s\n", side, r.Name, r.Command, r.Phase, r.Status, r.StartedAt.Format("2006-01-02 15:04:05"))
 			printWindows(w, r)
 			printPhases(w, r.Phases)
+			printParts(w, r.Parts)
 			var rows [][]string
 			for _, t := range r.Tables {
 				pct := "-"
@@ -164,4 +165,19 @@ func printWindows(w io.Writer, r checkpoints.RunStatus) {
 	}
 	fmt.Fprintf(w, "  left: about %d rows, %s at %.0f rows/s (the rate since it last started)\n",
 		r.Left.Rows, time.Duration(r.Left.Seconds*float64(time.Second)).Round(time.Second), r.Left.RowsPerSecond)
+}
+
+// printParts lists the parts of a run copied in parts (copy --part K/N).
+func printParts(w io.Writer, parts []checkpoints.PartStatus) {
+	var rows [][]string
+	for _, p := range parts {
+		lock := "no"
+		if p.Locked {
+			lock = "held now"
+		}
+		rows = append(rows, []string{fmt.Sprintf("%s %d/%d", p.Phase, p.Part, p.Parts), p.State, fmt.Sprintf("%d/%d", p.UnitsDone, p.Units), lock})
+	}
+	if len(rows) > 0 {
+		tabular(w, []string{"  PART", "STATE", "UNITS", "LOCK"}, indent(rows))
+	}
 }

@@ -23,6 +23,11 @@ type Group struct {
 	// with the most work left starts first, so a run does not end on one
 	// long table.
 	Weight int64
+	// Ready, when not nil, holds the group back until it is closed: a
+	// condition outside the schedule (another process finishing the
+	// group's parent tables). Waiting for it takes no slot of the limit,
+	// so the units of other groups run meanwhile.
+	Ready <-chan struct{}
 }
 
 // Hooks hear about groups as they start and complete; they run on the
@@ -50,6 +55,21 @@ func Schedule(ctx context.Context, w *Window, limit int, groups []Group, run fun
 	finished := make(chan int, limit)
 	running := 0
 	var stopped error // why no more units start
+	// External readiness: one goroutine per group with a Ready channel
+	// says when it closes.
+	readied := make(chan int, len(groups))
+	for i, gr := range groups {
+		if gr.Ready != nil {
+			s.held[i] = true
+			go func() {
+				select {
+				case <-gr.Ready:
+					readied <- i
+				case <-gctx.Done():
+				}
+			}()
+		}
+	}
 	s.finishEmpty(hooks)
 	for {
 		for running < limit && stopped == nil && s.anyReady() {
@@ -73,10 +93,13 @@ func Schedule(ctx context.Context, w *Window, limit int, groups []Group, run fun
 				return nil
 			})
 		}
-		if running == 0 {
+		if running == 0 && (stopped != nil || !s.anyHeld()) {
 			break
 		}
 		select {
+		case gi := <-readied:
+			s.held[gi] = false
+			s.finishEmpty(hooks)
 		case gi := <-finished:
 			running--
 			s.inflight[gi]--
@@ -85,7 +108,10 @@ func Schedule(ctx context.Context, w *Window, limit int, groups []Group, run fun
 			}
 			s.finishEmpty(hooks)
 		case <-gctx.Done():
-			return g.Wait()
+			if err := g.Wait(); err != nil {
+				return err
+			}
+			return ctx.Err() // cancelled while groups waited for their Ready
 		}
 	}
 	if err := g.Wait(); err != nil {
@@ -117,11 +143,12 @@ type scheduler struct {
 	started  []int // units started per group
 	inflight []int
 	done     []bool // Finished was called
+	held     []bool // waiting for the group's Ready channel
 }
 
 func newScheduler(groups []Group) *scheduler {
 	n := len(groups)
-	return &scheduler{groups: groups, started: make([]int, n), inflight: make([]int, n), done: make([]bool, n)}
+	return &scheduler{groups: groups, started: make([]int, n), inflight: make([]int, n), done: make([]bool, n), held: make([]bool, n)}
 }
 
 // complete: nothing of group i is left or running.
@@ -138,9 +165,19 @@ func (s *scheduler) afterDone(i int) bool {
 	return true
 }
 
+// anyHeld says a group not done yet still waits for its Ready channel.
+func (s *scheduler) anyHeld() bool {
+	for i := range s.groups {
+		if s.held[i] && !s.done[i] {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *scheduler) ready(i int) bool {
 	g := s.groups[i]
-	return s.started[i] < g.Units && (!g.Serial || s.inflight[i] == 0) && s.afterDone(i)
+	return !s.held[i] && s.started[i] < g.Units && (!g.Serial || s.inflight[i] == 0) && s.afterDone(i)
 }
 
 func (s *scheduler) finish(i int, hooks Hooks) {
@@ -156,7 +193,7 @@ func (s *scheduler) finishEmpty(hooks Hooks) {
 	for again := true; again; {
 		again = false
 		for i, g := range s.groups {
-			if !s.done[i] && g.Units == 0 && s.afterDone(i) {
+			if !s.done[i] && !s.held[i] && g.Units == 0 && s.afterDone(i) {
 				s.finish(i, hooks)
 				again = true
 			}

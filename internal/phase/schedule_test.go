@@ -157,3 +157,34 @@ func TestEach(t *testing.T) {
 	}))
 	require.Equal(t, int64(45), sum.Load())
 }
+
+// A group held by its Ready channel takes no slot while it waits: with one
+// slot, the other group's units all run before it is released, and it runs
+// once released; cancelling ctx while only held groups are left returns the
+// cancellation, not success.
+func TestScheduleReady(t *testing.T) {
+	t.Parallel()
+	ready := make(chan struct{})
+	var mu sync.Mutex
+	var order []string
+	groups := []phase.Group{{Units: 1, Ready: ready, Weight: 100}, {Units: 3}}
+	err := phase.Schedule(context.Background(), nil, 1, groups, func(_ context.Context, g, u int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, []string{"held", "free"}[g])
+		if g == 1 && u == 2 {
+			close(ready) // the outside condition comes true after the last free unit
+		}
+		return nil
+	}, phase.Hooks{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"free", "free", "free", "held"}, order)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	never := make(chan struct{})
+	err = phase.Schedule(ctx, nil, 2, []phase.Group{{Units: 1, Ready: never}, {Units: 1}}, func(context.Context, int, int) error {
+		cancel()
+		return nil
+	}, phase.Hooks{})
+	require.ErrorIs(t, err, context.Canceled)
+}
