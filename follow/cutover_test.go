@@ -74,7 +74,7 @@ func TestMigrateFollowCutoverWithWriter(t *testing.T) {
 	res, err := verify.Run(ctx, &phase.Env{Source: srcURL, Target: cdb.Coordinator, Plan: p}, verify.Config{Checksum: true})
 	require.NoError(t, err)
 	require.True(t, res.Match, "%+v", res.Differences)
-	require.Zero(t, pgtest.Scalar[int](t, src, `SELECT count(*)::int FROM pg_replication_slots WHERE slot_name LIKE 'tenantmover%'`))
+	require.Zero(t, pgtest.Scalar[int](t, src, `SELECT count(*)::int FROM pg_replication_slots WHERE slot_name LIKE 'tenantmover%' AND database = current_database()`))
 	require.Zero(t, pgtest.Scalar[int](t, src, `SELECT count(*)::int FROM pg_publication WHERE pubname LIKE 'tenantmover%'`))
 }
 
