@@ -70,5 +70,8 @@ func TestStatusShowsSkew(t *testing.T) {
 	quick, err := citus.Status(ctx, pool, citus.StatusOptions{TopTenants: -1})
 	require.NoError(t, err)
 	require.Empty(t, quick.Tenants)
-	require.Equal(t, st.Skew, quick.Skew)
+	// Within 1%: the byte sizes include the free-space and visibility maps,
+	// which autovacuum may add to a freshly filled shard between the calls.
+	require.InEpsilon(t, st.Skew, quick.Skew, 0.01)
+	require.Equal(t, st.SkewBasis, quick.SkewBasis)
 }
