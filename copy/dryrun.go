@@ -25,7 +25,7 @@ func (e *engine) dryRun(ctx context.Context) (*Report, error) {
 		}
 		j.units = units
 		if !e.cfg.Part.Whole() {
-			e.ownUnits1(j)
+			e.keepOwnUnits(j)
 			units = j.units
 		}
 		j.report.Chunks = len(units)

@@ -105,11 +105,12 @@ func (e *engine) startPart(ctx context.Context, store *checkpoints.Store) error 
 // estimate shrinks to the part's share.
 func (e *engine) ownUnits() {
 	for _, j := range e.jobs {
-		e.ownUnits1(j)
+		e.keepOwnUnits(j)
 	}
 }
 
-func (e *engine) ownUnits1(j *job) {
+// keepOwnUnits keeps of j's units this part's.
+func (e *engine) keepOwnUnits(j *job) {
 	all := len(j.units)
 	var own []checkpoints.Unit
 	for _, u := range j.units {
@@ -211,12 +212,8 @@ func (e *engine) partReady(ctx context.Context, wg *sync.WaitGroup, j *job, inRu
 				close(ready)
 				return
 			}
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if phase.Sleep(ctx, wait) != nil {
 				return
-			case <-t.C:
 			}
 			wait = min(2*wait, 2*time.Second)
 		}

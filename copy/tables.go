@@ -121,7 +121,7 @@ func checkTriggers(jobs []*job, target *schema.Catalog) error {
 	}
 	e := &ErrTargetTriggers{}
 	for _, tr := range target.Objects.Triggers {
-		if copied[tr.Table] && tr.Enabled != "D" && tr.Enabled != "R" {
+		if copied[tr.Table] && tr.Fires() {
 			e.Triggers = append(e.Triggers, tr.Identity)
 			e.Tables = appendOnce(e.Tables, tr.Table.String())
 		}

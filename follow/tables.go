@@ -85,7 +85,7 @@ func (e *TriggerError) Error() string {
 func enabledTriggers(target *schema.Catalog, name schema.Name) error {
 	var names []string
 	for _, tr := range target.Objects.Triggers {
-		if tr.Table == name && tr.Enabled != "D" && tr.Enabled != "R" {
+		if tr.Table == name && tr.Fires() {
 			names = append(names, tr.Identity)
 		}
 	}

@@ -116,6 +116,11 @@ type Trigger struct {
 	Function                  string // the function's identity
 }
 
+// Fires reports whether the trigger fires on an ordinary session's writes,
+// such as a copy's or a follower's: enabled, and not only for replicas
+// (tgenabled O or A).
+func (t Trigger) Fires() bool { return t.Enabled != "D" && t.Enabled != "R" }
+
 // Policy is one row-level security policy.
 type Policy struct {
 	Identity   string // "tenant_isolation on public.product"
